@@ -1,0 +1,31 @@
+"""kyosei_events: the event contract (catalogue, envelope, schemas) and the backbone
+(event store, hash chains, personal-data sealing, outbox relay, idempotent consumer)."""
+
+from . import catalogue
+from .chain import BrokenLink, ChainReport
+from .consumer import Delivery, IdempotentConsumer, Outcome, Unprocessable
+from .crypto import KeyErased, KeyVault
+from .envelope import Envelope, EnvelopeError
+from .model import DomainEvent, Personal, UnknownEventType, catalogue as event_catalogue
+from .relay import OutboxRelay
+from .store import (
+    START,
+    ConcurrencyError,
+    CorruptEvent,
+    DecodedEvent,
+    EventStore,
+    LogCursor,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+    UnitOfWork,
+)
+from .topics import dead_letter_topic, events_topic
+
+__all__ = [
+    "START", "BrokenLink", "ChainReport", "ConcurrencyError", "CorruptEvent", "DecodedEvent",
+    "Delivery", "DomainEvent", "Envelope", "EnvelopeError", "EventStore", "IdempotentConsumer",
+    "KeyErased", "KeyVault", "LogCursor", "Metadata", "NewEvent", "OutboxRelay", "Outcome",
+    "Personal", "RecordedEvent", "UnitOfWork", "UnknownEventType", "Unprocessable", "catalogue",
+    "dead_letter_topic", "event_catalogue", "events_topic",
+]

@@ -1,0 +1,183 @@
+"""Personal-data encryption with a per-household key (crypto-shredding).
+
+Each household gets a random 256-bit data key, stored wrapped (AES-GCM) under the
+deployment's master key in the ``household_keys`` table of the key database, which
+every service shares. Personal fields are encrypted with AES-GCM under the household
+key, bound (as associated data) to the household, the event id and the field name, so
+a ciphertext cannot be moved to another event or field unnoticed.
+
+Erasure deletes the household's key: every copy of its personal fields, in every
+event store, topic and archive, becomes unreadable, while the events themselves, and
+the hash chains computed over the ciphertext, stay intact and verifiable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+PREFIX = "kyosei-enc:v1:"
+
+key_metadata = MetaData()
+household_keys = Table(
+    "household_keys",
+    key_metadata,
+    Column("household_id", String(64), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+class KeyErased(LookupError):
+    """The household's key has been erased: its personal fields can no longer be read."""
+
+
+class MasterKeyMismatch(RuntimeError):
+    """A wrapped household key does not open with this deployment's master key."""
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(PREFIX)
+
+
+class KeyVault:
+    """Per-household data keys, wrapped under a master key, in the shared key database."""
+
+    def __init__(self, engine: AsyncEngine, master_key: bytes) -> None:
+        if len(master_key) != 32:
+            raise ValueError("the master key must be 32 bytes (64 hex characters)")
+        self._engine = engine
+        self._master = AESGCM(master_key)
+        self._cache: dict[str, AESGCM] = {}
+
+    async def create_tables(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.run_sync(key_metadata.create_all)
+
+    def _unwrap(self, household_id: str, wrapped: bytes) -> AESGCM:
+        try:
+            raw = self._master.decrypt(wrapped[:12], wrapped[12:], household_id.encode())
+        except InvalidTag:
+            raise MasterKeyMismatch(
+                f"key of household {household_id} does not open with KYOSEI_MASTER_KEY"
+            ) from None
+        return AESGCM(raw)
+
+    async def key_for(self, household_id: str, *, create: bool) -> AESGCM:
+        """The household's key; created on first use when ``create`` is set."""
+        cached = self._cache.get(household_id)
+        if cached is not None:
+            return cached
+        async with self._engine.begin() as conn:
+            row = (
+                await conn.execute(
+                    select(household_keys.c.wrapped_key).where(
+                        household_keys.c.household_id == household_id
+                    )
+                )
+            ).first()
+            if row is None:
+                if not create:
+                    raise KeyErased(household_id)
+                nonce = os.urandom(12)
+                wrapped = nonce + self._master.encrypt(
+                    nonce, AESGCM.generate_key(256), household_id.encode()
+                )
+                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                await conn.execute(
+                    insert(household_keys)
+                    .values(
+                        household_id=household_id,
+                        wrapped_key=wrapped,
+                        created_at=datetime.now(UTC),
+                    )
+                    .on_conflict_do_nothing()
+                )
+                # Another writer may have won the race: read back whatever is stored.
+                row = (
+                    await conn.execute(
+                        select(household_keys.c.wrapped_key).where(
+                            household_keys.c.household_id == household_id
+                        )
+                    )
+                ).one()
+        key = self._unwrap(household_id, row[0])
+        self._cache[household_id] = key
+        return key
+
+    async def erase(self, household_id: str) -> bool:
+        """Delete the household's key. Returns whether a key existed."""
+        self._cache.pop(household_id, None)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(household_keys).where(household_keys.c.household_id == household_id)
+            )
+        return bool(result.rowcount)
+
+    def forget_cached(self, household_id: str) -> None:
+        """Drop a cached key (after another process erased it)."""
+        self._cache.pop(household_id, None)
+
+    # -- field sealing -------------------------------------------------------------
+
+    async def seal(
+        self, household_id: str, event_id: str, payload: dict[str, Any], fields: Iterable[str]
+    ) -> dict[str, Any]:
+        """Encrypt the named fields of a JSON payload in place of their values."""
+        names = [f for f in fields if payload.get(f) is not None]
+        if not names:
+            return payload
+        key = await self.key_for(household_id, create=True)
+        sealed = dict(payload)
+        for name in names:
+            nonce = os.urandom(12)
+            plain = json.dumps(payload[name], ensure_ascii=False).encode()
+            ct = key.encrypt(nonce, plain, _aad(household_id, event_id, name))
+            sealed[name] = PREFIX + base64.urlsafe_b64encode(nonce + ct).decode()
+        return sealed
+
+    async def open(
+        self, household_id: str, event_id: str, payload: dict[str, Any], fields: Iterable[str]
+    ) -> tuple[dict[str, Any], frozenset[str]]:
+        """Decrypt sealed fields. Returns the payload and the fields that are erased."""
+        names = [f for f in fields if is_sealed(payload.get(f))]
+        if not names:
+            return payload, frozenset()
+        try:
+            key = await self.key_for(household_id, create=False)
+        except KeyErased:
+            opened = dict(payload)
+            for name in names:
+                opened[name] = None
+            return opened, frozenset(names)
+        opened = dict(payload)
+        for name in names:
+            blob = base64.urlsafe_b64decode(payload[name][len(PREFIX) :])
+            plain = key.decrypt(blob[:12], blob[12:], _aad(household_id, event_id, name))
+            opened[name] = json.loads(plain)
+        return opened, frozenset()
+
+
+def _aad(household_id: str, event_id: str, field: str) -> bytes:
+    return f"{household_id}|{event_id}|{field}".encode()
+
+
+def master_key_from_hex(value: str) -> bytes:
+    try:
+        key = bytes.fromhex(value)
+    except ValueError:
+        raise ValueError("KYOSEI_MASTER_KEY must be 64 hexadecimal characters") from None
+    if len(key) != 32:
+        raise ValueError("KYOSEI_MASTER_KEY must be 64 hexadecimal characters (32 bytes)")
+    return key

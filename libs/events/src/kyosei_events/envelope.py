@@ -1,0 +1,125 @@
+"""The envelope: CloudEvents 1.0 attributes carried as Kafka headers (binary mode).
+
+Kafka key = the subject (household id), so one household's events from one service
+stay in order on one partition. The value is the event's JSON payload exactly as it
+is stored (personal fields sealed), so a consumer can recompute the hash chain.
+
+Headers (all UTF-8):
+    ce_specversion, ce_id, ce_source, ce_type, ce_time, ce_subject, ce_dataschema,
+    content-type, and the kyosei extensions ce_schemaversion, ce_correlationid,
+    ce_causationid, ce_agencyid, ce_staffid, ce_streamid, ce_streamversion,
+    ce_prevhash, ce_hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+SPEC_VERSION = "1.0"
+TYPE_PREFIX = "jp.kyosei."
+CONTENT_TYPE = "application/json"
+
+
+class EnvelopeError(ValueError):
+    """A message whose headers are not a valid kyosei CloudEvents envelope."""
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    id: str
+    source: str
+    event_type: str
+    schema_version: int
+    time: str
+    subject: str
+    stream_id: str
+    stream_version: int
+    prev_hash: str
+    hash: str
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    agency_id: str | None = None
+    staff_id: str | None = None
+
+    @property
+    def ce_type(self) -> str:
+        return TYPE_PREFIX + self.event_type
+
+    @property
+    def dataschema(self) -> str:
+        return f"urn:kyosei:schema:{self.event_type}:v{self.schema_version}"
+
+    @property
+    def key(self) -> bytes:
+        return self.subject.encode()
+
+    def to_headers(self) -> list[tuple[str, bytes]]:
+        pairs: list[tuple[str, str | None]] = [
+            ("ce_specversion", SPEC_VERSION),
+            ("ce_id", self.id),
+            ("ce_source", self.source),
+            ("ce_type", self.ce_type),
+            ("ce_time", self.time),
+            ("ce_subject", self.subject),
+            ("ce_dataschema", self.dataschema),
+            ("content-type", CONTENT_TYPE),
+            ("ce_schemaversion", str(self.schema_version)),
+            ("ce_streamid", self.stream_id),
+            ("ce_streamversion", str(self.stream_version)),
+            ("ce_prevhash", self.prev_hash),
+            ("ce_hash", self.hash),
+            ("ce_correlationid", self.correlation_id),
+            ("ce_causationid", self.causation_id),
+            ("ce_agencyid", self.agency_id),
+            ("ce_staffid", self.staff_id),
+        ]
+        return [(k, v.encode()) for k, v in pairs if v is not None]
+
+    @classmethod
+    def from_headers(
+        cls, headers: Iterable[tuple[str, bytes | str]] | Mapping[str, bytes | str]
+    ) -> Envelope:
+        """Parse Kafka headers; raises :class:`EnvelopeError` naming what is wrong."""
+        items = headers.items() if isinstance(headers, Mapping) else headers
+        h: dict[str, str] = {}
+        for k, v in items:
+            try:
+                h[k] = v.decode() if isinstance(v, bytes) else str(v)
+            except UnicodeDecodeError:
+                raise EnvelopeError(f"header {k} is not UTF-8") from None
+
+        def need(name: str) -> str:
+            value = h.get(name)
+            if not value:
+                raise EnvelopeError(f"missing header {name}")
+            return value
+
+        def need_int(name: str) -> int:
+            raw = need(name)
+            try:
+                return int(raw)
+            except ValueError:
+                raise EnvelopeError(f"header {name} must be an integer, got {raw!r}") from None
+
+        if (spec := need("ce_specversion")) != SPEC_VERSION:
+            raise EnvelopeError(f"unsupported ce_specversion {spec!r}")
+        ce_type = need("ce_type")
+        if not ce_type.startswith(TYPE_PREFIX):
+            raise EnvelopeError(f"ce_type {ce_type!r} is not a kyosei type ({TYPE_PREFIX}…)")
+        return cls(
+            id=need("ce_id"),
+            source=need("ce_source"),
+            event_type=ce_type[len(TYPE_PREFIX) :],
+            schema_version=need_int("ce_schemaversion"),
+            time=need("ce_time"),
+            subject=need("ce_subject"),
+            stream_id=need("ce_streamid"),
+            stream_version=need_int("ce_streamversion"),
+            prev_hash=need("ce_prevhash"),
+            hash=need("ce_hash"),
+            correlation_id=h.get("ce_correlationid"),
+            causation_id=h.get("ce_causationid"),
+            agency_id=h.get("ce_agencyid"),
+            staff_id=h.get("ce_staffid"),
+        )

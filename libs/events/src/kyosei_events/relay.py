@@ -1,0 +1,137 @@
+"""The outbox relay: publishes committed events from the store to Kafka.
+
+At least once and in order per key: a batch is read from the log in commit-safe
+order, sent with the idempotent producer (acks=all), and only when every send is
+acknowledged is the checkpoint saved. A crash between commit and publish, or
+between publish and checkpoint, means the events are (re)published on restart;
+consumers drop duplicates by ``ce_id``.
+
+The relay wakes when the store commits in this process, on PostgreSQL also on
+LISTEN/NOTIFY from other processes, and otherwise polls every ``poll_interval``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Protocol
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from .store import EventStore, LogCursor
+
+log = structlog.get_logger(__name__)
+
+RELAYED = Counter("kyosei_relay_published_total", "Events published by the relay", ["store"])
+RELAY_POSITION = Gauge("kyosei_relay_position", "Last log position the relay published", ["store"])
+RELAY_ERRORS = Counter("kyosei_relay_errors_total", "Relay batches that failed", ["store"])
+
+
+class Producer(Protocol):
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any: ...
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        store: EventStore,
+        producer: Any,
+        *,
+        topic: str,
+        source: str,
+        name: str = "relay",
+        batch_size: int = 500,
+        poll_interval: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.producer = producer
+        self.topic = topic
+        self.source = source
+        self.name = name
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listen_conn: Any = None
+        store.on_commit(self._wake.set)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish everything committed so far. Returns how many events were sent."""
+        total = 0
+        cursor = await self.store.checkpoint(self.name)
+        while True:
+            batch = await self.store.read_log(cursor, self.batch_size)
+            if not batch:
+                return total
+            futures = []
+            for rec in batch:
+                env = rec.envelope(self.source)
+                futures.append(
+                    await self.producer.send(
+                        self.topic, value=rec.payload.encode(), key=env.key,
+                        headers=env.to_headers(),
+                    )
+                )
+            await asyncio.gather(*futures)
+            cursor = batch[-1].cursor
+            await self.store.save_checkpoint(self.name, cursor)
+            total += len(batch)
+            RELAYED.labels(self.store.name).inc(len(batch))
+            RELAY_POSITION.labels(self.store.name).set(cursor.position)
+            log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
+
+    async def run(self) -> None:
+        await self._listen()
+        backoff = 0.5
+        while True:
+            self._wake.clear()
+            try:
+                await self.publish_pending()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Kafka or the database is unavailable: nothing is lost, the checkpoint
+                # has not moved; try again with backoff.
+                RELAY_ERRORS.labels(self.store.name).inc()
+                log.warning("relay_failed", store=self.store.name, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def _listen(self) -> None:
+        channel = self.store._notify_channel
+        if self.store.dialect != "postgresql" or channel is None:
+            return
+        conn = await self.store.engine.connect()
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.add_listener(channel, lambda *_: self._wake.set())  # type: ignore[union-attr]
+        self._listen_conn = conn
+
+    def start(self) -> asyncio.Task[None]:
+        self._task = asyncio.get_running_loop().create_task(self.run(), name=f"relay:{self.name}")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._listen_conn is not None:
+            await self._listen_conn.close()
+            self._listen_conn = None
+
+    @property
+    def cursor_name(self) -> str:
+        return self.name
+
+
+__all__ = ["LogCursor", "OutboxRelay"]
