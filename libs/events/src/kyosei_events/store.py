@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 from pydantic import ValidationError
@@ -219,6 +219,14 @@ async def decode_payload(
         raise CorruptEvent(f"{event_type} v{schema_version}: {exc}") from exc
 
 
+class InlineProjection(Protocol):
+    """A read model updated in the transaction of every append (see projection.py)."""
+
+    name: str
+
+    async def apply(self, uow: UnitOfWork, events: list[DecodedEvent]) -> None: ...
+
+
 class UnitOfWork:
     """One database transaction: appends, read-model writes, processed marks, checkpoints."""
 
@@ -237,7 +245,28 @@ class UnitOfWork:
         ``None`` appends at whatever the head is."""
         recorded = await self.store._append(self.conn, stream_id, new_events, expected_version)
         self.appended.extend(recorded)
+        if self.store.projections:
+            # Inline projections: the read model changes in the same transaction as
+            # the append, so an API read right after a write sees it.
+            decoded = [
+                DecodedEvent(rec, new.event, new.metadata, frozenset())
+                for rec, new in zip(recorded, new_events, strict=True)
+            ]
+            for projection in self.store.projections:
+                await projection.apply(self, decoded)
         return recorded
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 if new), read inside this transaction."""
+        row = (
+            await self.conn.execute(
+                select(events.c.version)
+                .where(events.c.stream_id == stream_id)
+                .order_by(events.c.version.desc())
+                .limit(1)
+            )
+        ).first()
+        return 0 if row is None else int(row[0])
 
     async def mark_processed(self, consumer: str, message_id: str) -> bool:
         """Record a processed message. False when it was processed before."""
@@ -264,8 +293,16 @@ class UnitOfWork:
 class EventStore:
     """Append-only, hash-chained event streams with a commit-safe global log."""
 
-    def __init__(self, engine: AsyncEngine, vault: KeyVault, *, name: str = "events") -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        vault: KeyVault,
+        *,
+        name: str = "events",
+        projections: Sequence[InlineProjection] = (),
+    ) -> None:
         self.engine = engine
+        self.projections = list(projections)
         self.vault = vault
         self.name = name
         self.dialect = engine.dialect.name

@@ -1,0 +1,42 @@
+# kyosei: the README's commands. Needs only python3.11 and make; everything else is
+# installed into .tools/ (uv) and .venv/ (the workspace, from uv.lock).
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+export UV_LINK_MODE := copy
+
+.PHONY: dev test lint typecheck format bench schemas clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	touch $@
+
+dev: .venv/.synced ## run every service on the embedded default (SQLite + in-process broker)
+	$(UV) run --frozen kyosei dev
+
+test: .venv/.synced ## the whole test suite
+	$(UV) run --frozen pytest
+
+lint: .venv/.synced
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs/events/src libs/platform/src services/intake/src services/coordination/src
+
+format: .venv/.synced
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: .venv/.synced ## throughput against the eventsourcing library, side by side
+	$(UV) run --frozen python tests/bench/run.py
+
+schemas: .venv/.synced ## regenerate the published JSON Schemas and AsyncAPI document
+	$(UV) run --frozen python -m kyosei_events.schemas
+
+clean:
+	rm -rf .venv .tools data

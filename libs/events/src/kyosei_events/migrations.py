@@ -1,0 +1,52 @@
+"""Alembic operations for the store's tables, called from each service's migrations.
+
+Each function is one released shape of the tables; a service's revision calls it,
+and a later change to the store gets a new function called by a new revision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def store_v1(op: Any) -> None:
+    op.create_table(
+        "events",
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+        sa.Column("tx_id", sa.BigInteger, nullable=False),
+        sa.Column("stream_id", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("event_id", sa.String(36), nullable=False, unique=True),
+        sa.Column("event_type", sa.String(128), nullable=False),
+        sa.Column("schema_version", sa.Integer, nullable=False),
+        sa.Column("recorded_at", sa.String(32), nullable=False),
+        sa.Column("subject", sa.String(128), nullable=False),
+        sa.Column("metadata", sa.Text, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+        sa.Column("prev_hash", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("events_log_order", "events", ["tx_id", "position"])
+    op.create_index("events_subject", "events", ["subject"])
+    op.create_table(
+        "checkpoints",
+        sa.Column("name", sa.String(128), primary_key=True),
+        sa.Column("tx_id", sa.BigInteger, nullable=False),
+        sa.Column("position", sa.BigInteger, nullable=False),
+    )
+    op.create_table(
+        "processed_messages",
+        sa.Column("consumer", sa.String(128), primary_key=True),
+        sa.Column("message_id", sa.String(128), primary_key=True),
+        sa.Column("processed_at", sa.String(32), nullable=False),
+    )
+
+
+def drop_store_v1(op: Any) -> None:
+    op.drop_table("processed_messages")
+    op.drop_table("checkpoints")
+    op.drop_table("events")

@@ -1,0 +1,111 @@
+"""The ``kyosei`` command: what operators and auditors type.
+
+    kyosei dev                  every service on the embedded default
+    kyosei serve SERVICE        one service (HTTP API, relay, consumers)
+    kyosei migrate SERVICE      run a service's database migrations
+    kyosei verify SERVICE       check every hash chain in a service's store
+    kyosei rebuild SERVICE      rebuild a service's read models from its events
+    kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
+    kyosei services             list installed services
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from . import service as services
+from .auth import Role, issue_token
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="kyosei", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run every service on the embedded default")
+    dev.add_argument("--data", default="data", help="folder for SQLite files (default: data)")
+    dev.add_argument("--port", type=int, default=8001, help="first HTTP port (default: 8001)")
+    dev.add_argument("--host", default="127.0.0.1")
+
+    for name, help_ in (
+        ("serve", "run one service"),
+        ("migrate", "run a service's migrations"),
+        ("verify", "verify every hash chain of a service's store"),
+        ("rebuild", "rebuild a service's read models from its events"),
+    ):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("service")
+
+    token = sub.add_parser("token", help="issue an access token")
+    token.add_argument("--agency", required=True)
+    token.add_argument("--staff", required=True)
+    token.add_argument("--role", choices=[r.value for r in Role], default=Role.STAFF.value)
+    token.add_argument("--hours", type=float, default=8)
+    token.add_argument("--data", default="data", help="dev data folder, when KYOSEI_AUTH_SECRET is unset")
+
+    sub.add_parser("services", help="list installed services")
+    args = parser.parse_args(argv)
+
+    if args.command == "dev":
+        from .dev import run_dev
+
+        asyncio.run(run_dev(args.data, args.host, args.port))
+    elif args.command == "services":
+        for name, svc in services.discover().items():
+            print(f"{name:14} {svc.title}")
+    elif args.command == "token":
+        print(issue_token(_auth_secret(args.data), args.agency, args.staff, Role(args.role),
+                          int(args.hours * 3600)))
+    else:
+        svc = services.get(args.service)
+        settings = _settings()
+        if args.command == "serve":
+            _serve(svc, settings)
+        elif args.command == "migrate":
+            from .migrate import upgrade
+
+            upgrade(svc, settings)
+            print(f"{svc.name}: migrated to head")
+        elif args.command == "verify":
+            from .maintenance import verify
+
+            sys.exit(asyncio.run(verify(svc, settings)))
+        elif args.command == "rebuild":
+            from .maintenance import rebuild
+
+            asyncio.run(rebuild(svc, settings))
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except Exception as exc:
+        raise SystemExit(f"configuration error:\n{exc}") from None
+
+
+def _auth_secret(data: str) -> str:
+    import os
+
+    if secret := os.environ.get("KYOSEI_AUTH_SECRET"):
+        return secret
+    from .dev import dev_secrets
+
+    return dev_secrets(data)["auth_secret"]
+
+
+def _serve(svc: services.Service, settings: Settings) -> None:
+    import uvicorn
+
+    from .http import create_app
+    from .logging import configure
+
+    configure(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(svc, settings), host=settings.http_host, port=settings.http_port,
+                log_level=settings.log_level, access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""``make dev``: every installed service in one process on the embedded default.
+
+SQLite files under the data folder, the in-process Kafka-protocol broker, one HTTP
+port per service. Secrets for this machine are generated once into the data folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from .auth import Role, issue_token
+from .embedded import EmbeddedKafka
+from .http import create_app
+from .logging import configure
+from .migrate import upgrade
+from .service import discover
+from .settings import Settings
+
+
+def dev_secrets(data: str) -> dict[str, str]:
+    path = Path(data) / "dev-secrets.json"
+    if path.exists():
+        loaded: dict[str, str] = json.loads(path.read_text())
+        return loaded
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = {"master_key": secrets.token_hex(32), "auth_secret": secrets.token_urlsafe(32)}
+    path.write_text(json.dumps(values))
+    os.chmod(path, 0o600)
+    return values
+
+
+def dev_settings(name: str, data: Path, bootstrap: list[str], port: int, host: str) -> Settings:
+    s = dev_secrets(str(data))
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{data.resolve() / name}.db",
+        keys_database_url=f"sqlite+aiosqlite:///{data.resolve() / 'keys'}.db",
+        kafka_bootstrap=bootstrap,
+        master_key=s["master_key"],
+        auth_secret=s["auth_secret"],
+        http_host=host,
+        http_port=port,
+        log_format="console",
+        relay_poll_interval=1.0,
+    )
+
+
+def _check_ports_free(host: str, ports: range) -> None:
+    for port in ports:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind((host, port))
+            except OSError:
+                raise SystemExit(
+                    f"port {port} on {host} is in use (another `make dev`?); stop it or run "
+                    f"`uv run kyosei dev --port N` with a free range"
+                ) from None
+
+
+async def run_dev(data_dir: str, host: str, first_port: int) -> None:
+    configure("info", "console")
+    data = Path(data_dir)
+    data.mkdir(parents=True, exist_ok=True)
+    services = discover()
+    _check_ports_free(host, range(first_port, first_port + len(services)))
+    kafka = EmbeddedKafka()
+    servers: list[uvicorn.Server] = []
+    lines = []
+    for i, (name, svc) in enumerate(services.items()):
+        settings = dev_settings(name, data, kafka.bootstrap, first_port + i, host)
+        await asyncio.to_thread(upgrade, svc, settings)
+        config = uvicorn.Config(create_app(svc, settings), host=host, port=settings.http_port,
+                                log_level="warning", access_log=False)
+        servers.append(uvicorn.Server(config))
+        base = f"http://{host}:{settings.http_port}"
+        lines.append(f"  {name:14} {base}   docs {base}/docs")
+    token = issue_token(dev_secrets(data_dir)["auth_secret"], "fukushi-madoguchi", "dev-staff",
+                        Role.COORDINATOR)
+    print(
+        "\nkyosei is running on the embedded default\n"
+        f"  kafka          {', '.join(kafka.bootstrap)} (in-process; nothing kept on disk)\n"
+        f"  data           {data.resolve()}\n" + "\n".join(lines) + "\n\n"
+        "  a token for trying the APIs (agency fukushi-madoguchi, role coordinator):\n"
+        f"    export TOKEN={token}\n"
+        "  other tokens: uv run kyosei token --agency ID --staff ID --role staff|coordinator|auditor\n"
+        "  stop with Ctrl-C\n",
+        flush=True,
+    )
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        kafka.close()

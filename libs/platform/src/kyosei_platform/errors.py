@@ -1,0 +1,96 @@
+"""Errors a user can act on: a 4xx with a code, an English and a Japanese message.
+
+Body: {"error": {"code", "message", "message_ja", "fields": [{"field", "problem",
+"problem_ja"}]}}. Never a stack trace.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kyosei_events import ConcurrencyError
+
+log = structlog.get_logger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, message_ja: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.message_ja = status, code, message, message_ja
+
+
+# Japanese for the pydantic error types people meet at the API.
+_PROBLEM_JA = {
+    "missing": "必須項目です",
+    "string_too_short": "短すぎます",
+    "string_too_long": "長すぎます",
+    "string_type": "文字列で指定してください",
+    "string_pattern_mismatch": "使えない文字が含まれています",
+    "enum": "選択肢にない値です",
+    "literal_error": "選択肢にない値です",
+    "list_type": "配列で指定してください",
+    "too_short": "少なくとも1つ指定してください",
+    "bool_type": "true か false で指定してください",
+    "bool_parsing": "true か false で指定してください",
+    "int_parsing": "整数で指定してください",
+    "datetime_parsing": "日時の形式が正しくありません (ISO 8601)",
+    "datetime_from_date_parsing": "日時の形式が正しくありません (ISO 8601)",
+    "date_parsing": "日付の形式が正しくありません (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "日付の形式が正しくありません (YYYY-MM-DD)",
+    "extra_forbidden": "この項目は受け付けていません",
+    "json_invalid": "JSON として読めません",
+    "model_attributes_type": "オブジェクトで指定してください",
+    "dict_type": "オブジェクトで指定してください",
+}
+
+
+def _body(code: str, message: str, message_ja: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message, "message_ja": message_ja}
+    if fields:
+        err["fields"] = fields
+    return {"error": err}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(_body(exc.code, exc.message, exc.message_ja), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+            fields.append({
+                "field": ".".join(loc) or "body",
+                "problem": e.get("msg", "invalid"),
+                "problem_ja": _PROBLEM_JA.get(e.get("type", ""), "値が正しくありません"),
+            })
+        names = ", ".join(f["field"] for f in fields)
+        return JSONResponse(
+            _body("invalid_request", f"the request is not valid: check {names}",
+                  f"入力内容に誤りがあります: {names}", fields),
+            status_code=422,
+        )
+
+    @app.exception_handler(ConcurrencyError)
+    async def _conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        return JSONResponse(
+            _body("version_conflict", str(exc),
+                  "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください"),
+            status_code=409,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", exc_info=exc)
+        return JSONResponse(
+            _body("internal_error", "something went wrong on our side; nothing was recorded "
+                  "unless a later read shows it", "サーバー側でエラーが発生しました"),
+            status_code=500,
+        )

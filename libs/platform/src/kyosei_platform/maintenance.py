@@ -1,0 +1,54 @@
+"""Operator and auditor commands that work on a service's store directly."""
+
+from __future__ import annotations
+
+from kyosei_events import EventStore, KeyVault
+from kyosei_events.crypto import master_key_from_hex
+from kyosei_events.database import create_engine
+from kyosei_events.projection import rebuild as rebuild_projection
+
+from .service import Service
+from .settings import Settings
+
+
+def _open(service: Service, settings: Settings) -> EventStore:
+    engine = create_engine(settings.database_url, schema=settings.db_schema)
+    keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
+    return EventStore(engine, KeyVault(keys, master_key_from_hex(settings.master_key)),
+                      name=service.name)
+
+
+async def verify(service: Service, settings: Settings) -> int:
+    """Print one line per broken stream and a summary; exit status 1 if any is broken."""
+    store = _open(service, settings)
+    try:
+        streams = await store.stream_ids()
+        broken = 0
+        events = 0
+        for i, stream_id in enumerate(streams, 1):
+            report = await store.verify_stream(stream_id)
+            events += report.events
+            if report.broken is not None:
+                broken += 1
+                b = report.broken
+                print(f"BROKEN {stream_id} at version {b.version} (position {b.position}): "
+                      f"{b.reason}")
+            if i % 1000 == 0:
+                print(f"… {i}/{len(streams)} streams checked")
+        print(f"{service.name}: {len(streams)} streams, {events} events, {broken} broken")
+        return 1 if broken else 0
+    finally:
+        await store.engine.dispose()
+        await store.vault._engine.dispose()
+
+
+async def rebuild(service: Service, settings: Settings) -> None:
+    store = _open(service, settings)
+    try:
+        for make in service.projections:
+            projection = make()
+            count = await rebuild_projection(store, projection)
+            print(f"{service.name}: {projection.name} rebuilt from {count} events")
+    finally:
+        await store.engine.dispose()
+        await store.vault._engine.dispose()

@@ -1,0 +1,79 @@
+"""Alembic migrations of a service, in its own schema on PostgreSQL.
+
+Each service has ``migrations/`` with an ``env.py`` that calls :func:`run_env`,
+and revisions under ``migrations/versions``. ``kyosei migrate <service>`` runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+
+from kyosei_events import KeyVault
+from kyosei_events.crypto import master_key_from_hex
+from kyosei_events.database import create_engine
+
+from .service import Service
+from .settings import Settings
+
+
+def upgrade(service: Service, settings: Settings) -> None:
+    """Run the service's migrations to head (blocking; call from a thread in async code)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(service.migrations))
+    cfg.attributes["url"] = settings.database_url
+    cfg.attributes["schema"] = settings.db_schema
+    command.upgrade(cfg, "head")
+    asyncio.run(_ensure_key_vault(settings))
+
+
+async def _ensure_key_vault(settings: Settings) -> None:
+    engine = create_engine(settings.keys_database_url)
+    try:
+        if engine.dialect.name == "postgresql" and settings.keys_db_schema:
+            async with engine.begin() as conn:
+                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.keys_db_schema}"'))
+        await engine.dispose()
+        engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
+        await KeyVault(engine, master_key_from_hex(settings.master_key)).create_tables()
+    finally:
+        await engine.dispose()
+
+
+def run_env(target_metadata: MetaData) -> None:
+    """Body of every service's migrations/env.py."""
+    url: str = context.config.attributes["url"]
+    schema: str | None = context.config.attributes.get("schema")
+
+    def run(connection: Connection) -> None:
+        if schema and connection.dialect.name == "postgresql":
+            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            connection.commit()
+            connection = connection.execution_options(schema_translate_map={None: schema})
+        kwargs: dict[str, Any] = {}
+        if schema and connection.dialect.name == "postgresql":
+            kwargs["version_table_schema"] = schema
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            **kwargs,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                await conn.run_sync(run)
+                await conn.commit()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())

@@ -1,0 +1,135 @@
+"""The composition root of a service process: one store, one relay, one consumer group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import text
+
+from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay, events_topic
+from kyosei_events.crypto import master_key_from_hex
+from kyosei_events.database import create_engine
+from kyosei_events.model import event_class
+
+from .service import Service
+from .settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, service: Service, settings: Settings) -> None:
+        self.service = service
+        self.settings = settings
+        self.engine = create_engine(settings.database_url, schema=settings.db_schema)
+        self.keys_engine = create_engine(
+            settings.keys_database_url, schema=settings.keys_db_schema
+        )
+        self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
+        self.store = EventStore(
+            self.engine,
+            self.vault,
+            name=service.name,
+            projections=[make() for make in service.projections],
+        )
+        if self.store.dialect == "postgresql":
+            self.store.notify_channel(f"kyosei_{service.name}_events")
+        self.topic = events_topic(service.name)
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.broker: KafkaBroker | None = None
+        self.consumer: IdempotentConsumer | None = None
+
+    @property
+    def consumed_topics(self) -> list[str]:
+        return sorted({events_topic(event_class(t).producer) for t in self.service.policies})
+
+    async def start(self) -> None:
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+        )
+        await _retry("kafka producer", self.producer.start)
+        self.relay = OutboxRelay(
+            self.store,
+            self.producer,
+            topic=self.topic,
+            source=f"/kyosei/{self.service.name}",
+            poll_interval=self.settings.relay_poll_interval,
+        )
+        self.relay.start()
+        if self.service.policies:
+            await self._start_consumer()
+        log.info("service_started", service=self.service.name, topic=self.topic,
+                 consumes=self.consumed_topics)
+
+    async def _start_consumer(self) -> None:
+        consumer = self.consumer = IdempotentConsumer(
+            f"kyosei-{self.service.name}", self.store, self.service.policies, self.producer
+        )
+        broker = self.broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
+
+        @broker.subscriber(
+            *self.consumed_topics,
+            group_id=consumer.name,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+        )
+        async def on_event(msg: KafkaMessage) -> None:
+            raw: Any = msg.raw_message
+            await consumer.handle(
+                topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                headers=raw.headers or (), key=raw.key, value=raw.value,
+            )
+
+        await _retry("kafka consumer", broker.start)
+
+    async def ready(self) -> dict[str, str]:
+        """What is not reachable, by name (empty when ready)."""
+        problems: dict[str, str] = {}
+        for name, engine in (("database", self.engine), ("key_vault", self.keys_engine)):
+            try:
+                async with engine.connect() as conn:
+                    await asyncio.wait_for(conn.execute(text("select 1")), 2)
+            except Exception as exc:
+                problems[name] = type(exc).__name__
+        try:
+            assert self.producer is not None
+            ok = await asyncio.wait_for(self.producer.client.force_metadata_update(), 2)
+            if not ok:
+                problems["kafka"] = "metadata unavailable"
+        except Exception as exc:
+            problems["kafka"] = type(exc).__name__
+        return problems
+
+    async def stop(self) -> None:
+        if self.broker is not None:
+            await self.broker.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        await self.engine.dispose()
+        await self.keys_engine.dispose()
+
+
+async def _retry(what: str, start: Any, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await start()
+            return
+        except Exception as exc:
+            if attempt == attempts:
+                raise
+            log.warning("waiting_for", what=what, attempt=attempt, error=str(exc))
+            await asyncio.sleep(min(attempt, 5))

@@ -1,0 +1,54 @@
+"""What a service declares to the platform: its routes, read models and event policies.
+
+Each service package exposes one :class:`Service` through the ``kyosei.services``
+entry point; the CLI (serve, migrate, dev, verify, rebuild) finds them there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from kyosei_events.consumer import Handler
+from kyosei_events.topics import SERVICES
+from kyosei_events.projection import Projection
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    title: str
+    description: str
+    router: APIRouter
+    migrations: Path
+    projections: Sequence[Callable[[], Projection]] = ()
+    # event type -> policy, for events consumed from other services' topics
+    policies: Mapping[str, Handler] = field(default_factory=dict)
+
+
+def discover() -> dict[str, Service]:
+    """Every installed service, by name."""
+    found: dict[str, Service] = {}
+    for ep in entry_points(group="kyosei.services"):
+        service = ep.load()
+        if not isinstance(service, Service):
+            raise TypeError(f"entry point {ep.value} is not a kyosei Service")
+        found[service.name] = service
+    # Pillar order (intake, coordination, participation, community, audit), so that
+    # `make dev` gives each service the same port every time.
+    order = {name: i for i, name in enumerate(SERVICES)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def get(name: str) -> Service:
+    services = discover()
+    try:
+        return services[name]
+    except KeyError:
+        raise SystemExit(
+            f"unknown service {name!r}; installed: {', '.join(services) or 'none'}"
+        ) from None

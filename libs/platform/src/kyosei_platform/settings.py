@@ -1,0 +1,45 @@
+"""Settings of a service process, from KYOSEI_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """What an operator sets per service (see deploy/README.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="KYOSEI_", extra="ignore")
+
+    database_url: str = Field(description="the service's event store and read models")
+    db_schema: str | None = Field(None, description="PostgreSQL schema of the service")
+    keys_database_url: str = Field(description="the shared key vault database")
+    keys_db_schema: str | None = Field("keys", description="PostgreSQL schema of the key vault")
+    kafka_bootstrap: list[str] = Field(description="host:port of Kafka brokers, comma-separated")
+    master_key: str = Field(description="64 hex characters: wraps every household key")
+    auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
+    http_host: str = "0.0.0.0"
+    http_port: int = 8000
+    log_level: str = "info"
+    log_format: str = Field("json", description="json, or console for people reading a terminal")
+    relay_poll_interval: float = 5.0
+
+    @field_validator("kafka_bootstrap", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _hex(cls, value: str) -> str:
+        try:
+            if len(bytes.fromhex(value)) == 32:
+                return value
+        except ValueError:
+            pass
+        raise ValueError(
+            "KYOSEI_MASTER_KEY must be 64 hex characters; generate one with "
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
