@@ -41,7 +41,7 @@ class ServiceRuntime:
         )
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
-        self.topic = events_topic(service.name)
+        self.topic = settings.topic_prefix + events_topic(service.name)
         self.producer: AIOKafkaProducer | None = None
         self.relay: OutboxRelay | None = None
         self.broker: KafkaBroker | None = None
@@ -49,7 +49,12 @@ class ServiceRuntime:
 
     @property
     def consumed_topics(self) -> list[str]:
-        return sorted({events_topic(event_class(t).producer) for t in self.service.policies})
+        return sorted(
+            {
+                self.settings.topic_prefix + events_topic(event_class(t).producer)
+                for t in self.service.policies
+            }
+        )
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
@@ -74,7 +79,10 @@ class ServiceRuntime:
 
     async def _start_consumer(self) -> None:
         consumer = self.consumer = IdempotentConsumer(
-            f"kyosei-{self.service.name}", self.store, self.service.policies, self.producer
+            f"{self.settings.topic_prefix}kyosei-{self.service.name}",
+            self.store,
+            self.service.policies,
+            self.producer,
         )
         broker = self.broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
 

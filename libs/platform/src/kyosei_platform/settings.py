@@ -18,6 +18,10 @@ class Settings(BaseSettings):
     kafka_bootstrap: list[str] = Field(description="host:port of Kafka brokers, comma-separated")
     master_key: str = Field(description="64 hex characters: wraps every household key")
     auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
+    topic_prefix: str = Field(
+        "", description="prepended to every topic and consumer group, e.g. 'nabari.' "
+        "when several municipalities share one Kafka cluster",
+    )
     http_host: str = "0.0.0.0"
     http_port: int = 8000
     log_level: str = "info"
