@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -15,7 +17,7 @@ class Settings(BaseSettings):
     db_schema: str | None = Field(None, description="PostgreSQL schema of the service")
     keys_database_url: str = Field(description="the shared key vault database")
     keys_db_schema: str | None = Field("keys", description="PostgreSQL schema of the key vault")
-    kafka_bootstrap: list[str] = Field(description="host:port of Kafka brokers, comma-separated")
+    kafka_bootstrap: Annotated[list[str], NoDecode] = Field(description="host:port of Kafka brokers, comma-separated")
     master_key: str = Field(description="64 hex characters: wraps every household key")
     auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
     topic_prefix: str = Field(
@@ -33,6 +35,16 @@ class Settings(BaseSettings):
     def _split(cls, value: object) -> object:
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("auth_secret")
+    @classmethod
+    def _long_enough(cls, value: str) -> str:
+        if len(value) < 32:
+            raise ValueError(
+                "KYOSEI_AUTH_SECRET must be at least 32 characters; generate one with "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return value
 
     @field_validator("master_key")

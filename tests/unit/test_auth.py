@@ -1,0 +1,56 @@
+"""The one auth check: signed identity, clear 401s."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+
+from kyosei_platform.auth import Role, issue_token, verify_token
+from kyosei_platform.errors import ApiError
+
+SECRET = "a-test-secret-of-at-least-32-bytes"
+
+
+def test_round_trip_carries_agency_staff_and_role() -> None:
+    identity = verify_token(SECRET, issue_token(SECRET, "nabari-hokenshitsu", "st-7", Role.AUDITOR))
+    assert (identity.agency_id, identity.staff_id, identity.role) == (
+        "nabari-hokenshitsu", "st-7", Role.AUDITOR,
+    )
+
+
+@pytest.mark.parametrize(
+    ("token", "code"),
+    [
+        (issue_token("another-secret-of-thirty-two-bytes!", "a", "s", Role.STAFF), "token_invalid"),
+        (issue_token(SECRET, "a", "s", Role.STAFF, ttl=-10), "token_expired"),
+        (jwt.encode({"sub": "s", "agency": "a", "role": "mayor", "exp": int(time.time()) + 60},
+                    SECRET, algorithm="HS256"), "token_claims"),
+        ("not-a-token", "token_invalid"),
+    ],
+)
+def test_bad_tokens_are_401_with_a_reason(token: str, code: str) -> None:
+    with pytest.raises(ApiError) as info:
+        verify_token(SECRET, token)
+    assert info.value.status == 401
+    assert info.value.code == code
+    assert info.value.message_ja
+
+
+def test_settings_read_the_environment_as_operators_write_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kyosei_platform.settings import Settings
+
+    for k, v in {
+        "KYOSEI_DATABASE_URL": "postgresql+asyncpg://k@db/kyosei", "KYOSEI_DB_SCHEMA": "intake",
+        "KYOSEI_KEYS_DATABASE_URL": "postgresql+asyncpg://k@db/kyosei",
+        "KYOSEI_KAFKA_BOOTSTRAP": "kafka-0:9092, kafka-1:9092",
+        "KYOSEI_MASTER_KEY": "0f" * 32, "KYOSEI_AUTH_SECRET": SECRET,
+    }.items():
+        monkeypatch.setenv(k, v)
+    s = Settings()  # type: ignore[call-arg]
+    assert s.kafka_bootstrap == ["kafka-0:9092", "kafka-1:9092"]
+    assert s.db_schema == "intake" and s.http_port == 8000
+    monkeypatch.setenv("KYOSEI_MASTER_KEY", "too-short")
+    with pytest.raises(ValueError, match="64 hex characters"):
+        Settings()  # type: ignore[call-arg]
