@@ -1,0 +1,344 @@
+"""The deployment files stay valid and complete.
+
+docker-compose.yml is checked against the compose specification and the Kubernetes
+manifests (rendered with kustomize) against the Kubernetes API schemas; every service
+that has a Dockerfile must be deployed by both; the services get only the variables of
+the runtime contract, and every secret must be set explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_ENV_EXAMPLE = ROOT / "deploy" / "compose.env.example"
+K8S = ROOT / "deploy" / "k8s"
+K8S_BASE = K8S / "base"
+K8S_OVERLAY = K8S / "overlays" / "example"
+README = ROOT / "deploy" / "README.md"
+KUBERNETES_VERSION = "1.30.0"
+
+# The runtime contract: the only variables a kyosei service reads.
+CONTRACT_ENV = frozenset(
+    {
+        "KYOSEI_DATABASE_URL",
+        "KYOSEI_DB_SCHEMA",
+        "KYOSEI_KEYS_DATABASE_URL",
+        "KYOSEI_KEYS_DB_SCHEMA",
+        "KYOSEI_KAFKA_BOOTSTRAP",
+        "KYOSEI_MASTER_KEY",
+        "KYOSEI_AUTH_SECRET",
+        "KYOSEI_HTTP_PORT",
+        "KYOSEI_LOG_LEVEL",
+    }
+)
+SECRET_ENV = frozenset({"KYOSEI_MASTER_KEY", "KYOSEI_AUTH_SECRET"})
+# Carry a password, so in Kubernetes they belong in the Secret, never the ConfigMap.
+SECRET_IN_K8S = SECRET_ENV | {"KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"}
+
+
+def _services_with_dockerfile() -> list[str]:
+    return sorted(path.parent.name for path in ROOT.glob("services/*/Dockerfile"))
+
+
+SERVICES = _services_with_dockerfile()
+
+
+def _compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _kyosei_compose_services() -> dict[str, dict[str, Any]]:
+    """Compose services built from one of our Dockerfiles (service and migrate)."""
+    found = {}
+    for name, spec in _compose()["services"].items():
+        dockerfile = (spec.get("build") or {}).get("dockerfile", "")
+        if dockerfile.startswith("services/"):
+            found[name] = spec
+    return found
+
+
+def _interpolated_variables(text: str) -> dict[str, str]:
+    """Each ${NAME...} in a compose file, mapped to its modifier (":?msg", ":-x", "")."""
+    return {
+        match["name"]: match["modifier"] or ""
+        for match in re.finditer(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<modifier>[^}]*)\}", text)
+    }
+
+
+def test_the_known_services_have_dockerfiles() -> None:
+    assert {"intake", "coordination"} <= set(SERVICES)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_dockerfile_builds_only_its_own_package_and_serves_it(service: str) -> None:
+    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(
+        r"^FROM python:3\.11-slim|^ARG PYTHON_IMAGE=python:3\.11-slim", dockerfile, re.M
+    )
+    assert "pip install --no-cache-dir uv==0.13.9" in dockerfile
+    syncs = re.findall(r"uv sync [^\n\\]*", dockerfile)
+    assert syncs, "the image must be built with uv sync"
+    for sync in syncs:
+        assert f"--frozen --no-dev --package kyosei-{service}" in sync, sync
+    other_services = {path.parent.name for path in ROOT.glob("services/*/pyproject.toml")}
+    for other in other_services - {service}:
+        assert f"services/{other}/" not in dockerfile, f"{service} image copies {other}"
+    assert re.search(r"^USER (?!0\b|root\b)\S+", dockerfile, re.M), "must run as non-root"
+    assert 'ENTRYPOINT ["kyosei"]' in dockerfile
+    assert f'CMD ["serve", "{service}"]' in dockerfile
+
+
+def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    for entry in (".git", ".venv", ".env", "data"):
+        assert entry in ignored
+
+
+def test_compose_file_matches_the_compose_spec() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE_FILE),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_runs_kafka_in_kraft_mode_and_postgres_16_with_healthchecks() -> None:
+    services = _compose()["services"]
+    kafka, postgres = services["kafka"], services["postgres"]
+    assert kafka["image"].startswith("apache/kafka:3.9.")
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert "KAFKA_ZOOKEEPER_CONNECT" not in kafka["environment"]
+    assert kafka["healthcheck"]["test"]
+    assert postgres["image"].split(":")[1].startswith("16")
+    assert postgres["healthcheck"]["test"]
+    assert any(v.endswith(":/var/lib/postgresql/data") for v in postgres["volumes"])
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_compose_migrates_then_serves_every_service(service: str) -> None:
+    services = _compose()["services"]
+    assert service in services, f"services/{service} has a Dockerfile but no compose service"
+    migrate_name = f"{service}-migrate"
+    assert migrate_name in services, f"no one-shot {migrate_name} in docker-compose.yml"
+    migrate, serve = services[migrate_name], services[service]
+
+    for spec in (migrate, serve):
+        assert spec["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+        assert spec["environment"]["KYOSEI_DB_SCHEMA"] == service
+    assert migrate["image"] == serve["image"]
+    assert migrate["command"] == ["migrate", service]
+    assert migrate.get("restart", "no") == "no"
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+    assert serve["command"] == ["serve", service]
+    assert serve["depends_on"] == {
+        migrate_name: {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"},
+        "kafka": {"condition": "service_healthy"},
+    }
+    assert "/health/ready" in " ".join(serve["healthcheck"]["test"])
+    assert any(str(port).endswith(":8000") for port in serve["ports"])
+
+
+def test_compose_host_ports() -> None:
+    services = _compose()["services"]
+    assert services["intake"]["ports"][0].endswith(":8001:8000")
+    assert services["coordination"]["ports"][0].endswith(":8002:8000")
+    published = [port for spec in services.values() for port in spec.get("ports", [])]
+    host_ports = [port.rsplit(":", 2)[-2] for port in published]
+    assert len(host_ports) == len(set(host_ports)), f"host port used twice: {published}"
+
+
+def test_compose_gives_services_only_contract_variables_and_requires_secrets() -> None:
+    kyosei = _kyosei_compose_services()
+    assert kyosei, "no service is built from services/*/Dockerfile"
+    for name, spec in kyosei.items():
+        environment = spec["environment"]
+        assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
+        unknown = set(environment) - CONTRACT_ENV
+        assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
+        missing = CONTRACT_ENV - set(environment)
+        assert not missing, f"{name} does not set {missing}"
+        for secret in SECRET_ENV:
+            assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", environment[secret]), (
+                f"{name}: {secret} must be ${{{secret}:?message}} so a missing secret fails"
+            )
+        for url in ("KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"):
+            assert "${POSTGRES_PASSWORD:?" in environment[url], f"{name}: {url} password"
+
+
+def test_every_compose_variable_is_listed_in_the_env_example() -> None:
+    variables = _interpolated_variables(COMPOSE_FILE.read_text(encoding="utf-8"))
+    example = COMPOSE_ENV_EXAMPLE.read_text(encoding="utf-8")
+    listed = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", example, re.M))
+    assert set(variables) <= listed, f"not in {COMPOSE_ENV_EXAMPLE.name}: {set(variables) - listed}"
+    required = {name for name, modifier in variables.items() if modifier.startswith(":?")}
+    assert SECRET_ENV | {"POSTGRES_PASSWORD"} <= required
+    values = dict(re.findall(r"^([A-Z_][A-Z0-9_]*)=(.*)$", example, re.M))
+    for name in required:
+        assert values[name] == "", f"{name} must be left empty in the example"
+
+
+def test_kustomize_base_lists_every_service() -> None:
+    kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text(encoding="utf-8"))
+    resources = set(kustomization["resources"])
+    for service in SERVICES:
+        folder = K8S_BASE / "services" / service
+        assert (folder / "kustomization.yaml").is_file(), f"no {folder.relative_to(ROOT)}"
+        assert f"services/{service}" in resources, (
+            f"services/{service} is not listed in {K8S_BASE.relative_to(ROOT)}/kustomization.yaml"
+        )
+
+
+def test_readme_documents_every_contract_variable() -> None:
+    readme = README.read_text(encoding="utf-8")
+    for name in CONTRACT_ENV:
+        assert f"`{name}`" in readme
+    assert 'python -c "import secrets; print(secrets.token_hex(32))"' in readme
+
+
+# --- rendered Kubernetes manifests -----------------------------------------------------
+
+
+def _render(path: Path) -> list[dict[str, Any]]:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        reason = "kubectl is not installed, so the kustomize manifests cannot be rendered"
+        if os.environ.get("KYOSEI_REQUIRE_KUBECTL") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    result = subprocess.run(
+        [kubectl, "kustomize", str(path)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, f"kubectl kustomize {path}:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def _deployments(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Deployments by the service their main container serves."""
+    found = {}
+    for obj in objects:
+        if obj["kind"] == "Deployment":
+            args = obj["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert args[0] == "serve", obj["metadata"]["name"]
+            found[args[1]] = obj
+    return found
+
+
+@pytest.mark.parametrize("path", [K8S_BASE, K8S_OVERLAY], ids=["base", "overlay-example"])
+def test_rendered_manifests_are_valid_kubernetes(path: Path) -> None:
+    objects = _render(path)
+    assert objects
+    problems = []
+    for obj in objects:
+        name = f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            location = ".".join(str(part) for part in exc.path)
+            problems.append(f"{name}: {location}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{name}: {exc.message}")
+        if obj["kind"] != "Namespace" and obj["metadata"].get("namespace") != "kyosei":
+            problems.append(f"{name}: not in namespace kyosei")
+    assert not problems, "\n".join(problems)
+
+    deployments = _deployments(objects)
+    assert set(deployments) == set(SERVICES), "every service with a Dockerfile, and only those"
+    for service, deployment in deployments.items():
+        _check_deployment(service, deployment, objects)
+
+
+def _check_deployment(
+    service: str, deployment: dict[str, Any], objects: list[dict[str, Any]]
+) -> None:
+    pod = deployment["spec"]["template"]
+    spec = pod["spec"]
+    assert pod["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "8000",
+        "prometheus.io/path": "/metrics",
+    }
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    tmp_volumes = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+
+    (migrate,) = spec["initContainers"]
+    (app,) = spec["containers"]
+    assert migrate["args"] == ["migrate", service]
+    assert app["args"] == ["serve", service]
+    assert migrate["image"] == app["image"]
+    for container in (migrate, app):
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        assert any(
+            m["mountPath"] == "/tmp" and m["name"] in tmp_volumes for m in container["volumeMounts"]
+        ), f"{service}/{container['name']}: /tmp must be an emptyDir"
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        assert env.get("KYOSEI_DB_SCHEMA") == service
+        assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+        _check_env_sources(container, objects)
+
+    assert app["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert app["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    (port,) = app["ports"]
+    assert port["containerPort"] == 8000
+
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    services = [
+        obj
+        for obj in objects
+        if obj["kind"] == "Service" and obj["spec"].get("selector") == selector
+    ]
+    assert len(services) == 1, f"{service}: needs exactly one Service selecting its pods"
+
+
+def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]]) -> None:
+    """ConfigMaps carry only non-secret contract variables, Secrets only contract ones."""
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            config = by_name[("ConfigMap", source["configMapRef"]["name"])]
+            keys = set(config["data"])
+            assert keys <= CONTRACT_ENV, keys - CONTRACT_ENV
+            assert not keys & SECRET_IN_K8S, f"secrets in a ConfigMap: {keys & SECRET_IN_K8S}"
+        elif "secretRef" in source:
+            secret = by_name.get(("Secret", source["secretRef"]["name"]))
+            if secret is not None:  # the base leaves the Secret to the operator
+                keys = set(secret.get("stringData", {})) | set(secret.get("data", {}))
+                assert keys <= CONTRACT_ENV, keys - CONTRACT_ENV
+                assert keys >= SECRET_IN_K8S, f"Secret lacks {SECRET_IN_K8S - keys}"
+
+
+def test_overlay_pins_every_image_and_base_has_no_secret() -> None:
+    assert not [o for o in _render(K8S_BASE) if o["kind"] == "Secret"], (
+        "the base must not ship a Secret: applying it would overwrite the operator's"
+    )
+    for service, deployment in _deployments(_render(K8S_OVERLAY)).items():
+        pod = deployment["spec"]["template"]["spec"]
+        for container in pod["initContainers"] + pod["containers"]:
+            image = container["image"]
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            assert tag and tag != "latest", f"{service}: image {image} has no pinned tag"
