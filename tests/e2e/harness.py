@@ -41,14 +41,24 @@ class System:
 
     def client(self, service: str, agency: str, staff: str, role: Role) -> httpx.AsyncClient:
         token = issue_token(AUTH_SECRET, agency, staff, role)
-        c = httpx.AsyncClient(base_url=self.services[service].url,
-                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        c = httpx.AsyncClient(
+            base_url=self.services[service].url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
         self.clients.append(c)
         return c
 
 
-def settings_for(name: str, kind: str, tmp: Path, pg_url: str, pg_prefix: str,
-                 bootstrap: list[str], topic_prefix: str) -> Settings:
+def settings_for(
+    name: str,
+    kind: str,
+    tmp: Path,
+    pg_url: str,
+    pg_prefix: str,
+    bootstrap: list[str],
+    topic_prefix: str,
+) -> Settings:
     if kind == "sqlite":
         db, schema = f"sqlite+aiosqlite:///{tmp / name}.db", None
         keys, keys_schema = f"sqlite+aiosqlite:///{tmp / 'keys'}.db", None
@@ -56,9 +66,17 @@ def settings_for(name: str, kind: str, tmp: Path, pg_url: str, pg_prefix: str,
         db, schema = pg_url, f"{pg_prefix}_{name}"
         keys, keys_schema = pg_url, f"{pg_prefix}_keys"
     return Settings(
-        database_url=db, db_schema=schema, keys_database_url=keys, keys_db_schema=keys_schema,
-        kafka_bootstrap=bootstrap, master_key=MASTER_KEY, auth_secret=AUTH_SECRET,
-        topic_prefix=topic_prefix, http_host="127.0.0.1", http_port=0, relay_poll_interval=1.0,
+        database_url=db,
+        db_schema=schema,
+        keys_database_url=keys,
+        keys_db_schema=keys_schema,
+        kafka_bootstrap=bootstrap,
+        master_key=MASTER_KEY,
+        auth_secret=AUTH_SECRET,
+        topic_prefix=topic_prefix,
+        http_host="127.0.0.1",
+        http_port=0,
+        relay_poll_interval=1.0,
     )
 
 
@@ -72,12 +90,14 @@ async def running_system(
     tasks = []
     try:
         for name, svc in discover().items():
-            settings = settings_for(name, kind, tmp, pg_url, f"e2e_{run_id}", bootstrap,
-                                    f"e2e{run_id}.")
+            settings = settings_for(
+                name, kind, tmp, pg_url, f"e2e_{run_id}", bootstrap, f"e2e{run_id}."
+            )
             await asyncio.to_thread(upgrade, svc, settings)
             app = create_app(svc, settings)
-            server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0,
-                                                   log_level="warning", lifespan="on"))
+            server = uvicorn.Server(
+                uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            )
             tasks.append(asyncio.create_task(server.serve()))
             while not server.started:
                 if tasks[-1].done():
@@ -113,15 +133,15 @@ async def _drop_schemas(pg_url: str, prefix: str) -> None:
     await engine.dispose()
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 20.0) -> T:
     """Poll ``probe`` until it returns something truthy (events cross Kafka asynchronously)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     while True:
         result = await probe()
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"nothing after {timeout}s")
+            raise AssertionError(f"nothing after {within}s")
         await asyncio.sleep(0.2)
 
 

@@ -81,22 +81,35 @@ async def test_simple_consultation_then_escalation_with_version_check(
 ) -> None:
     async with running_system(kind, tmp_path, PG_URL, kafka_bootstrap) as system:
         window = system.client("intake", "kodomo-center", "staff-1", Role.STAFF)
-        body = {**EIGHTY_FIFTY, "complex": False, "household_id": "h-double-care",
-                "concerns": ["childcare", "care"], "window": "child_family_center",
-                "summary": "2歳と4歳の子を育てながら、脳梗塞後の父を介護（ダブルケア）"}
+        body = {
+            **EIGHTY_FIFTY,
+            "complex": False,
+            "household_id": "h-double-care",
+            "concerns": ["childcare", "care"],
+            "window": "child_family_center",
+            "summary": "2歳と4歳の子を育てながら、脳梗塞後の父を介護（ダブルケア）",
+        }
         created = json_of(await window.post("/consultations", json=body), 201)
         cid = created["consultation_id"]
         assert created["status"] == "received" and created["version"] == 1
 
         # Stale version -> 409 with a message a person can act on.
-        stale = await window.post(f"/consultations/{cid}/escalation",
-                                  json={"reason": "複合課題"}, headers={"If-Match": "0"})
+        stale = await window.post(
+            f"/consultations/{cid}/escalation",
+            json={"reason": "複合課題"},
+            headers={"If-Match": "0"},
+        )
         assert stale.status_code == 409, stale.text
         assert stale.json()["error"]["code"] == "version_conflict"
 
-        escalated = json_of(await window.post(f"/consultations/{cid}/escalation",
-                                              json={"reason": "複合課題"},
-                                              headers={"If-Match": "1"}), 200)
+        escalated = json_of(
+            await window.post(
+                f"/consultations/{cid}/escalation",
+                json={"reason": "複合課題"},
+                headers={"If-Match": "1"},
+            ),
+            200,
+        )
         assert escalated["status"] == "escalated" and escalated["version"] == 2
         again = await window.post(f"/consultations/{cid}/escalation", json={"reason": "x"})
         assert again.status_code == 409 and again.json()["error"]["code"] == "already_escalated"
@@ -128,7 +141,9 @@ async def test_bad_requests_get_clear_4xx(
 
         async with httpx.AsyncClient(base_url=url) as anon:
             assert (await anon.get("/consultations")).status_code == 401
-            forged = await anon.get("/consultations", headers={"Authorization": "Bearer abc.def.ghi"})
+            forged = await anon.get(
+                "/consultations", headers={"Authorization": "Bearer abc.def.ghi"}
+            )
             assert forged.status_code == 401
             assert forged.json()["error"]["code"] == "token_invalid"
             assert (await anon.get("/health/live")).status_code == 200

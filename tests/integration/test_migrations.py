@@ -27,9 +27,15 @@ MASTER = "ab" * 32
 
 def settings_for(db: Database, tmp_path: Path, service: str) -> Settings:
     keys = f"sqlite+aiosqlite:///{tmp_path / 'keys'}.db"
-    return Settings(database_url=db.url, db_schema=db.schema, keys_database_url=keys,
-                    keys_db_schema=None, kafka_bootstrap=["127.0.0.1:9"], master_key=MASTER,
-                    auth_secret="x" * 32)
+    return Settings(
+        database_url=db.url,
+        db_schema=db.schema,
+        keys_database_url=keys,
+        keys_db_schema=None,
+        kafka_bootstrap=["127.0.0.1:9"],
+        master_key=MASTER,
+        auth_secret="x" * 32,
+    )
 
 
 async def tables_of(db: Database) -> set[str]:
@@ -66,28 +72,46 @@ async def test_kyosei_verify_reports_a_tampered_event(database: Database, tmp_pa
     keys = create_engine(settings.keys_database_url)
     store = EventStore(engine, KeyVault(keys, master_key_from_hex(MASTER)))
     for n in range(3):
-        opened = CaseOpened(case_id=f"case-{n}", consultation_id=f"c-{n}", escalated_by="a",
-                            concerns=["isolation"], opened_at=datetime.now(UTC))
+        opened = CaseOpened(
+            case_id=f"case-{n}",
+            consultation_id=f"c-{n}",
+            escalated_by="a",
+            concerns=["isolation"],
+            opened_at=datetime.now(UTC),
+        )
         await store.append(f"case-{n}", [NewEvent(opened, f"h-{n}")], 0)
-    env = {**os.environ, "KYOSEI_DATABASE_URL": database.url,
-           "KYOSEI_KEYS_DATABASE_URL": settings.keys_database_url, "KYOSEI_KEYS_DB_SCHEMA": "",
-           "KYOSEI_KAFKA_BOOTSTRAP": "127.0.0.1:9", "KYOSEI_MASTER_KEY": MASTER,
-           "KYOSEI_AUTH_SECRET": "x" * 32}
+    env = {
+        **os.environ,
+        "KYOSEI_DATABASE_URL": database.url,
+        "KYOSEI_KEYS_DATABASE_URL": settings.keys_database_url,
+        "KYOSEI_KEYS_DB_SCHEMA": "",
+        "KYOSEI_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "KYOSEI_MASTER_KEY": MASTER,
+        "KYOSEI_AUTH_SECRET": "x" * 32,
+    }
     if database.schema:
         env["KYOSEI_DB_SCHEMA"] = database.schema
     kyosei = [sys.executable, "-m", "kyosei_platform.cli", "verify", "coordination"]
 
-    ok = subprocess.run(kyosei, env=env, capture_output=True, text=True, timeout=60)
+    ok = await asyncio.to_thread(
+        subprocess.run, kyosei, env=env, capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0, ok.stderr
     assert "3 streams, 3 events, 0 broken" in ok.stdout
 
     async with engine.begin() as conn:
         table = f'"{database.schema}".events' if database.schema else "events"
-        await conn.execute(text(f"update {table} set payload = replace(payload, 'isolation', "
-                                "'care') where stream_id = 'case-1'"))
+        await conn.execute(
+            text(
+                f"update {table} set payload = replace(payload, 'isolation', "
+                "'care') where stream_id = 'case-1'"
+            )
+        )
     await engine.dispose()
     await keys.dispose()
-    bad = subprocess.run(kyosei, env=env, capture_output=True, text=True, timeout=60)
+    bad = await asyncio.to_thread(
+        subprocess.run, kyosei, env=env, capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 1
     assert "BROKEN case-1 at version 1" in bad.stdout
     assert "content does not match its hash" in bad.stdout

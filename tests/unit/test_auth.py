@@ -16,7 +16,9 @@ SECRET = "a-test-secret-of-at-least-32-bytes"
 def test_round_trip_carries_agency_staff_and_role() -> None:
     identity = verify_token(SECRET, issue_token(SECRET, "nabari-hokenshitsu", "st-7", Role.AUDITOR))
     assert (identity.agency_id, identity.staff_id, identity.role) == (
-        "nabari-hokenshitsu", "st-7", Role.AUDITOR,
+        "nabari-hokenshitsu",
+        "st-7",
+        Role.AUDITOR,
     )
 
 
@@ -25,8 +27,14 @@ def test_round_trip_carries_agency_staff_and_role() -> None:
     [
         (issue_token("another-secret-of-thirty-two-bytes!", "a", "s", Role.STAFF), "token_invalid"),
         (issue_token(SECRET, "a", "s", Role.STAFF, ttl=-10), "token_expired"),
-        (jwt.encode({"sub": "s", "agency": "a", "role": "mayor", "exp": int(time.time()) + 60},
-                    SECRET, algorithm="HS256"), "token_claims"),
+        (
+            jwt.encode(
+                {"sub": "s", "agency": "a", "role": "mayor", "exp": int(time.time()) + 60},
+                SECRET,
+                algorithm="HS256",
+            ),
+            "token_claims",
+        ),
         ("not-a-token", "token_invalid"),
     ],
 )
@@ -38,14 +46,18 @@ def test_bad_tokens_are_401_with_a_reason(token: str, code: str) -> None:
     assert info.value.message_ja
 
 
-def test_settings_read_the_environment_as_operators_write_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_read_the_environment_as_operators_write_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from kyosei_platform.settings import Settings
 
     for k, v in {
-        "KYOSEI_DATABASE_URL": "postgresql+asyncpg://k@db/kyosei", "KYOSEI_DB_SCHEMA": "intake",
+        "KYOSEI_DATABASE_URL": "postgresql+asyncpg://k@db/kyosei",
+        "KYOSEI_DB_SCHEMA": "intake",
         "KYOSEI_KEYS_DATABASE_URL": "postgresql+asyncpg://k@db/kyosei",
         "KYOSEI_KAFKA_BOOTSTRAP": "kafka-0:9092, kafka-1:9092",
-        "KYOSEI_MASTER_KEY": "0f" * 32, "KYOSEI_AUTH_SECRET": SECRET,
+        "KYOSEI_MASTER_KEY": "0f" * 32,
+        "KYOSEI_AUTH_SECRET": SECRET,
     }.items():
         monkeypatch.setenv(k, v)
     s = Settings()  # type: ignore[call-arg]

@@ -14,9 +14,14 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 def received(**changes: object) -> ConsultationReceived:
     base: dict[str, object] = {
-        "consultation_id": "c-1", "household_id": "h-1", "agency_id": "madoguchi",
-        "window": "welfare_general", "channel": "visit", "concerns": ["hoarding"],
-        "summary": "隣人から、ごみ屋敷の住人が訪問を拒んでいると", "received_at": NOW,
+        "consultation_id": "c-1",
+        "household_id": "h-1",
+        "agency_id": "madoguchi",
+        "window": "welfare_general",
+        "channel": "visit",
+        "concerns": ["hoarding"],
+        "summary": "隣人から、ごみ屋敷の住人が訪問を拒んでいると",
+        "received_at": NOW,
     }
     return ConsultationReceived.model_validate(base | changes)
 

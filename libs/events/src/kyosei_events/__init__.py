@@ -6,7 +6,8 @@ from .chain import BrokenLink, ChainReport
 from .consumer import Delivery, IdempotentConsumer, Outcome, Unprocessable
 from .crypto import KeyErased, KeyVault
 from .envelope import Envelope, EnvelopeError
-from .model import DomainEvent, Personal, UnknownEventType, catalogue as event_catalogue
+from .model import DomainEvent, Personal, UnknownEventType
+from .model import catalogue as event_catalogue
 from .relay import OutboxRelay
 from .store import (
     START,
@@ -23,9 +24,32 @@ from .store import (
 from .topics import dead_letter_topic, events_topic
 
 __all__ = [
-    "START", "BrokenLink", "ChainReport", "ConcurrencyError", "CorruptEvent", "DecodedEvent",
-    "Delivery", "DomainEvent", "Envelope", "EnvelopeError", "EventStore", "IdempotentConsumer",
-    "KeyErased", "KeyVault", "LogCursor", "Metadata", "NewEvent", "OutboxRelay", "Outcome",
-    "Personal", "RecordedEvent", "UnitOfWork", "UnknownEventType", "Unprocessable", "catalogue",
-    "dead_letter_topic", "event_catalogue", "events_topic",
+    "START",
+    "BrokenLink",
+    "ChainReport",
+    "ConcurrencyError",
+    "CorruptEvent",
+    "DecodedEvent",
+    "Delivery",
+    "DomainEvent",
+    "Envelope",
+    "EnvelopeError",
+    "EventStore",
+    "IdempotentConsumer",
+    "KeyErased",
+    "KeyVault",
+    "LogCursor",
+    "Metadata",
+    "NewEvent",
+    "OutboxRelay",
+    "Outcome",
+    "Personal",
+    "RecordedEvent",
+    "UnitOfWork",
+    "UnknownEventType",
+    "Unprocessable",
+    "catalogue",
+    "dead_letter_topic",
+    "event_catalogue",
+    "events_topic",
 ]

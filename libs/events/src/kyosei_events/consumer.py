@@ -34,7 +34,8 @@ from .topics import dead_letter_topic
 log = structlog.get_logger(__name__)
 
 CONSUMED = Counter(
-    "kyosei_consumer_messages_total", "Messages seen by consumers, by outcome",
+    "kyosei_consumer_messages_total",
+    "Messages seen by consumers, by outcome",
     ["consumer", "outcome"],
 )
 
@@ -60,7 +61,9 @@ class Delivery:
     partition: int
     offset: int
 
-    def caused_metadata(self, agency_id: str | None = None, staff_id: str | None = None) -> Metadata:
+    def caused_metadata(
+        self, agency_id: str | None = None, staff_id: str | None = None
+    ) -> Metadata:
         """Metadata for events this delivery causes: same correlation, caused by it."""
         return Metadata(
             correlation_id=self.envelope.correlation_id or self.envelope.id,
@@ -124,10 +127,24 @@ class IdempotentConsumer:
                 event_id=env.id,
                 payload=text,
             )
-        except (UnicodeDecodeError, json.JSONDecodeError, UnknownEventType, CorruptEvent,
-                ValidationError, _HashMismatch) as exc:
+        except (
+            UnicodeDecodeError,
+            json.JSONDecodeError,
+            UnknownEventType,
+            CorruptEvent,
+            ValidationError,
+            _HashMismatch,
+        ) as exc:
+            # A copy that fails the hash check is not the event its ce_id names: it must
+            # not mark that id processed, or the genuine copy would then be dropped.
+            authentic = not isinstance(exc, (UnicodeDecodeError, _HashMismatch))
             return await self._dead_letter(
-                where, headers, key, value, f"{type(exc).__name__}: {exc}", env.id
+                where,
+                headers,
+                key,
+                value,
+                f"{type(exc).__name__}: {exc}",
+                env.id if authentic else None,
             )
         delivery = Delivery(env, event, topic, partition, offset)
         try:
@@ -143,12 +160,21 @@ class IdempotentConsumer:
             if attempts >= self.max_attempts:
                 self._attempts.pop(env.id, None)
                 return await self._dead_letter(
-                    where, headers, key, value,
-                    f"failed {attempts} times, last: {type(exc).__name__}: {exc}", env.id,
+                    where,
+                    headers,
+                    key,
+                    value,
+                    f"failed {attempts} times, last: {type(exc).__name__}: {exc}",
+                    env.id,
                 )
             self._attempts[env.id] = attempts
-            log.warning("consumer_retry", consumer=self.name, event_id=env.id,
-                        attempt=attempts, exc_info=True)
+            log.warning(
+                "consumer_retry",
+                consumer=self.name,
+                event_id=env.id,
+                attempt=attempts,
+                exc_info=True,
+            )
             await asyncio.sleep(min(self.base_backoff * 2 ** (attempts - 1), 30.0))
             raise
         self._attempts.pop(env.id, None)
@@ -170,9 +196,14 @@ class IdempotentConsumer:
         }
 
         record = record_of(
-            stream_id=env.stream_id, version=env.stream_version, event_id=env.id,
-            event_type=env.event_type, schema_version=env.schema_version,
-            recorded_at=env.time, subject=env.subject, metadata=canonical_text(meta),
+            stream_id=env.stream_id,
+            version=env.stream_version,
+            event_id=env.id,
+            event_type=env.event_type,
+            schema_version=env.schema_version,
+            recorded_at=env.time,
+            subject=env.subject,
+            metadata=canonical_text(meta),
             payload=payload,
         )
         if link_hash(env.prev_hash, record) != env.hash:

@@ -22,7 +22,9 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -
         _sqlite_setup(engine)
         return engine
     if parsed.get_backend_name() != "postgresql":
-        raise ValueError(f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql")
+        raise ValueError(
+            f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+        )
     engine = create_async_engine(
         url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )

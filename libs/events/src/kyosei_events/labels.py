@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
 from pydantic import GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
@@ -13,15 +13,21 @@ from pydantic_core import CoreSchema
 class LabelledEnum(StrEnum):
     """A string enum with a Japanese label per value, published in the JSON Schema."""
 
-    _labels_ja: dict[str, str]
-
     def __new__(cls, value: str, label_ja: str) -> LabelledEnum:
         member = str.__new__(cls, value)
         member._value_ = value
-        member.label_ja = label_ja  # type: ignore[attr-defined]
+        member.label_ja = label_ja
         return member
 
     label_ja: str
+
+    @classmethod
+    def of(cls, value: str) -> Self:
+        """The member with this value (``Concern.of("care")``); ValueError if none."""
+        for member in cls:
+            if member.value == value:
+                return member
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}")
 
     @classmethod
     def labels_ja(cls) -> dict[str, str]:

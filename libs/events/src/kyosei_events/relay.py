@@ -74,7 +74,9 @@ class OutboxRelay:
                 env = rec.envelope(self.source)
                 futures.append(
                     await self.producer.send(
-                        self.topic, value=rec.payload.encode(), key=env.key,
+                        self.topic,
+                        value=rec.payload.encode(),
+                        key=env.key,
                         headers=env.to_headers(),
                     )
                 )

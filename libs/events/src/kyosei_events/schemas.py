@@ -50,9 +50,7 @@ def asyncapi() -> dict[str, Any]:
             "payload": {"$ref": f"schemas/{name}.v{cls.schema_version}.json"},
         }
         topic = events_topic(cls.producer)
-        channel = channels.setdefault(
-            cls.producer, {"address": topic, "messages": {}}
-        )
+        channel = channels.setdefault(cls.producer, {"address": topic, "messages": {}})
         channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         operations.setdefault(
             f"publish_{cls.producer}",
@@ -62,16 +60,38 @@ def asyncapi() -> dict[str, Any]:
         "type": "object",
         "description": "CloudEvents 1.0, Kafka protocol binding, binary content mode",
         "required": [
-            "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-            "ce_schemaversion", "ce_streamid", "ce_streamversion", "ce_prevhash", "ce_hash",
+            "ce_specversion",
+            "ce_id",
+            "ce_source",
+            "ce_type",
+            "ce_time",
+            "ce_subject",
+            "ce_schemaversion",
+            "ce_streamid",
+            "ce_streamversion",
+            "ce_prevhash",
+            "ce_hash",
         ],
         "properties": {
             h: {"type": "string"}
             for h in (
-                "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_subject",
-                "ce_dataschema", "content-type", "ce_schemaversion", "ce_streamid",
-                "ce_streamversion", "ce_prevhash", "ce_hash", "ce_correlationid",
-                "ce_causationid", "ce_agencyid", "ce_staffid",
+                "ce_specversion",
+                "ce_id",
+                "ce_source",
+                "ce_type",
+                "ce_time",
+                "ce_subject",
+                "ce_dataschema",
+                "content-type",
+                "ce_schemaversion",
+                "ce_streamid",
+                "ce_streamversion",
+                "ce_prevhash",
+                "ce_hash",
+                "ce_correlationid",
+                "ce_causationid",
+                "ce_agencyid",
+                "ce_staffid",
             )
         },
     }

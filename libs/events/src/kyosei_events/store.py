@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections import OrderedDict
@@ -24,11 +25,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Annotated, Any, NamedTuple, Protocol
 
 import structlog
-from pydantic import ValidationError
-from sqlalchemy import ColumnElement, literal, literal_column, select, tuple_
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -211,12 +212,25 @@ async def decode_payload(
     data, erased = await vault.open(subject, event_id, data, cls.personal_fields())
     data = upcast(event_type, schema_version, data)
     if erased:
-        # Erased personal fields read as None; the event is otherwise as it was stored.
+        # Erased personal fields read as None; every other field is validated (and so
+        # typed: enums, datetimes) exactly as it is while the key exists.
+        for name in cls.model_fields.keys() & data.keys() - erased:
+            try:
+                data[name] = _field_adapter(cls, name).validate_python(data[name])
+            except ValidationError as exc:
+                raise CorruptEvent(f"{event_type} v{schema_version} {name}: {exc}") from exc
         return cls.model_construct(**data), erased
     try:
         return cls.model_validate(data), erased
     except ValidationError as exc:
         raise CorruptEvent(f"{event_type} v{schema_version}: {exc}") from exc
+
+
+@functools.cache
+def _field_adapter(cls: type[DomainEvent], name: str) -> TypeAdapter[Any]:
+    info = cls.model_fields[name]
+    hint: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return TypeAdapter(hint)
 
 
 class InlineProjection(Protocol):
@@ -312,9 +326,7 @@ class EventStore:
         self._notify_task: asyncio.Task[None] | None = None
         self._notify_again = False
         if self.dialect == "postgresql":
-            self._tx_expr: ColumnElement[Any] = literal_column(
-                "pg_current_xact_id()::text::bigint"
-            )
+            self._tx_expr: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
             self._horizon: ColumnElement[Any] = literal_column(
                 "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             )
@@ -401,11 +413,13 @@ class EventStore:
         for new in new_events:
             version += 1
             ev = new.event
+            metadata_text = canonical_text(new.metadata.as_dict())
             payload = ev.model_dump(mode="json")
             personal = ev.personal_fields()
             if personal:
                 payload = await self.vault.seal(new.subject, new.event_id, payload, personal)
-            row = {
+            payload_text = canonical_text(payload)
+            row: dict[str, Any] = {
                 "stream_id": stream_id,
                 "version": version,
                 "event_id": new.event_id,
@@ -413,8 +427,8 @@ class EventStore:
                 "schema_version": ev.schema_version,
                 "recorded_at": now,
                 "subject": new.subject,
-                "metadata": canonical_text(new.metadata.as_dict()),
-                "payload": canonical_text(payload),
+                "metadata": metadata_text,
+                "payload": payload_text,
                 "prev_hash": prev,
             }
             row["hash"] = prev = link_hash(
@@ -427,8 +441,8 @@ class EventStore:
                     schema_version=ev.schema_version,
                     recorded_at=now,
                     subject=new.subject,
-                    metadata=row["metadata"],
-                    payload=row["payload"],
+                    metadata=metadata_text,
+                    payload=payload_text,
                 ),
             )
             rows.append(row)
@@ -474,9 +488,7 @@ class EventStore:
             self._notify_again = False
             try:
                 async with self.engine.connect() as conn:
-                    await conn.execute(
-                        select(literal_column("pg_notify(:c, '')")), {"c": self._notify_channel}
-                    )
+                    await conn.execute(select(func.pg_notify(self._notify_channel, "")))
                     await conn.commit()
             except Exception:  # a lost wake-up only delays the relay until its next poll
                 log.warning("notify_failed", channel=self._notify_channel, exc_info=True)
@@ -562,18 +574,27 @@ class EventStore:
             recomputed = link_hash(prev, rec.record())
             if rec.version != expected_version:
                 broken = BrokenLink(
-                    rec.version, rec.position, f"version {expected_version} is missing",
-                    recomputed, rec.hash,
+                    rec.version,
+                    rec.position,
+                    f"version {expected_version} is missing",
+                    recomputed,
+                    rec.hash,
                 )
             elif rec.prev_hash != prev:
                 broken = BrokenLink(
-                    rec.version, rec.position, "prev_hash does not match the previous event",
-                    prev, rec.prev_hash,
+                    rec.version,
+                    rec.position,
+                    "prev_hash does not match the previous event",
+                    prev,
+                    rec.prev_hash,
                 )
             elif recomputed != rec.hash:
                 broken = BrokenLink(
-                    rec.version, rec.position, "content does not match its hash",
-                    recomputed, rec.hash,
+                    rec.version,
+                    rec.position,
+                    "content does not match its hash",
+                    recomputed,
+                    rec.hash,
                 )
             if broken is not None:
                 return ChainReport(stream_id, count, prev, broken)

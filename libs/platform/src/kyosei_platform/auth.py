@@ -35,34 +35,57 @@ class Identity:
 
 def issue_token(secret: str, agency_id: str, staff_id: str, role: Role, ttl: int = 8 * 3600) -> str:
     now = int(time.time())
-    claims = {"agency": agency_id, "sub": staff_id, "role": role.value, "iat": now, "exp": now + ttl}
+    claims = {
+        "agency": agency_id,
+        "sub": staff_id,
+        "role": role.value,
+        "iat": now,
+        "exp": now + ttl,
+    }
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
 def verify_token(secret: str, token: str) -> Identity:
     try:
-        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token, secret, algorithms=["HS256"], options={"require": ["exp", "sub"]}
+        )
     except jwt.ExpiredSignatureError:
-        raise ApiError(401, "token_expired", "the access token has expired; get a new one",
-                       "アクセストークンの有効期限が切れています。再発行してください") from None
+        raise ApiError(
+            401,
+            "token_expired",
+            "the access token has expired; get a new one",
+            "アクセストークンの有効期限が切れています。再発行してください",
+        ) from None
     except jwt.InvalidTokenError as exc:
-        raise ApiError(401, "token_invalid", f"the access token is not valid: {exc}",
-                       "アクセストークンが無効です") from None
+        raise ApiError(
+            401,
+            "token_invalid",
+            f"the access token is not valid: {exc}",
+            "アクセストークンが無効です",
+        ) from None
     try:
         return Identity(str(claims["agency"]), str(claims["sub"]), Role(claims["role"]))
     except (KeyError, ValueError):
-        raise ApiError(401, "token_claims", "the token needs the claims agency, sub and role "
-                       f"(one of {', '.join(r.value for r in Role)})",
-                       "トークンに agency・sub・role が必要です") from None
+        raise ApiError(
+            401,
+            "token_claims",
+            "the token needs the claims agency, sub and role "
+            f"(one of {', '.join(r.value for r in Role)})",
+            "トークンに agency・sub・role が必要です",
+        ) from None
 
 
 def authenticate(request: Request) -> Identity:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthenticated",
-                       "send 'Authorization: Bearer <token>' (make dev prints how to get one)",
-                       "Authorization ヘッダーにアクセストークンを指定してください")
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "send 'Authorization: Bearer <token>' (make dev prints how to get one)",
+            "Authorization ヘッダーにアクセストークンを指定してください",
+        )
     secret: str = request.app.state.runtime.settings.auth_secret
     return verify_token(secret, token.strip())
 
@@ -72,6 +95,9 @@ CurrentIdentity = Annotated[Identity, Depends(authenticate)]
 
 def require(identity: Identity, *roles: Role) -> None:
     if identity.role not in roles:
-        raise ApiError(403, "forbidden_role",
-                       f"role {identity.role.value} may not do this; needs {' or '.join(roles)}",
-                       "この操作を行う権限がありません")
+        raise ApiError(
+            403,
+            "forbidden_role",
+            f"role {identity.role.value} may not do this; needs {' or '.join(roles)}",
+            "この操作を行う権限がありません",
+        )

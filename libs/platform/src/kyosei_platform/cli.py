@@ -1,12 +1,12 @@
 """The ``kyosei`` command: what operators and auditors type.
 
-    kyosei dev                  every service on the embedded default
-    kyosei serve SERVICE        one service (HTTP API, relay, consumers)
-    kyosei migrate SERVICE      run a service's database migrations
-    kyosei verify SERVICE       check every hash chain in a service's store
-    kyosei rebuild SERVICE      rebuild a service's read models from its events
-    kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
-    kyosei services             list installed services
+kyosei dev                  every service on the embedded default
+kyosei serve SERVICE        one service (HTTP API, relay, consumers)
+kyosei migrate SERVICE      run a service's database migrations
+kyosei verify SERVICE       check every hash chain in a service's store
+kyosei rebuild SERVICE      rebuild a service's read models from its events
+kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
+kyosei services             list installed services
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from .settings import Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="kyosei", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="kyosei", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run every service on the embedded default")
@@ -44,7 +45,9 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--staff", required=True)
     token.add_argument("--role", choices=[r.value for r in Role], default=Role.STAFF.value)
     token.add_argument("--hours", type=float, default=8)
-    token.add_argument("--data", default="data", help="dev data folder, when KYOSEI_AUTH_SECRET is unset")
+    token.add_argument(
+        "--data", default="data", help="dev data folder, when KYOSEI_AUTH_SECRET is unset"
+    )
 
     sub.add_parser("services", help="list installed services")
     args = parser.parse_args(argv)
@@ -57,8 +60,15 @@ def main(argv: list[str] | None = None) -> None:
         for name, svc in services.discover().items():
             print(f"{name:14} {svc.title}")
     elif args.command == "token":
-        print(issue_token(_auth_secret(args.data), args.agency, args.staff, Role(args.role),
-                          int(args.hours * 3600)))
+        print(
+            issue_token(
+                _auth_secret(args.data),
+                args.agency,
+                args.staff,
+                Role(args.role),
+                int(args.hours * 3600),
+            )
+        )
     else:
         svc = services.get(args.service)
         settings = _settings()
@@ -81,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _settings() -> Settings:
     try:
-        return Settings()  # type: ignore[call-arg]
+        return Settings()
     except Exception as exc:
         raise SystemExit(f"configuration error:\n{exc}") from None
 
@@ -103,8 +113,13 @@ def _serve(svc: services.Service, settings: Settings) -> None:
     from .logging import configure
 
     configure(settings.log_level, settings.log_format)
-    uvicorn.run(create_app(svc, settings), host=settings.http_host, port=settings.http_port,
-                log_level=settings.log_level, access_log=False)
+    uvicorn.run(
+        create_app(svc, settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=settings.log_level,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

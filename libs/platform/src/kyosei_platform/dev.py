@@ -66,7 +66,7 @@ def _check_ports_free(host: str, ports: range) -> None:
 
 async def run_dev(data_dir: str, host: str, first_port: int) -> None:
     configure("info", "console")
-    data = Path(data_dir)
+    data = Path(data_dir).resolve()  # noqa: ASYNC240 (once, before anything serves)
     data.mkdir(parents=True, exist_ok=True)
     services = discover()
     _check_ports_free(host, range(first_port, first_port + len(services)))
@@ -76,20 +76,27 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
     for i, (name, svc) in enumerate(services.items()):
         settings = dev_settings(name, data, kafka.bootstrap, first_port + i, host)
         await asyncio.to_thread(upgrade, svc, settings)
-        config = uvicorn.Config(create_app(svc, settings), host=host, port=settings.http_port,
-                                log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            create_app(svc, settings),
+            host=host,
+            port=settings.http_port,
+            log_level="warning",
+            access_log=False,
+        )
         servers.append(uvicorn.Server(config))
         base = f"http://{host}:{settings.http_port}"
         lines.append(f"  {name:14} {base}   docs {base}/docs")
-    token = issue_token(dev_secrets(data_dir)["auth_secret"], "fukushi-madoguchi", "dev-staff",
-                        Role.COORDINATOR)
+    token = issue_token(
+        dev_secrets(data_dir)["auth_secret"], "fukushi-madoguchi", "dev-staff", Role.COORDINATOR
+    )
     print(
         "\nkyosei is running on the embedded default\n"
         f"  kafka          {', '.join(kafka.bootstrap)} (in-process; nothing kept on disk)\n"
-        f"  data           {data.resolve()}\n" + "\n".join(lines) + "\n\n"
+        f"  data           {data}\n" + "\n".join(lines) + "\n\n"
         "  a token for trying the APIs (agency fukushi-madoguchi, role coordinator):\n"
         f"    export TOKEN={token}\n"
-        "  other tokens: uv run kyosei token --agency ID --staff ID --role staff|coordinator|auditor\n"
+        "  other tokens: uv run kyosei token --agency ID --staff ID "
+        "--role staff|coordinator|auditor\n"
         "  stop with Ctrl-C\n",
         flush=True,
     )

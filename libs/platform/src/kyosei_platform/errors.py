@@ -49,7 +49,9 @@ _PROBLEM_JA = {
 }
 
 
-def _body(code: str, message: str, message_ja: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _body(
+    code: str, message: str, message_ja: str, fields: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message, "message_ja": message_ja}
     if fields:
         err["fields"] = fields
@@ -66,23 +68,32 @@ def install(app: FastAPI) -> None:
         fields = []
         for e in exc.errors():
             loc = [str(p) for p in e.get("loc", ()) if p != "body"]
-            fields.append({
-                "field": ".".join(loc) or "body",
-                "problem": e.get("msg", "invalid"),
-                "problem_ja": _PROBLEM_JA.get(e.get("type", ""), "値が正しくありません"),
-            })
+            fields.append(
+                {
+                    "field": ".".join(loc) or "body",
+                    "problem": e.get("msg", "invalid"),
+                    "problem_ja": _PROBLEM_JA.get(e.get("type", ""), "値が正しくありません"),
+                }
+            )
         names = ", ".join(f["field"] for f in fields)
         return JSONResponse(
-            _body("invalid_request", f"the request is not valid: check {names}",
-                  f"入力内容に誤りがあります: {names}", fields),
+            _body(
+                "invalid_request",
+                f"the request is not valid: check {names}",
+                f"入力内容に誤りがあります: {names}",
+                fields,
+            ),
             status_code=422,
         )
 
     @app.exception_handler(ConcurrencyError)
     async def _conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
         return JSONResponse(
-            _body("version_conflict", str(exc),
-                  "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください"),
+            _body(
+                "version_conflict",
+                str(exc),
+                "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください",
+            ),
             status_code=409,
         )
 
@@ -90,7 +101,11 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", exc_info=exc)
         return JSONResponse(
-            _body("internal_error", "something went wrong on our side; nothing was recorded "
-                  "unless a later read shows it", "サーバー側でエラーが発生しました"),
+            _body(
+                "internal_error",
+                "something went wrong on our side; nothing was recorded "
+                "unless a later read shows it",
+                "サーバー側でエラーが発生しました",
+            ),
             status_code=500,
         )

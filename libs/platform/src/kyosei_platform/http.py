@@ -19,7 +19,8 @@ from .service import Service
 from .settings import Settings
 
 REQUESTS = Histogram(
-    "kyosei_http_request_seconds", "HTTP requests by service, route and status",
+    "kyosei_http_request_seconds",
+    "HTTP requests by service, route and status",
     ["service", "method", "route", "status"],
 )
 
@@ -50,15 +51,15 @@ def create_app(service: Service, settings: Settings) -> FastAPI:
     ) -> Response:
         correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            correlation_id=correlation_id, service=service.name
-        )
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, service=service.name)
         request.state.correlation_id = correlation_id
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
         REQUESTS.labels(
-            service.name, request.method, getattr(route, "path", "unmatched"),
+            service.name,
+            request.method,
+            getattr(route, "path", "unmatched"),
             str(response.status_code),
         ).observe(time.perf_counter() - started)
         response.headers["x-correlation-id"] = correlation_id

@@ -14,8 +14,9 @@ from .settings import Settings
 def _open(service: Service, settings: Settings) -> EventStore:
     engine = create_engine(settings.database_url, schema=settings.db_schema)
     keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
-    return EventStore(engine, KeyVault(keys, master_key_from_hex(settings.master_key)),
-                      name=service.name)
+    return EventStore(
+        engine, KeyVault(keys, master_key_from_hex(settings.master_key)), name=service.name
+    )
 
 
 async def verify(service: Service, settings: Settings) -> int:
@@ -31,8 +32,9 @@ async def verify(service: Service, settings: Settings) -> int:
             if report.broken is not None:
                 broken += 1
                 b = report.broken
-                print(f"BROKEN {stream_id} at version {b.version} (position {b.position}): "
-                      f"{b.reason}")
+                print(
+                    f"BROKEN {stream_id} at version {b.version} (position {b.position}): {b.reason}"
+                )
             if i % 1000 == 0:
                 print(f"… {i}/{len(streams)} streams checked")
         print(f"{service.name}: {len(streams)} streams, {events} events, {broken} broken")

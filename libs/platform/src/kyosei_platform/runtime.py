@@ -29,9 +29,7 @@ class ServiceRuntime:
         self.service = service
         self.settings = settings
         self.engine = create_engine(settings.database_url, schema=settings.db_schema)
-        self.keys_engine = create_engine(
-            settings.keys_database_url, schema=settings.keys_db_schema
-        )
+        self.keys_engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
         self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
         self.store = EventStore(
             self.engine,
@@ -74,8 +72,12 @@ class ServiceRuntime:
         self.relay.start()
         if self.service.policies:
             await self._start_consumer()
-        log.info("service_started", service=self.service.name, topic=self.topic,
-                 consumes=self.consumed_topics)
+        log.info(
+            "service_started",
+            service=self.service.name,
+            topic=self.topic,
+            consumes=self.consumed_topics,
+        )
 
     async def _start_consumer(self) -> None:
         consumer = self.consumer = IdempotentConsumer(
@@ -95,8 +97,12 @@ class ServiceRuntime:
         async def on_event(msg: KafkaMessage) -> None:
             raw: Any = msg.raw_message
             await consumer.handle(
-                topic=raw.topic, partition=raw.partition, offset=raw.offset,
-                headers=raw.headers or (), key=raw.key, value=raw.value,
+                topic=raw.topic,
+                partition=raw.partition,
+                offset=raw.offset,
+                headers=raw.headers or (),
+                key=raw.key,
+                value=raw.value,
             )
 
         await _retry("kafka consumer", broker.start)

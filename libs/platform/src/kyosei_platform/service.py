@@ -14,8 +14,8 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from kyosei_events.consumer import Handler
-from kyosei_events.topics import SERVICES
 from kyosei_events.projection import Projection
+from kyosei_events.topics import SERVICES
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,14 @@ class Settings(BaseSettings):
     db_schema: str | None = Field(None, description="PostgreSQL schema of the service")
     keys_database_url: str = Field(description="the shared key vault database")
     keys_db_schema: str | None = Field("keys", description="PostgreSQL schema of the key vault")
-    kafka_bootstrap: Annotated[list[str], NoDecode] = Field(description="host:port of Kafka brokers, comma-separated")
+    kafka_bootstrap: Annotated[list[str], NoDecode] = Field(
+        description="host:port of Kafka brokers, comma-separated"
+    )
     master_key: str = Field(description="64 hex characters: wraps every household key")
     auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
     topic_prefix: str = Field(
-        "", description="prepended to every topic and consumer group, e.g. 'nabari.' "
+        "",
+        description="prepended to every topic and consumer group, e.g. 'nabari.' "
         "when several municipalities share one Kafka cluster",
     )
     http_host: str = "0.0.0.0"

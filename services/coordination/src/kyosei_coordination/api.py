@@ -36,10 +36,20 @@ class CaseView(BaseModel):
 
 
 def _view(row: Any) -> CaseView:
-    concerns = [Concern(c) for c in json.loads(row["concerns"])]
+    concerns = [Concern.of(c) for c in json.loads(row["concerns"])]
     return CaseView(
-        **{k: row[k] for k in ("case_id", "household_id", "consultation_id", "escalated_by",
-                               "status", "opened_at", "version")},
+        **{
+            k: row[k]
+            for k in (
+                "case_id",
+                "household_id",
+                "consultation_id",
+                "escalated_by",
+                "status",
+                "opened_at",
+                "version",
+            )
+        },
         concerns=[ConcernView(value=c.value, label_ja=c.label_ja) for c in concerns],
     )
 
@@ -50,11 +60,13 @@ def _sees_all(identity: Identity) -> bool:
 
 @router.get("", response_model=list[CaseView])
 async def list_cases(
-    identity: CurrentIdentity, runtime: Runtime,
-    household_id: str | None = None, consultation_id: str | None = None,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    household_id: str | None = None,
+    consultation_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CaseView]:
-    """Cases the caller may see: coordinators and auditors all, others their agency's escalations."""
+    """Cases the caller may see: coordinators and auditors all; others, their agency's."""
     query = select(cases).order_by(cases.c.opened_at.desc()).limit(limit)
     if not _sees_all(identity):
         query = query.where(cases.c.escalated_by == identity.agency_id)
@@ -71,8 +83,11 @@ async def list_cases(
 async def get_case(case_id: str, identity: CurrentIdentity, runtime: Runtime) -> CaseView:
     """One coordination case."""
     async with runtime.engine.connect() as conn:
-        row = (await conn.execute(select(cases).where(cases.c.case_id == case_id))).mappings().first()
+        row = (
+            (await conn.execute(select(cases).where(cases.c.case_id == case_id))).mappings().first()
+        )
     if row is None or not (_sees_all(identity) or row["escalated_by"] == identity.agency_id):
-        raise ApiError(404, "case_not_found", f"no case {case_id} visible to you",
-                       "該当するケースがありません")
+        raise ApiError(
+            404, "case_not_found", f"no case {case_id} visible to you", "該当するケースがありません"
+        )
     return _view(row)

@@ -27,8 +27,9 @@ router = APIRouter(prefix="/consultations", tags=["consultations 相談"])
 class ReceiveConsultation(BaseModel):
     """相談受付: what a window records. Any concern is accepted."""
 
-    household_id: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
-                                     description="世帯 id, if known")
+    household_id: str | None = Field(
+        None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", description="世帯 id, if known"
+    )
     window: Window
     channel: Channel
     concerns: list[Concern] = Field(min_length=1)
@@ -85,8 +86,9 @@ def _labelled(v: Window | Channel | Concern) -> LabelledValue:
 
 
 def _meta(identity: Identity, correlation_id: str) -> Metadata:
-    return Metadata(correlation_id=correlation_id, agency_id=identity.agency_id,
-                    staff_id=identity.staff_id)
+    return Metadata(
+        correlation_id=correlation_id, agency_id=identity.agency_id, staff_id=identity.staff_id
+    )
 
 
 def _stream(consultation_id: str) -> str:
@@ -94,14 +96,20 @@ def _stream(consultation_id: str) -> str:
 
 
 def _may_read(identity: Identity, state: domain.Consultation) -> bool:
-    return identity.role in (Role.COORDINATOR, Role.AUDITOR) or identity.agency_id == state.agency_id
+    return (
+        identity.role in (Role.COORDINATOR, Role.AUDITOR) or identity.agency_id == state.agency_id
+    )
 
 
 async def _load(runtime: Runtime, consultation_id: str) -> domain.Consultation:
     events, _ = await runtime.store.load(_stream(consultation_id))
     if not events:
-        raise ApiError(404, "consultation_not_found", f"no consultation {consultation_id}",
-                       "該当する相談がありません")
+        raise ApiError(
+            404,
+            "consultation_not_found",
+            f"no consultation {consultation_id}",
+            "該当する相談がありません",
+        )
     state = domain.Consultation(consultation_id)
     for d in events:
         state.evolve(d.event)
@@ -111,18 +119,27 @@ async def _load(runtime: Runtime, consultation_id: str) -> domain.Consultation:
 def _view(state: domain.Consultation) -> ConsultationView:
     assert state.window is not None and state.channel is not None
     return ConsultationView(
-        consultation_id=state.consultation_id, household_id=state.household_id,
-        agency_id=state.agency_id, window=_labelled(state.window),
-        channel=_labelled(state.channel), concerns=[_labelled(c) for c in state.concerns],
-        summary=state.summary, caller_name=state.caller_name, complex=state.complex,
-        status=state.status, escalation_reason=state.escalation_reason,
-        received_at=state.received_at, version=state.version,
+        consultation_id=state.consultation_id,
+        household_id=state.household_id,
+        agency_id=state.agency_id,
+        window=_labelled(state.window),
+        channel=_labelled(state.channel),
+        concerns=[_labelled(c) for c in state.concerns],
+        summary=state.summary,
+        caller_name=state.caller_name,
+        complex=state.complex,
+        status=state.status,
+        escalation_reason=state.escalation_reason,
+        received_at=state.received_at,
+        version=state.version,
     )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsultationView)
 async def receive_consultation(
-    body: ReceiveConsultation, identity: CurrentIdentity, runtime: Runtime,
+    body: ReceiveConsultation,
+    identity: CurrentIdentity,
+    runtime: Runtime,
     x_correlation_id: Annotated[str | None, Header()] = None,
 ) -> ConsultationView:
     """相談受付: record a consultation received at the caller's agency.
@@ -133,10 +150,16 @@ async def receive_consultation(
     now = datetime.now(UTC)
     consultation_id = str(uuid.uuid4())
     received = ConsultationReceived(
-        consultation_id=consultation_id, household_id=body.household_id,
-        agency_id=identity.agency_id, window=body.window, channel=body.channel,
-        concerns=body.concerns, summary=body.summary, caller_name=body.caller_name,
-        complex=body.complex, received_at=body.received_at or now,
+        consultation_id=consultation_id,
+        household_id=body.household_id,
+        agency_id=identity.agency_id,
+        window=body.window,
+        channel=body.channel,
+        concerns=body.concerns,
+        summary=body.summary,
+        caller_name=body.caller_name,
+        complex=body.complex,
+        received_at=body.received_at or now,
     )
     meta = _meta(identity, x_correlation_id or consultation_id)
     subject = body.household_id or consultation_id
@@ -157,32 +180,49 @@ async def get_consultation(
     """One consultation, as the receiving agency, coordinators and auditors may read it."""
     state = await _load(runtime, consultation_id)
     if not _may_read(identity, state):
-        raise ApiError(403, "not_your_consultation",
-                       "only the receiving agency, coordinators and auditors may read it",
-                       "この相談を閲覧する権限がありません")
+        raise ApiError(
+            403,
+            "not_your_consultation",
+            "only the receiving agency, coordinators and auditors may read it",
+            "この相談を閲覧する権限がありません",
+        )
     return _view(state)
 
 
 @router.post("/{consultation_id}/escalation", response_model=ConsultationView)
 async def escalate_consultation(
-    consultation_id: str, body: Escalate, identity: CurrentIdentity, runtime: Runtime,
-    if_match: Annotated[int | None, Header(description="the version you read (409 if stale)")] = None,
+    consultation_id: str,
+    body: Escalate,
+    identity: CurrentIdentity,
+    runtime: Runtime,
+    if_match: Annotated[
+        int | None, Header(description="the version you read (409 if stale)")
+    ] = None,
 ) -> ConsultationView:
     """多機関協働へつなぐ: escalate a consultation; coordination opens a case for it."""
     state = await _load(runtime, consultation_id)
     if not _may_read(identity, state):
-        raise ApiError(403, "not_your_consultation", "only the receiving agency may escalate it",
-                       "この相談をつなぐ権限がありません")
+        raise ApiError(
+            403,
+            "not_your_consultation",
+            "only the receiving agency may escalate it",
+            "この相談をつなぐ権限がありません",
+        )
     try:
         event = domain.escalate(state, body.reason, datetime.now(UTC))
     except domain.AlreadyEscalated:
-        raise ApiError(409, "already_escalated", "this consultation is already escalated",
-                       "この相談はすでに多機関協働につないでいます") from None
+        raise ApiError(
+            409,
+            "already_escalated",
+            "this consultation is already escalated",
+            "この相談はすでに多機関協働につないでいます",
+        ) from None
     expected = if_match if if_match is not None else state.version
     subject = state.household_id or consultation_id
     await runtime.store.append(
         _stream(consultation_id),
-        [NewEvent(event, subject, _meta(identity, consultation_id))], expected,
+        [NewEvent(event, subject, _meta(identity, consultation_id))],
+        expected,
     )
     state.evolve(event)
     return _view(state)
@@ -190,7 +230,8 @@ async def escalate_consultation(
 
 @router.get("", response_model=list[ConsultationSummary])
 async def list_consultations(
-    identity: CurrentIdentity, runtime: Runtime,
+    identity: CurrentIdentity,
+    runtime: Runtime,
     household_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConsultationSummary]:
@@ -202,6 +243,4 @@ async def list_consultations(
         query = query.where(consultations.c.household_id == household_id)
     async with runtime.engine.connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
-    return [
-        ConsultationSummary(**{**r, "concerns": json.loads(r["concerns"])}) for r in rows
-    ]
+    return [ConsultationSummary(**{**r, "concerns": json.loads(r["concerns"])}) for r in rows]

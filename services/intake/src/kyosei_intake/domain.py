@@ -55,7 +55,9 @@ class Consultation:
         self.version += 1
 
 
-def receive(received: ConsultationReceived, escalation_reason: str | None, now: datetime) -> list[DomainEvent]:
+def receive(
+    received: ConsultationReceived, escalation_reason: str | None, now: datetime
+) -> list[DomainEvent]:
     """Record a consultation; a complex one is escalated in the same step."""
     events: list[DomainEvent] = [received]
     if received.complex:
