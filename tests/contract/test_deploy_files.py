@@ -18,6 +18,8 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+
+from kyosei_platform.settings import Settings
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +32,10 @@ README = ROOT / "deploy" / "README.md"
 KUBERNETES_VERSION = "1.30.0"
 
 # The runtime contract: the only variables a kyosei service reads.
-CONTRACT_ENV = frozenset(
+# Every variable a service reads: derived from Settings, so code and deploy files agree.
+CONTRACT_ENV = frozenset(f"KYOSEI_{name.upper()}" for name in Settings.model_fields)
+# The ones every deployment sets explicitly.
+COMPOSE_SETS = frozenset(
     {
         "KYOSEI_DATABASE_URL",
         "KYOSEI_DB_SCHEMA",
@@ -179,7 +184,7 @@ def test_compose_gives_services_only_contract_variables_and_requires_secrets() -
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
         unknown = set(environment) - CONTRACT_ENV
         assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
-        missing = CONTRACT_ENV - set(environment)
+        missing = COMPOSE_SETS - set(environment)
         assert not missing, f"{name} does not set {missing}"
         for secret in SECRET_ENV:
             assert re.fullmatch(rf"\$\{{{secret}:\?[^}}]+\}}", environment[secret]), (

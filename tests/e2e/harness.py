@@ -103,6 +103,7 @@ async def running_system(
                 if tasks[-1].done():
                     tasks[-1].result()
                 await asyncio.sleep(0.05)
+            await asyncio.wait_for(app.state.runtime.wait_connected(), 30)
             port = server.servers[0].sockets[0].getsockname()[1]
             system.services[name] = RunningService(
                 name, f"http://127.0.0.1:{port}", app.state.runtime, server

@@ -51,6 +51,13 @@ def run_env(target_metadata: MetaData) -> None:
     schema: str | None = context.config.attributes.get("schema")
 
     def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # Replicas starting together each run migrations: one at a time, and the
+            # later ones find the schema at head. Released when the session ends.
+            connection.execute(
+                text("select pg_advisory_lock(hashtext(:k))"), {"k": f"kyosei-migrate:{schema}"}
+            )
+            connection.commit()
         if schema and connection.dialect.name == "postgresql":
             connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             connection.commit()

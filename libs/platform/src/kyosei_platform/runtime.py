@@ -44,6 +44,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self.broker: KafkaBroker | None = None
         self.consumer: IdempotentConsumer | None = None
+        self._connect_task: asyncio.Task[None] | None = None
 
     @property
     def consumed_topics(self) -> list[str]:
@@ -55,6 +56,19 @@ class ServiceRuntime:
         )
 
     async def start(self) -> None:
+        """Connect to Kafka in the background and return at once.
+
+        Writes only need the database (the store is the outbox), so the API serves
+        while Kafka is still unreachable; /health/ready says so until it connects.
+        """
+        self._connect_task = asyncio.get_running_loop().create_task(
+            self._connect(), name=f"connect:{self.service.name}"
+        )
+
+    async def wait_connected(self) -> None:
+        await asyncio.shield(self._connect_task)
+
+    async def _connect(self) -> None:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.settings.kafka_bootstrap,
             enable_idempotence=True,
@@ -110,12 +124,18 @@ class ServiceRuntime:
     async def ready(self) -> dict[str, str]:
         """What is not reachable, by name (empty when ready)."""
         problems: dict[str, str] = {}
+        if self._connect_task is None or not self._connect_task.done():
+            problems["kafka"] = "connecting"
+        elif self._connect_task.exception() is not None:
+            problems["kafka"] = f"gave up: {self._connect_task.exception()}"
         for name, engine in (("database", self.engine), ("key_vault", self.keys_engine)):
             try:
                 async with engine.connect() as conn:
                     await asyncio.wait_for(conn.execute(text("select 1")), 2)
             except Exception as exc:
                 problems[name] = type(exc).__name__
+        if problems:
+            return problems
         try:
             assert self.producer is not None
             ok = await asyncio.wait_for(self.producer.client.force_metadata_update(), 2)
@@ -126,6 +146,10 @@ class ServiceRuntime:
         return problems
 
     async def stop(self) -> None:
+        if self._connect_task is not None and not self._connect_task.done():
+            self._connect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connect_task
         if self.broker is not None:
             await self.broker.stop()
         if self.relay is not None:
@@ -137,7 +161,7 @@ class ServiceRuntime:
         await self.keys_engine.dispose()
 
 
-async def _retry(what: str, start: Any, attempts: int = 30) -> None:
+async def _retry(what: str, start: Any, attempts: int = 1_000_000) -> None:
     for attempt in range(1, attempts + 1):
         try:
             await start()
