@@ -18,9 +18,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from kyosei_platform.settings import Settings
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
