@@ -1,0 +1,180 @@
+"""Personal data is sealed per household (AES-GCM), opens byte for byte, cannot be
+moved to another event or field, and becomes unreadable on erasure while the chain
+still verifies."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import datetime
+from typing import Any
+
+import pytest
+from cryptography.exceptions import InvalidTag
+from sqlalchemy import select, update
+
+from kyosei_events import CorruptEvent, EventStore, KeyErased, KeyVault
+from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.intake import Channel, ConsultationReceived, Window
+from kyosei_events.crypto import PREFIX
+from kyosei_events.tables import events
+from tests.backbone_support import CALLER_NAME, JAPANESE_SUMMARY, consultation, matched, new
+
+
+async def raw_row(store: EventStore, event_id: str) -> dict[str, Any]:
+    async with store.engine.connect() as conn:
+        row = (await conn.execute(select(events).where(events.c.event_id == event_id))).one()
+    return dict(row._mapping)
+
+
+async def set_payload(store: EventStore, event_id: str, payload: dict[str, Any]) -> None:
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(events)
+            .where(events.c.event_id == event_id)
+            .values(payload=json.dumps(payload, ensure_ascii=False))
+        )
+
+
+def fragments(text: str) -> list[str]:
+    """Distinctive pieces of the plaintext, any of which would betray it."""
+    return [text, "ひらがな", "漢字", "𠮷", "介護", "ひきこもり", "ＡＢＣ１２３", "ﾊﾝｶｸ", "👨‍👩‍👧"]
+
+
+async def test_personal_fields_are_not_stored_in_plaintext(store: EventStore) -> None:
+    (rec,) = await store.append("c-1", [new(consultation("hh-1"))], 0)
+    row = await raw_row(store, rec.event_id)
+    everything = json.dumps({k: str(v) for k, v in row.items()}, ensure_ascii=False)
+    for piece in [*fragments(JAPANESE_SUMMARY), CALLER_NAME, "山田", "花子", "ﾔﾏﾀﾞ", "😊"]:
+        assert piece not in everything, f"{piece!r} is stored in plaintext"
+    stored = json.loads(row["payload"])
+    assert stored["summary"].startswith(PREFIX)
+    assert stored["caller_name"].startswith(PREFIX)
+    # The other fields stay readable (read models and routing use them).
+    assert stored["agency_id"] == "agency-a"
+    assert stored["concerns"] == ["care", "withdrawal"]
+    # Nothing personal in what the envelope carries either.
+    assert all(
+        "花子" not in v.decode() and "介護" not in v.decode()
+        for _, v in rec.envelope("urn:kyosei:intake").to_headers()
+    )
+
+
+async def test_personal_fields_decode_byte_exact(store: EventStore) -> None:
+    event = consultation("hh-1")
+    await store.append("c-1", [new(event)], 0)
+    (rec,) = await store.read_stream("c-1")
+    decoded = await EventStore(store.engine, store.vault).decode(rec)
+    got = decoded.event
+    assert isinstance(got, ConsultationReceived)
+    assert decoded.erased_fields == frozenset()
+    assert got.summary.encode("utf-8") == JAPANESE_SUMMARY.encode("utf-8")
+    assert got.caller_name is not None
+    assert got.caller_name.encode("utf-8") == CALLER_NAME.encode("utf-8")
+    # Not normalised: the decomposed が and the trailing space survive.
+    assert "か\u3099" in got.summary
+    assert unicodedata.normalize("NFC", got.summary) != got.summary
+    assert got.summary.endswith(" ")
+    assert got == event
+
+
+async def test_an_absent_personal_field_stays_absent(store: EventStore) -> None:
+    await store.append("c-1", [new(consultation("hh-1", caller_name=None))], 0)
+    (rec,) = await store.read_stream("c-1")
+    assert json.loads(rec.payload)["caller_name"] is None
+    assert (await store.decode(rec)).event.caller_name is None  # type: ignore[attr-defined]
+
+
+async def test_erasure_makes_personal_fields_unreadable_and_the_chain_still_verifies(
+    store: EventStore, vault: KeyVault
+) -> None:
+    mine = [new(consultation("hh-1")), new(consultation("hh-1", caller_name=None))]
+    await store.append("c-1", mine, 0)
+    await store.append("m-1", [new(matched("hh-1"))], 0)
+    await store.append("c-2", [new(consultation("hh-2"))], 0)
+    stored_before = [r.payload for r in await store.read_subject("hh-1")]
+
+    assert await vault.erase("hh-1") is True
+    assert await vault.erase("hh-1") is False
+
+    recs = await store.read_stream("c-1")
+    first = await store.decode(recs[0])
+    e = first.event
+    assert isinstance(e, ConsultationReceived)
+    assert e.summary is None and e.caller_name is None
+    assert first.erased_fields == {"summary", "caller_name"}
+    original = mine[0].event
+    assert isinstance(original, ConsultationReceived)
+    for name in (
+        "consultation_id",
+        "household_id",
+        "agency_id",
+        "window",
+        "channel",
+        "concerns",
+        "complex",
+        "received_at",
+    ):
+        assert getattr(e, name) == getattr(original, name), name
+    # ... and typed as usual, so read models can use them (e.g. rebuild after erasure).
+    assert isinstance(e.window, Window) and isinstance(e.channel, Channel)
+    assert all(isinstance(c, Concern) for c in e.concerns)
+    assert isinstance(e.received_at, datetime)
+
+    second = await store.decode(recs[1])
+    assert second.erased_fields == {"summary"}  # caller_name was never there
+    (m,) = await store.read_stream("m-1")
+    assert (await store.decode(m)).erased_fields == {"fit_notes"}
+
+    # The stored events are untouched and every chain still verifies.
+    assert [r.payload for r in await store.read_subject("hh-1")] == stored_before
+    assert all(r.ok for r in await store.verify_all())
+
+    # Another household is not affected.
+    (other,) = await store.read_stream("c-2")
+    assert (await store.decode(other)).event.summary == JAPANESE_SUMMARY  # type: ignore[attr-defined]
+
+    # The key is gone for good: a new vault over the same key database cannot open it.
+    with pytest.raises(KeyErased):
+        await KeyVault(vault._engine, bytes(range(32))).key_for("hh-1", create=False)
+
+
+async def test_a_sealed_field_cannot_be_moved_to_another_event(store: EventStore) -> None:
+    a, b = new(consultation("hh-1", summary="Ａの相談")), new(consultation("hh-1"))
+    await store.append("c-1", [a, b], 0)
+    ra, rb = await store.read_stream("c-1")
+    pa, pb = json.loads(ra.payload), json.loads(rb.payload)
+    await set_payload(store, rb.event_id, pb | {"summary": pa["summary"]})
+    (_, moved) = await store.read_stream("c-1")
+    with pytest.raises(InvalidTag):
+        await store.decode(moved)
+    # The untouched event still opens.
+    assert (await store.decode(ra)).event.summary == "Ａの相談"  # type: ignore[attr-defined]
+
+
+async def test_a_sealed_field_cannot_be_moved_to_another_field(store: EventStore) -> None:
+    (rec,) = await store.append("c-1", [new(consultation("hh-1"))], 0)
+    payload = json.loads(rec.payload)
+    await set_payload(store, rec.event_id, payload | {"caller_name": payload["summary"]})
+    (moved,) = await store.read_stream("c-1")
+    with pytest.raises(InvalidTag):
+        await store.decode(moved)
+
+
+async def test_a_sealed_field_cannot_be_moved_to_another_household(store: EventStore) -> None:
+    (r1,) = await store.append("c-1", [new(consultation("hh-1"))], 0)
+    (r2,) = await store.append("c-2", [new(consultation("hh-2"))], 0)
+    p1, p2 = json.loads(r1.payload), json.loads(r2.payload)
+    await set_payload(store, r2.event_id, p2 | {"summary": p1["summary"]})
+    (moved,) = await store.read_stream("c-2")
+    with pytest.raises(InvalidTag):
+        await store.decode(moved)
+
+
+async def test_an_erased_event_is_still_validated(store: EventStore, vault: KeyVault) -> None:
+    (rec,) = await store.append("c-1", [new(consultation("hh-1"))], 0)
+    await vault.erase("hh-1")
+    await set_payload(store, rec.event_id, json.loads(rec.payload) | {"window": "nowhere"})
+    (edited,) = await store.read_stream("c-1")
+    with pytest.raises(CorruptEvent, match="window"):
+        await store.decode(edited)

@@ -1,0 +1,70 @@
+"""Upcasting: stored events are never rewritten; an old version is brought up to the
+latest when it is read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kyosei_events import UnknownEventType
+from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.intake import Channel, ConsultationReceived
+from kyosei_events.model import event_class, upcast, upcaster
+
+V1_PAYLOAD: dict[str, Any] = {
+    "consultation_id": "c-1",
+    "household_id": "hh-1",
+    "agency_id": "agency-a",
+    "window": "self_reliance_support",
+    "concern": "hardship",
+    "summary": "家賃を３か月滞納している。",
+    "caller_name": None,
+    "complex": False,
+    "received_at": "2023-10-02T01:02:03.000004Z",
+}
+
+
+def test_consultation_received_is_at_version_2() -> None:
+    assert event_class("ConsultationReceived") is ConsultationReceived
+    assert ConsultationReceived.schema_version == 2
+
+
+def test_a_v1_consultation_reads_as_v2() -> None:
+    before = dict(V1_PAYLOAD)
+    upcast_payload = upcast("ConsultationReceived", 1, V1_PAYLOAD)
+    assert before == V1_PAYLOAD, "the stored payload must not be modified"
+    assert "concern" not in upcast_payload
+    assert upcast_payload["concerns"] == ["hardship"]
+    assert upcast_payload["channel"] == "unknown"
+
+    event = ConsultationReceived.model_validate(upcast_payload)
+    assert event.concerns == [Concern.HARDSHIP]
+    assert event.channel is Channel.UNKNOWN
+    assert event.summary == "家賃を３か月滞納している。"
+    assert event.agency_id == "agency-a"
+
+
+def test_a_v2_payload_is_left_as_it_is() -> None:
+    v2 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
+    assert upcast("ConsultationReceived", 2, v2) == v2
+
+
+@pytest.mark.parametrize(
+    ("event_type", "version", "message"),
+    [
+        ("ConsultationReceived", 3, "newer than this catalogue"),
+        ("ConsultationReceived", 0, "no upcaster"),
+        ("NoSuchEvent", 1, "unknown event type"),
+    ],
+)
+def test_versions_it_cannot_read_are_refused(event_type: str, version: int, message: str) -> None:
+    with pytest.raises(UnknownEventType, match=message):
+        upcast(event_type, version, dict(V1_PAYLOAD))
+
+
+def test_an_upcaster_must_start_from_an_older_version() -> None:
+    with pytest.raises(TypeError, match="not older"):
+        upcaster("ConsultationReceived", from_version=2)(lambda p: p)
+    with pytest.raises(UnknownEventType):
+        upcaster("NoSuchEvent", from_version=1)(lambda p: p)
