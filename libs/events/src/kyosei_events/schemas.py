@@ -22,6 +22,18 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
     schema = cls.model_json_schema()
+    # On the wire (topics, archives) a personal field is sealed: an AES-GCM envelope
+    # string in place of the value. The schema admits both forms.
+    for name in cls.personal_fields():
+        plain = schema["properties"][name]
+        schema["properties"][name] = {
+            "anyOf": [
+                {k: v for k, v in plain.items() if k not in ("title", "description", "default")},
+                {"type": "string", "pattern": "^kyosei-enc:v1:", "description": "sealed"},
+            ],
+            **{k: v for k, v in plain.items() if k in ("title", "description", "default")},
+            "x-kyosei-personal": True,
+        }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"urn:kyosei:schema:{cls.event_type}:v{cls.schema_version}"
     schema["title"] = f"{cls.event_type} ({cls.label_ja})"
