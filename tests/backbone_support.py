@@ -15,12 +15,10 @@ from aiokafka.structs import ConsumerRecord
 from sqlalchemy import func, select
 
 from kyosei_events import Envelope, EventStore, Metadata, NewEvent
-from kyosei_events.canonical import canonical_text
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived, Window
 from kyosei_events.catalogue.participation import OpportunityKind, ParticipationMatched
-from kyosei_events.chain import link_hash, record_of
 from kyosei_events.tables import events
 
 # Full-width letters and digits, an ideographic space, half-width kana, hiragana,
@@ -100,28 +98,7 @@ def new(event: Any, subject: str | None = None, *, meta: Metadata = META) -> New
 def headers_for(env: Envelope, payload: str) -> list[tuple[str, bytes]]:
     """Headers of ``env`` with ce_hash recomputed over ``payload``: an authentic-looking
     message whose link matches, so that checks after the hash check are reached."""
-    meta = {
-        k: v
-        for k, v in (
-            ("agency_id", env.agency_id),
-            ("causation_id", env.causation_id),
-            ("correlation_id", env.correlation_id),
-            ("staff_id", env.staff_id),
-        )
-        if v is not None
-    }
-    record = record_of(
-        stream_id=env.stream_id,
-        version=env.stream_version,
-        event_id=env.id,
-        event_type=env.event_type,
-        schema_version=env.schema_version,
-        recorded_at=env.time,
-        subject=env.subject,
-        metadata=canonical_text(meta),
-        payload=payload,
-    )
-    return dataclasses.replace(env, hash=link_hash(env.prev_hash, record)).to_headers()
+    return dataclasses.replace(env, hash=env.link_hash(payload)).to_headers()
 
 
 def header(record: ConsumerRecord, name: str) -> str | None:

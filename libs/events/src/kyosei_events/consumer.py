@@ -24,8 +24,6 @@ import structlog
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from .canonical import canonical_text
-from .chain import link_hash, record_of
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, UnknownEventType
 from .store import CorruptEvent, EventStore, Metadata, UnitOfWork, decode_payload
@@ -184,29 +182,7 @@ class IdempotentConsumer:
     @staticmethod
     def _check_hash(env: Envelope, payload: str) -> None:
         # The envelope carries the chain link: a payload altered on the way is refused.
-        meta = {
-            k: v
-            for k, v in (
-                ("agency_id", env.agency_id),
-                ("causation_id", env.causation_id),
-                ("correlation_id", env.correlation_id),
-                ("staff_id", env.staff_id),
-            )
-            if v is not None
-        }
-
-        record = record_of(
-            stream_id=env.stream_id,
-            version=env.stream_version,
-            event_id=env.id,
-            event_type=env.event_type,
-            schema_version=env.schema_version,
-            recorded_at=env.time,
-            subject=env.subject,
-            metadata=canonical_text(meta),
-            payload=payload,
-        )
-        if link_hash(env.prev_hash, record) != env.hash:
+        if env.link_hash(payload) != env.hash:
             raise _HashMismatch("payload or headers do not match ce_hash")
 
     async def _dead_letter(

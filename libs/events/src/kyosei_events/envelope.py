@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .canonical import canonical_text
+from .chain import link_hash, record_of
+
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "jp.kyosei."
 CONTENT_TYPE = "application/json"
@@ -53,6 +56,31 @@ class Envelope:
     @property
     def key(self) -> bytes:
         return self.subject.encode()
+
+    def link_hash(self, payload: str) -> str:
+        """The chain hash of this event with ``payload``: equals ``hash`` when authentic."""
+        meta = {
+            k: v
+            for k, v in (
+                ("agency_id", self.agency_id),
+                ("causation_id", self.causation_id),
+                ("correlation_id", self.correlation_id),
+                ("staff_id", self.staff_id),
+            )
+            if v is not None
+        }
+        record = record_of(
+            stream_id=self.stream_id,
+            version=self.stream_version,
+            event_id=self.id,
+            event_type=self.event_type,
+            schema_version=self.schema_version,
+            recorded_at=self.time,
+            subject=self.subject,
+            metadata=canonical_text(meta),
+            payload=payload,
+        )
+        return link_hash(self.prev_hash, record)
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         pairs: list[tuple[str, str | None]] = [
