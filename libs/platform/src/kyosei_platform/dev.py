@@ -60,7 +60,7 @@ def _check_ports_free(host: str, ports: range) -> None:
             except OSError:
                 raise SystemExit(
                     f"port {port} on {host} is in use (another `make dev`?); stop it or run "
-                    f"`uv run kyosei dev --port N` with a free range"
+                    f"`.venv/bin/kyosei dev --port N` with a free range"
                 ) from None
 
 
@@ -95,7 +95,7 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
         f"  data           {data}\n" + "\n".join(lines) + "\n\n"
         "  a token for trying the APIs (agency fukushi-madoguchi, role coordinator):\n"
         f"    export TOKEN={token}\n"
-        "  other tokens: uv run kyosei token --agency ID --staff ID "
+        "  other tokens: .venv/bin/kyosei token --agency ID --staff ID "
         "--role staff|coordinator|auditor\n"
         "  stop with Ctrl-C\n",
         flush=True,
