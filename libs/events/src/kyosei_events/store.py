@@ -333,6 +333,12 @@ class EventStore:
         else:
             self._tx_expr = literal(0)
             self._horizon = literal(1)
+        # Built once: a statement built per append regenerates its cache key every time.
+        self._insert_events = (
+            events.insert()
+            .values(tx_id=self._tx_expr)
+            .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
+        )
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -371,6 +377,18 @@ class EventStore:
         new_events: Sequence[NewEvent],
         expected_version: int | None = None,
     ) -> list[RecordedEvent]:
+        if self.dialect == "postgresql" and len(new_events) == 1 and not self.projections:
+            # One event is one single-row INSERT, atomic on its own: run it in PostgreSQL's
+            # implicit transaction rather than BEGIN ... COMMIT, two round trips fewer. The
+            # unique (stream_id, version) key still decides conflicts, and tx_id is still
+            # the id of the transaction that wrote the row. (Several events may be sent as
+            # several INSERTs, so they keep the explicit transaction.)
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                recorded = await self._append(conn, stream_id, new_events, expected_version)
+            if recorded:
+                self._after_commit(recorded)
+            return recorded
         async with self.unit_of_work() as uow:
             return await uow.append(stream_id, new_events, expected_version)
 
@@ -446,13 +464,8 @@ class EventStore:
                 ),
             )
             rows.append(row)
-        stmt = (
-            events.insert()
-            .values(tx_id=self._tx_expr)
-            .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
-        )
         try:
-            result = await conn.execute(stmt, rows)
+            result = await conn.execute(self._insert_events, rows)
         except IntegrityError as exc:
             if "event_id" in str(exc.orig):
                 raise

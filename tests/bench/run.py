@@ -1,0 +1,1018 @@
+"""Append and catch-up throughput: kyosei's EventStore against the eventsourcing library.
+
+Run with ``make bench`` or ``.venv/bin/python tests/bench/run.py`` (``--help`` for the
+flags; ``--quick`` is a smoke run of a few seconds). Not a pytest module.
+
+Both systems get the same ~256-byte JSON payloads (a ``CaseOpened`` event, which has no
+personal fields), on the same PostgreSQL server and on SQLite files in a temporary
+directory. Each system has its own fresh PostgreSQL schema, dropped at the end.
+
+Scenarios
+  append-1   one writer, one event per transaction, round-robin over a set of streams,
+             so both new-stream and existing-stream appends happen (same plan for both).
+  append-16  16 concurrent writers on distinct streams: kyosei as 16 asyncio tasks
+             sharing one engine (pool of 16), eventsourcing as 16 threads sharing one
+             recorder (pool of 16).
+  catch-up   a projection from position 0 over a pre-filled log: kyosei's ``catch_up``
+             (batched, checkpoint in the same transaction) counting events per stream
+             into a read-model table with a batched upsert; eventsourcing's
+             ``ProjectionRunner`` with the same read model (it tracks per event, one
+             transaction per event) on PostgreSQL.
+
+The append scenarios run in rounds that alternate which system goes first, so a noisy
+machine disturbs both alike. Latencies are per append call (p50/p99 in milliseconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import platform
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import sqlalchemy as sa
+import structlog
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent, Tracking
+from eventsourcing.postgres import (
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresTrackingRecorder,
+)
+from eventsourcing.projection import Projection as EsProjection
+from eventsourcing.projection import ProjectionRunner
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import register_topic
+from psycopg.sql import SQL, Identifier
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from kyosei_events import EventStore, KeyVault, NewEvent
+from kyosei_events.canonical import canonical_bytes
+from kyosei_events.catalogue.coordination import CaseOpened
+from kyosei_events.database import create_engine
+from kyosei_events.projection import catch_up
+from kyosei_events.store import DecodedEvent, UnitOfWork
+
+DEFAULT_PG_URL = os.environ.get(
+    "KYOSEI_BENCH_POSTGRES_URL",
+    os.environ.get("KYOSEI_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+)
+PAYLOAD_BYTES = 256
+MASTER_KEY = bytes(range(32))
+ES_TOPIC = "kyosei_bench:CaseOpened"
+KYOSEI = "kyosei"
+ES = "eventsourcing"
+PG = "postgresql"
+SQLITE = "sqlite"
+
+TARGETS = {  # PostgreSQL only
+    "append-1": 1.5,  # kyosei / eventsourcing events/s
+    "append-16": 4.0,
+}
+CATCH_UP_TARGET = 10_000  # kyosei events/s
+
+
+# -- progress ------------------------------------------------------------------------
+
+_T0 = time.perf_counter()
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+# -- payloads ------------------------------------------------------------------------
+
+
+class EsCaseOpened:
+    """What eventsourcing's mapper rebuilds from a stored event (catch-up scenario)."""
+
+    originator_id: UUID
+    originator_version: int
+
+
+register_topic(ES_TOPIC, EsCaseOpened)
+
+_BASE_TIME = datetime(2025, 4, 1, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def make_event(i: int) -> CaseOpened:
+    """A CaseOpened whose canonical JSON is exactly PAYLOAD_BYTES long."""
+    fields: dict[str, Any] = {
+        "case_id": f"case-{uuid.uuid4().hex}",
+        "household_id": f"hh-{uuid.uuid4().hex}",
+        "consultation_id": f"con-{uuid.uuid4().hex}",
+        "concerns": ["care", "hardship"],
+        # microseconds never 0, so the timestamp always has the same width
+        "opened_at": _BASE_TIME + timedelta(seconds=i, microseconds=1 + i % 800_000),
+    }
+    probe = CaseOpened(escalated_by="a", **fields)
+    pad = PAYLOAD_BYTES - len(canonical_bytes(probe.model_dump(mode="json")))
+    agency = ("agency-setagaya-" + "x" * 64)[: 1 + pad] if pad > 0 else "a"
+    return CaseOpened(escalated_by=agency, **fields)
+
+
+@dataclass
+class Payloads:
+    """One event per append: kyosei's NewEvent and eventsourcing's state bytes, same JSON."""
+
+    kyosei: list[NewEvent]
+    es_state: list[bytes]
+
+    @classmethod
+    def build(cls, n: int, offset: int) -> Payloads:
+        k: list[NewEvent] = []
+        s: list[bytes] = []
+        for i in range(offset, offset + n):
+            ev = make_event(i)
+            state = canonical_bytes(ev.model_dump(mode="json"))
+            if len(state) != PAYLOAD_BYTES:
+                raise AssertionError(f"payload {i} is {len(state)} bytes")
+            k.append(NewEvent(event=ev, subject=ev.household_id or "hh"))
+            s.append(state)
+        return cls(k, s)
+
+
+# -- results -------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    system: str
+    database: str
+    scenario: str
+    events: int = 0
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def add(self, events: int, seconds: float, latencies: Sequence[float]) -> None:
+        self.events += events
+        self.seconds += seconds
+        self.latencies.extend(latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def pct(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        ordered = sorted(self.latencies)
+        idx = min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))
+        return ordered[idx] * 1000
+
+
+# -- plans: which stream each append goes to, identical for both systems ---------------
+
+
+@dataclass
+class Streams:
+    """Stream ids (kyosei: text, eventsourcing: UUID) and each system's current versions."""
+
+    ids: list[UUID]
+    versions: dict[str, list[int]]
+
+    @classmethod
+    def new(cls, n: int) -> Streams:
+        return cls([uuid.uuid4() for _ in range(n)], {KYOSEI: [0] * n, ES: [0] * n})
+
+
+def round_robin(streams: Sequence[int], n: int) -> list[int]:
+    return [streams[i % len(streams)] for i in range(n)]
+
+
+def chunks(seq: Sequence[Any], parts: int) -> list[Sequence[Any]]:
+    size, extra = divmod(len(seq), parts)
+    out, start = [], 0
+    for p in range(parts):
+        end = start + size + (1 if p < extra else 0)
+        out.append(seq[start:end])
+        start = end
+    return out
+
+
+# -- kyosei side ---------------------------------------------------------------------
+
+
+@dataclass
+class KyoseiSide:
+    store: EventStore
+    engine: AsyncEngine
+    key_engine: AsyncEngine
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+        await self.key_engine.dispose()
+
+
+def kyosei_engine(url: str, schema: str | None, pool: int, pre_ping: bool) -> AsyncEngine:
+    """database.create_engine, or for ``--what-if-no-pre-ping`` the same PostgreSQL engine
+    without pool_pre_ping (a diagnostic: not how kyosei ships)."""
+    if pre_ping or make_url(url).get_backend_name() != PG:
+        return create_engine(url, schema=schema, pool_size=pool)
+    engine = create_async_engine(url, pool_size=pool, max_overflow=pool, pool_pre_ping=False)
+    if schema:
+        engine = engine.execution_options(schema_translate_map={None: schema})
+    return engine
+
+
+async def kyosei_open(
+    url: str, schema: str | None, tmp: Path, pool: int, pre_ping: bool = True
+) -> KyoseiSide:
+    key_engine = create_engine(f"sqlite+aiosqlite:///{tmp / 'kyosei-keys.db'}")
+    vault = KeyVault(key_engine, MASTER_KEY)
+    await vault.create_tables()
+    engine = kyosei_engine(url, schema, pool, pre_ping)
+    store = EventStore(engine, vault, name="bench")
+    await store.create_tables()
+    return KyoseiSide(store, engine, key_engine)
+
+
+async def kyosei_appends(
+    store: EventStore,
+    plan: Sequence[tuple[int, int]],
+    streams: Streams,
+    payloads: Payloads,
+    latencies: list[float],
+) -> None:
+    """plan: (stream index, payload index) per append, one event per transaction."""
+    versions = streams.versions[KYOSEI]
+    ids = streams.ids
+    clock = time.perf_counter
+    for s, p in plan:
+        v = versions[s]
+        t = clock()
+        await store.append(str(ids[s]), [payloads.kyosei[p]], expected_version=v)
+        latencies.append(clock() - t)
+        versions[s] = v + 1
+
+
+async def kyosei_run(
+    store: EventStore,
+    plans: Sequence[Sequence[tuple[int, int]]],
+    streams: Streams,
+    payloads: Payloads,
+) -> tuple[float, list[float]]:
+    lats: list[list[float]] = [[] for _ in plans]
+    t0 = time.perf_counter()
+    await asyncio.gather(
+        *(
+            kyosei_appends(store, plan, streams, payloads, lat)
+            for plan, lat in zip(plans, lats, strict=True)
+        )
+    )
+    elapsed = time.perf_counter() - t0
+    return elapsed, [x for lat in lats for x in lat]
+
+
+# -- eventsourcing side --------------------------------------------------------------
+
+
+@dataclass
+class EsSide:
+    recorder: Any
+    datastore: Any
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def pg_conninfo(url: str) -> dict[str, Any]:
+    u = make_url(url)
+    return {
+        "dbname": u.database or "postgres",
+        "host": u.host or "127.0.0.1",
+        "port": u.port or 5432,
+        "user": u.username or "postgres",
+        "password": u.password or "",
+    }
+
+
+def es_open_pg(url: str, schema: str, pool: int, table: str = "stored_events") -> EsSide:
+    ds = PostgresDatastore(**pg_conninfo(url), pool_size=pool, max_overflow=0, schema=schema)
+    rec = PostgresApplicationRecorder(ds, events_table_name=table)
+    rec.create_table()
+    return EsSide(rec, ds)
+
+
+def es_open_sqlite(path: Path, pool: int) -> EsSide:
+    ds = SQLiteDatastore(str(path), pool_size=pool, max_overflow=0, pool_timeout=60.0)
+    rec = SQLiteApplicationRecorder(ds)
+    rec.create_table()
+    return EsSide(rec, ds)
+
+
+def es_appends(
+    recorder: Any,
+    plan: Sequence[tuple[int, int]],
+    streams: Streams,
+    payloads: Payloads,
+    latencies: list[float],
+) -> None:
+    versions = streams.versions[ES]
+    ids = streams.ids
+    clock = time.perf_counter
+    for s, p in plan:
+        v = versions[s] + 1
+        event = StoredEvent(
+            originator_id=ids[s], originator_version=v, topic=ES_TOPIC, state=payloads.es_state[p]
+        )
+        t = clock()
+        recorder.insert_events([event])
+        latencies.append(clock() - t)
+        versions[s] = v
+
+
+def es_run(
+    recorder: Any, plans: Sequence[Sequence[tuple[int, int]]], streams: Streams, payloads: Payloads
+) -> tuple[float, list[float]]:
+    lats: list[list[float]] = [[] for _ in plans]
+    if len(plans) == 1:
+        t0 = time.perf_counter()
+        es_appends(recorder, plans[0], streams, payloads, lats[0])
+        return time.perf_counter() - t0, lats[0]
+    gate = threading.Barrier(len(plans) + 1)
+    errors: list[BaseException] = []
+
+    def writer(plan: Sequence[tuple[int, int]], lat: list[float]) -> None:
+        gate.wait()
+        try:
+            es_appends(recorder, plan, streams, payloads, lat)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=writer, args=(plan, lat), daemon=True)
+        for plan, lat in zip(plans, lats, strict=True)
+    ]
+    for th in threads:
+        th.start()
+    gate.wait()
+    t0 = time.perf_counter()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return elapsed, [x for lat in lats for x in lat]
+
+
+# -- append scenarios ----------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    single: int
+    concurrent: int
+    writers: int
+    streams: int
+    catch_up: int
+    catch_up_streams: int
+    batch: int
+    rounds: int
+    es_catch_up: bool
+    pre_ping: bool = True
+
+
+def append_scenario(
+    scenario: str,
+    database: str,
+    runner: asyncio.Runner,
+    k: KyoseiSide,
+    e: EsSide,
+    writers: int,
+    n_events: int,
+    n_streams: int,
+    rounds: int,
+    payloads: Payloads,
+) -> tuple[Result, Result]:
+    streams = Streams.new(n_streams)
+    # writer w owns streams w, w+writers, ...; it appends round-robin over them
+    per_writer = chunks(range(n_events), writers)
+    writer_plans: list[list[tuple[int, int]]] = []
+    for w, payload_idx in enumerate(per_writer):
+        own = list(range(w, n_streams, writers)) or [w % n_streams]
+        writer_plans.append(list(zip(round_robin(own, len(payload_idx)), payload_idx, strict=True)))
+    by_round = [chunks(plan, rounds) for plan in writer_plans]
+    rk = Result(KYOSEI, database, scenario)
+    re_ = Result(ES, database, scenario)
+    for r in range(rounds):
+        plans = [per_round[r] for per_round in by_round]
+        count = sum(len(p) for p in plans)
+        order = (KYOSEI, ES) if r % 2 == 0 else (ES, KYOSEI)
+        for system in order:
+            progress(f"{database} {scenario}: {system} round {r + 1}/{rounds} ({count} appends)")
+            if system == KYOSEI:
+                elapsed, lat = runner.run(kyosei_run(k.store, plans, streams, payloads))
+                rk.add(count, elapsed, lat)
+            else:
+                elapsed, lat = es_run(e.recorder, plans, streams, payloads)
+                re_.add(count, elapsed, lat)
+    return rk, re_
+
+
+def warm_up(runner: asyncio.Runner, k: KyoseiSide, e: EsSide, writers: int) -> None:
+    """Open the pools and prepare the statements before anything is timed."""
+    n = writers * 4
+    payloads = Payloads.build(n, 10_000_000)
+    streams = Streams.new(writers)
+    plans = [[(w, w * 4 + j) for j in range(4)] for w in range(writers)]
+    runner.run(kyosei_run(k.store, plans, streams, payloads))
+    es_run(e.recorder, plans, streams, payloads)
+
+
+# -- catch-up: kyosei ----------------------------------------------------------------
+
+bench_metadata = sa.MetaData()
+stream_counts = sa.Table(
+    "bench_stream_counts",
+    bench_metadata,
+    sa.Column("stream_id", sa.String(128), primary_key=True),
+    sa.Column("events", sa.Integer, nullable=False),
+    sa.Column("last_version", sa.Integer, nullable=False),
+)
+
+
+class StreamCountProjection:
+    """Events per stream, upserted once per stream per batch."""
+
+    name = "bench-stream-counts"
+
+    def __init__(self, dialect: str) -> None:
+        ins = (pg_insert if dialect == PG else sqlite_insert)(stream_counts)
+        self.upsert = ins.on_conflict_do_update(
+            index_elements=[stream_counts.c.stream_id],
+            set_={
+                "events": stream_counts.c.events + ins.excluded.events,
+                "last_version": ins.excluded.last_version,
+            },
+        )
+
+    async def apply(self, uow: UnitOfWork, events: list[DecodedEvent]) -> None:
+        counts: dict[str, list[int]] = {}
+        for d in events:
+            rec = d.recorded
+            c = counts.get(rec.stream_id)
+            if c is None:
+                counts[rec.stream_id] = [1, rec.version]
+            else:
+                c[0] += 1
+                c[1] = rec.version
+        rows = [{"stream_id": s, "events": c[0], "last_version": c[1]} for s, c in counts.items()]
+        await uow.conn.execute(self.upsert, rows)
+
+    async def reset(self, uow: UnitOfWork) -> None:
+        await uow.conn.execute(sa.delete(stream_counts))
+
+
+def fill_plan(n_events: int, n_streams: int, per_append: int) -> list[tuple[int, int, int]]:
+    """(stream, first payload, count) per append: passes over the streams, per_append each."""
+    per_stream = max(1, n_events // n_streams)
+    out: list[tuple[int, int, int]] = []
+    p = 0
+    done = 0
+    while done < per_stream:
+        step = min(per_append, per_stream - done)
+        for s in range(n_streams):
+            if p >= n_events:
+                break
+            c = min(step, n_events - p)
+            out.append((s, p, c))
+            p += c
+        done += step
+    return out
+
+
+async def kyosei_catch_up(
+    k: KyoseiSide, dialect: str, n_events: int, n_streams: int, batch: int, payloads: Payloads
+) -> Result:
+    store = k.store
+    async with k.engine.begin() as conn:
+        await conn.run_sync(bench_metadata.create_all)
+    streams = Streams.new(n_streams)
+    plan = fill_plan(n_events, n_streams, 10)
+    filled = 0
+    for s, p, c in plan:
+        v = streams.versions[KYOSEI][s]
+        await store.append(str(streams.ids[s]), payloads.kyosei[p : p + c], expected_version=v)
+        streams.versions[KYOSEI][s] = v + c
+        filled += c
+        if filled % 5000 < c:
+            progress(f"{dialect} catch-up: kyosei filled {filled}/{n_events}")
+    projection = StreamCountProjection(dialect)
+    progress(f"{dialect} catch-up: kyosei catch_up over {filled} events (batch {batch})")
+    t0 = time.perf_counter()
+    applied = await catch_up(store, projection, batch_size=batch)
+    elapsed = time.perf_counter() - t0
+    async with k.engine.connect() as conn:
+        total = (await conn.execute(sa.select(sa.func.sum(stream_counts.c.events)))).scalar()
+    if applied != filled or total != filled:
+        raise RuntimeError(
+            f"kyosei catch-up applied {applied}, read model counts {total}, expected {filled}"
+        )
+    res = Result(KYOSEI, dialect, "catch-up", note=f"catch_up, batch {batch}")
+    res.add(applied, elapsed, [])
+    return res
+
+
+# -- catch-up: eventsourcing (PostgreSQL; its SQLite recorder has no subscriptions) ----
+
+
+class BenchApp(Application[UUID]):
+    """The upstream application whose log the eventsourcing projection follows."""
+
+
+class EsCountsView(PostgresTrackingRecorder):
+    """Events per stream in a read-model table, with the tracking row in the same transaction."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        table = Identifier("bench_es_stream_counts")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {0}.{1} (stream_id uuid PRIMARY KEY, "
+                "events bigint NOT NULL, last_version bigint NOT NULL)"
+            ).format(schema, table)
+        )
+        self.upsert = SQL(
+            "INSERT INTO {0}.{1} AS t VALUES (%s, 1, %s) ON CONFLICT (stream_id) "
+            "DO UPDATE SET events = t.events + 1, last_version = EXCLUDED.last_version"
+        ).format(schema, table)
+        self.total_statement = SQL("SELECT coalesce(sum(events), 0) AS n FROM {0}.{1}").format(
+            schema, table
+        )
+        self.done_at: float | None = None
+        self.target: int | None = None
+        self.finished = threading.Event()
+
+    def incr(self, stream_id: UUID, version: int, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self.upsert, (stream_id, version), prepare=True)
+            self._insert_tracking(curs, tracking)
+        if self.target is not None and tracking.notification_id >= self.target:
+            self.done_at = time.perf_counter()
+            self.finished.set()
+
+    def total(self) -> int:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self.total_statement)
+            row = curs.fetchone()
+            assert row is not None
+            return int(row["n"])
+
+
+class StreamCounts(EsProjection[EsCountsView]):
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        self.view.incr(domain_event.originator_id, domain_event.originator_version, tracking)
+
+
+def es_catch_up_pg(
+    url: str, schema: str, n_events: int, n_streams: int, payloads: Payloads
+) -> Result:
+    side = es_open_pg(url, schema, 2, table="benchapp_events")
+    try:
+        streams = Streams.new(n_streams)
+        filled = 0
+        for s, p, c in fill_plan(n_events, n_streams, 10):
+            v = streams.versions[ES][s]
+            side.recorder.insert_events(
+                [
+                    StoredEvent(streams.ids[s], v + 1 + j, ES_TOPIC, payloads.es_state[p + j])
+                    for j in range(c)
+                ]
+            )
+            streams.versions[ES][s] = v + c
+            filled += c
+            if filled % 5000 < c:
+                progress(f"{PG} catch-up: eventsourcing filled {filled}/{n_events}")
+        last_id = side.recorder.max_notification_id()
+    finally:
+        side.close()
+    info = pg_conninfo(url)
+    env = {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": info["dbname"],
+        "POSTGRES_HOST": info["host"],
+        "POSTGRES_PORT": str(info["port"]),
+        "POSTGRES_USER": info["user"],
+        "POSTGRES_PASSWORD": info["password"],
+        "POSTGRES_SCHEMA": schema,
+    }
+    progress(f"{PG} catch-up: eventsourcing ProjectionRunner over {filled} events")
+    t0 = time.perf_counter()
+    with ProjectionRunner(
+        application_class=BenchApp, projection_class=StreamCounts, view_class=EsCountsView, env=env
+    ) as runner:
+        view = runner.view
+        view.target = last_id
+        # the runner may already be past the target when it is set
+        while not view.finished.wait(0.05):
+            if (view.max_tracking_id(runner.app_name) or 0) >= last_id:
+                view.done_at = view.done_at or time.perf_counter()
+                break
+            if time.perf_counter() - t0 > 900:
+                raise TimeoutError("eventsourcing projection did not finish")
+        runner.run_forever(timeout=0)  # re-raise a processing error, if any
+        assert view.done_at is not None
+        elapsed = view.done_at - t0
+        total = view.total()
+    if total != filled:
+        raise RuntimeError(f"eventsourcing projection counted {total}, expected {filled}")
+    res = Result(ES, PG, "catch-up", note="ProjectionRunner, 1 tx per event")
+    res.add(filled, elapsed, [])
+    return res
+
+
+# -- databases -----------------------------------------------------------------------
+
+
+def pg_admin(url: str, sql: str) -> None:
+    with psycopg.connect(**pg_conninfo(url), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pg_server_version(url: str) -> str:
+    with psycopg.connect(**pg_conninfo(url), autocommit=True) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+        sync = conn.execute("SHOW synchronous_commit").fetchone()
+    return f"{row[0] if row else '?'} (synchronous_commit={sync[0] if sync else '?'})"
+
+
+def sqlite_synchronous(path: Path) -> str:
+    names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("PRAGMA synchronous").fetchone()
+    finally:
+        conn.close()
+    return names.get(row[0], str(row[0]))
+
+
+@dataclass
+class Database:
+    name: str
+    kyosei_url: str
+    kyosei_schema: str | None
+    open_es: Callable[[int], EsSide]
+    cleanup: Callable[[], None]
+    catch_up_url: str
+    catch_up_schema: str | None
+    es_catch_up_schema: str | None = None
+
+
+def postgres_database(url: str) -> Database:
+    tag = uuid.uuid4().hex[:8]
+    schemas = {
+        "k": f"bench_kyosei_{tag}",
+        "e": f"bench_es_{tag}",
+        "kc": f"bench_kyosei_cu_{tag}",
+        "ec": f"bench_es_cu_{tag}",
+    }
+    for s in schemas.values():
+        pg_admin(url, f'CREATE SCHEMA "{s}"')
+
+    def cleanup() -> None:
+        for s in schemas.values():
+            pg_admin(url, f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+
+    return Database(
+        PG,
+        url,
+        schemas["k"],
+        lambda pool: es_open_pg(url, schemas["e"], pool),
+        cleanup,
+        url,
+        schemas["kc"],
+        schemas["ec"],
+    )
+
+
+def sqlite_database(tmp: Path) -> Database:
+    return Database(
+        SQLITE,
+        f"sqlite+aiosqlite:///{tmp / 'kyosei.db'}",
+        None,
+        lambda pool: es_open_sqlite(tmp / "eventsourcing.db", pool),
+        lambda: None,
+        f"sqlite+aiosqlite:///{tmp / 'kyosei-catch-up.db'}",
+        None,
+    )
+
+
+def run_database(
+    db: Database, cfg: Config, runner: asyncio.Runner, tmp: Path, results: list[Result]
+) -> dict[str, str]:
+    notes: dict[str, str] = {}
+    pool = max(16, cfg.writers)
+    single_payloads = Payloads.build(cfg.single, 0)
+    conc_payloads = Payloads.build(cfg.concurrent, 0)
+    k = runner.run(kyosei_open(db.kyosei_url, db.kyosei_schema, tmp / db.name, pool, cfg.pre_ping))
+    e = db.open_es(pool)
+    try:
+        if db.name == PG:
+            notes["kyosei postgresql engine"] = f"database.create_engine, pool_size {pool}, " + (
+                "pool_pre_ping on (as shipped): SQLAlchemy's asyncpg ping is "
+                "BEGIN; ';'; ROLLBACK = 3 round trips per connection checkout"
+                if cfg.pre_ping
+                else "pool_pre_ping OFF (what-if, not as shipped)"
+            )
+        if db.name == SQLITE:
+            notes["sqlite synchronous"] = (
+                f"kyosei NORMAL (database.py); eventsourcing "
+                f"{sqlite_synchronous(tmp / 'eventsourcing.db')} (library default)"
+            )
+        progress(f"{db.name}: warming up")
+        warm_up(runner, k, e, cfg.writers)
+        results.extend(
+            append_scenario(
+                "append-1",
+                db.name,
+                runner,
+                k,
+                e,
+                1,
+                cfg.single,
+                cfg.streams,
+                cfg.rounds,
+                single_payloads,
+            )
+        )
+        results.extend(
+            append_scenario(
+                f"append-{cfg.writers}",
+                db.name,
+                runner,
+                k,
+                e,
+                cfg.writers,
+                cfg.concurrent,
+                cfg.streams,
+                cfg.rounds,
+                conc_payloads,
+            )
+        )
+    finally:
+        e.close()
+        runner.run(k.close())
+    if cfg.catch_up <= 0:
+        return notes
+    cu_payloads = Payloads.build(cfg.catch_up, 0)
+    kc = runner.run(
+        kyosei_open(db.catch_up_url, db.catch_up_schema, tmp / db.name, pool, cfg.pre_ping)
+    )
+    try:
+        results.append(
+            runner.run(
+                kyosei_catch_up(
+                    kc, db.name, cfg.catch_up, cfg.catch_up_streams, cfg.batch, cu_payloads
+                )
+            )
+        )
+    finally:
+        runner.run(kc.close())
+    if db.name == PG and cfg.es_catch_up and db.es_catch_up_schema:
+        results.append(
+            es_catch_up_pg(
+                db.kyosei_url,
+                db.es_catch_up_schema,
+                cfg.catch_up,
+                cfg.catch_up_streams,
+                cu_payloads,
+            )
+        )
+    elif db.name == PG:
+        notes["eventsourcing catch-up"] = "skipped (--no-es-catch-up): only kyosei is measured"
+    else:
+        notes["eventsourcing catch-up on sqlite"] = (
+            "not measured: eventsourcing.sqlite recorders do not support subscriptions, "
+            "so ProjectionRunner cannot run on SQLite; only kyosei is measured"
+        )
+    return notes
+
+
+# -- report --------------------------------------------------------------------------
+
+
+def fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def report(
+    results: list[Result], cfg: Config, notes: dict[str, str], header: dict[str, str]
+) -> None:
+    out: list[str] = []
+    out.append("kyosei EventStore vs eventsourcing: append and catch-up throughput")
+    for key, value in header.items():
+        out.append(f"  {key}: {value}")
+    out.append("")
+    cols = ("system", "database", "scenario", "events", "events/s", "p50 ms", "p99 ms", "note")
+    rows = [
+        (
+            r.system,
+            r.database,
+            r.scenario,
+            str(r.events),
+            f"{r.rate:,.0f}",
+            fmt_ms(r.pct(0.50)),
+            fmt_ms(r.pct(0.99)),
+            r.note,
+        )
+        for r in results
+    ]
+    widths = [
+        max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols)
+    ]
+    right = {3, 4, 5, 6}
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)
+        ).rstrip()
+
+    out.append(line(cols))
+    out.append(line(["-" * w for w in widths]))
+    out.extend(line(row) for row in rows)
+    out.append("")
+    out.append("ratios (kyosei / eventsourcing, events/s)")
+    by = {(r.system, r.database, r.scenario): r for r in results}
+    verdicts: list[bool] = []
+    for db in (PG, SQLITE):
+        for scenario in ("append-1", f"append-{cfg.writers}"):
+            k, e = by.get((KYOSEI, db, scenario)), by.get((ES, db, scenario))
+            if k is None or e is None or not e.rate:
+                continue
+            ratio = k.rate / e.rate
+            p99k, p99e = k.pct(0.99), e.pct(0.99)
+            lat = f"p99 {fmt_ms(p99k)} vs {fmt_ms(p99e)} ms"
+            target = TARGETS.get("append-16" if scenario != "append-1" else "append-1")
+            if db == PG and target is not None and (scenario == "append-1" or cfg.writers >= 16):
+                ok = ratio >= target
+                verdicts.append(ok)
+                out.append(
+                    f"  {db:10} {scenario:10} {ratio:5.2f}x   target >= {target:.1f}x  "
+                    f"{'PASS' if ok else 'MISS'}   ({lat})"
+                )
+            else:
+                out.append(f"  {db:10} {scenario:10} {ratio:5.2f}x   (no target)  ({lat})")
+    for db in (PG, SQLITE):
+        k = by.get((KYOSEI, db, "catch-up"))
+        if k is None:
+            continue
+        e = by.get((ES, db, "catch-up"))
+        vs = f", {k.rate / e.rate:.1f}x eventsourcing ProjectionRunner" if e and e.rate else ""
+        if db == PG:
+            ok = k.rate >= CATCH_UP_TARGET
+            verdicts.append(ok)
+            out.append(
+                f"  {db:10} catch-up   {k.rate:,.0f} ev/s   target >= {CATCH_UP_TARGET:,} ev/s  "
+                f"{'PASS' if ok else 'MISS'}{vs}"
+            )
+        else:
+            out.append(f"  {db:10} catch-up   {k.rate:,.0f} ev/s   (no target){vs}")
+    if notes:
+        out.append("")
+        out.append("notes")
+        out.extend(f"  {k}: {v}" for k, v in notes.items())
+    out.append("")
+    out.append(
+        f"targets (PostgreSQL): {sum(verdicts)}/{len(verdicts)} met"
+        if verdicts
+        else "targets: not evaluated (PostgreSQL not run)"
+    )
+    print("\n".join(out), flush=True)
+
+
+# -- main ----------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--pg-url", default=DEFAULT_PG_URL, help="SQLAlchemy URL (postgresql+asyncpg://…)"
+    )
+    p.add_argument("--single", type=int, help="appends with 1 writer, per system (default 3000)")
+    p.add_argument(
+        "--concurrent", type=int, help="appends with N writers, per system (default 8000)"
+    )
+    p.add_argument("--writers", type=int, default=16, help="concurrent writers (default 16)")
+    p.add_argument("--streams", type=int, help="streams the appends go to (default 500)")
+    p.add_argument(
+        "--catch-up", type=int, help="events in the catch-up log (default 20000; 0 skips)"
+    )
+    p.add_argument(
+        "--catch-up-streams", type=int, help="streams in the catch-up log (default 1000)"
+    )
+    p.add_argument("--batch", type=int, default=1000, help="catch_up batch size (default 1000)")
+    p.add_argument("--rounds", type=int, help="alternating rounds per append scenario (default 4)")
+    p.add_argument("--no-es-catch-up", action="store_true", help="measure only kyosei's catch-up")
+    p.add_argument("--skip-postgres", action="store_true")
+    p.add_argument("--skip-sqlite", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smoke run with small counts")
+    p.add_argument(
+        "--what-if-no-pre-ping",
+        action="store_true",
+        help="diagnostic: kyosei's PostgreSQL engine without pool_pre_ping (not as shipped)",
+    )
+    args = p.parse_args(argv)
+    quick = args.quick
+    cfg = Config(
+        single=args.single or (300 if quick else 3000),
+        concurrent=args.concurrent or (800 if quick else 8000),
+        writers=args.writers,
+        streams=args.streams or (100 if quick else 500),
+        catch_up=args.catch_up if args.catch_up is not None else (2000 if quick else 20_000),
+        catch_up_streams=args.catch_up_streams or (100 if quick else 1000),
+        batch=args.batch,
+        rounds=args.rounds or (2 if quick else 4),
+        es_catch_up=not args.no_es_catch_up,
+        pre_ping=not args.what_if_no_pre_ping,
+    )
+    if cfg.streams < cfg.writers:
+        p.error("--streams must be at least --writers (the writers' streams are distinct)")
+    return args, cfg
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args, cfg = parse_args(argv)
+    # the store's and projection's debug logs would drown the report
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    header = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus, load {os.getloadavg()[0]:.2f}",
+        "python": platform.python_version(),
+        "versions": f"eventsourcing {_version('eventsourcing')}, sqlalchemy {sa.__version__}, "
+        f"asyncpg {_version('asyncpg')}, psycopg {psycopg.__version__}, "
+        f"sqlite {sqlite3.sqlite_version}",
+        "payload": f"{PAYLOAD_BYTES} bytes of JSON per event (CaseOpened, no personal fields)",
+        "counts": f"append-1 {cfg.single}, append-{cfg.writers} {cfg.concurrent} "
+        f"over {cfg.streams} streams, {cfg.rounds} alternating rounds; "
+        f"catch-up {cfg.catch_up} events over {cfg.catch_up_streams} streams",
+        "eventsourcing recorders": "PostgresApplicationRecorder / SQLiteApplicationRecorder "
+        "(global notification log, like kyosei's), StoredEvent state = the same JSON bytes; "
+        "its appends exclude serialisation, kyosei's include it (model_dump, canonical JSON, hash)",
+    }
+    if not cfg.pre_ping:
+        header["WHAT-IF"] = (
+            "kyosei's PostgreSQL engine built WITHOUT pool_pre_ping (--what-if-no-pre-ping); "
+            "database.create_engine ships with it on"
+        )
+    results: list[Result] = []
+    notes: dict[str, str] = {}
+    dbs: list[Database] = []
+    with tempfile.TemporaryDirectory(prefix="kyosei-bench-") as tmpdir, asyncio.Runner() as runner:
+        tmp = Path(tmpdir)
+        if not args.skip_postgres:
+            try:
+                header["postgresql"] = (
+                    f"{pg_server_version(args.pg_url)} at {make_url(args.pg_url).host}"
+                )
+            except psycopg.Error as exc:
+                print(f"PostgreSQL unreachable at {args.pg_url}: {exc}", file=sys.stderr)
+                print("use --skip-postgres to run on SQLite only", file=sys.stderr)
+                return 2
+            dbs.append(postgres_database(args.pg_url))
+        if not args.skip_sqlite:
+            dbs.append(sqlite_database(tmp))
+        try:
+            for db in dbs:
+                (tmp / db.name).mkdir(exist_ok=True)
+                notes.update(run_database(db, cfg, runner, tmp, results))
+        finally:
+            for db in dbs:
+                db.cleanup()
+    progress("done")
+    report(results, cfg, notes, header)
+    return 0
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import version
+
+    try:
+        return version(dist)
+    except Exception:
+        return "?"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
