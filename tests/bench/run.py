@@ -61,7 +61,7 @@ from psycopg.sql import SQL, Identifier
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kyosei_events import EventStore, KeyVault, NewEvent
 from kyosei_events.canonical import canonical_bytes
@@ -224,14 +224,9 @@ class KyoseiSide:
 
 
 def kyosei_engine(url: str, schema: str | None, pool: int, pre_ping: bool) -> AsyncEngine:
-    """database.create_engine, or for ``--what-if-no-pre-ping`` the same PostgreSQL engine
-    without pool_pre_ping (a diagnostic: not how kyosei ships)."""
-    if pre_ping or make_url(url).get_backend_name() != PG:
-        return create_engine(url, schema=schema, pool_size=pool)
-    engine = create_async_engine(url, pool_size=pool, max_overflow=pool, pool_pre_ping=False)
-    if schema:
-        engine = engine.execution_options(schema_translate_map={None: schema})
-    return engine
+    """database.create_engine, as kyosei ships it (``pre_ping`` is kept for the call sites;
+    the engine's own setting is what is reported)."""
+    return create_engine(url, schema=schema, pool_size=pool)
 
 
 async def kyosei_open(
@@ -729,11 +724,9 @@ def run_database(
     e = db.open_es(pool)
     try:
         if db.name == PG:
-            notes["kyosei postgresql engine"] = f"database.create_engine, pool_size {pool}, " + (
-                "pool_pre_ping on (as shipped): SQLAlchemy's asyncpg ping is "
-                "BEGIN; ';'; ROLLBACK = 3 round trips per connection checkout"
-                if cfg.pre_ping
-                else "pool_pre_ping OFF (what-if, not as shipped)"
+            shipped = "on" if k.engine.pool._pre_ping else "off"
+            notes["kyosei postgresql engine"] = (
+                f"database.create_engine as shipped, pool_size {pool}, pool_pre_ping {shipped}"
             )
         if db.name == SQLITE:
             notes["sqlite synchronous"] = (
