@@ -77,7 +77,9 @@ def test_every_event_is_documented(name: str, cls: type[DomainEvent]) -> None:
     assert cls.producer in SERVICES, f"{name}.producer {cls.producer!r} is not a service"
     assert isinstance(cls.schema_version, int) and cls.schema_version >= 1
     # Past tense: the catalogue names facts, not commands.
-    assert re.search(r"(ed|Held)$", name), f"{name} is not a past-tense name"
+    assert re.search(r"(ed|Held|Given|Withdrawn|Made)(To[A-Z]\w*|Into)?$", name), (
+        f"{name} is not a past-tense name"
+    )
     schema = event_schema(cls)
     assert schema["description"] == inspect.cleandoc(cls.__doc__)
     assert schema["x-kyosei-label-ja"] == cls.label_ja

@@ -14,7 +14,6 @@ from tests.conftest import PG_URL, require_postgres
 from tests.e2e.harness import eventually, json_of, running_system
 
 EIGHTY_FIFTY = {
-    "household_id": "h-8050-matsudo",
     "window": "community_general_support_center",
     "channel": "phone",
     "concerns": ["care", "withdrawal", "hardship"],
@@ -39,7 +38,17 @@ async def test_complex_consultation_becomes_a_coordination_case(
         window = system.client("intake", "houkatsu-matsudo-1", "staff-ito", Role.STAFF)
         coordinator = system.client("coordination", "matsudo-city", "coord-abe", Role.COORDINATOR)
 
-        created = json_of(await window.post("/consultations", json=EIGHTY_FIFTY), 201)
+        household = json_of(
+            await window.post(
+                "/households",
+                json={"members": [{"name": "松戸 ハル", "birth_date": "1944-04-01"}]},
+            ),
+            201,
+        )
+        hid = household["household_id"]
+        created = json_of(
+            await window.post("/consultations", json={**EIGHTY_FIFTY, "household_id": hid}), 201
+        )
         cid = created["consultation_id"]
         assert created["status"] == "escalated"
         assert created["summary"] == EIGHTY_FIFTY["summary"]  # byte-exact Japanese + emoji
@@ -50,7 +59,7 @@ async def test_complex_consultation_becomes_a_coordination_case(
             return rows[0] if rows else None
 
         opened = await eventually(case)
-        assert opened["household_id"] == "h-8050-matsudo"
+        assert opened["household_id"] == hid
         assert opened["escalated_by"] == "houkatsu-matsudo-1"
         assert opened["status"] == "open"
         one = json_of(await coordinator.get(f"/cases/{opened['case_id']}"), 200)
@@ -84,14 +93,13 @@ async def test_simple_consultation_then_escalation_with_version_check(
         body = {
             **EIGHTY_FIFTY,
             "complex": False,
-            "household_id": "h-double-care",
             "concerns": ["childcare", "care"],
             "window": "child_family_center",
             "summary": "2歳と4歳の子を育てながら、脳梗塞後の父を介護（ダブルケア）",
         }
         created = json_of(await window.post("/consultations", json=body), 201)
         cid = created["consultation_id"]
-        assert created["status"] == "received" and created["version"] == 1
+        assert created["status"] == "pending" and created["version"] == 1
 
         # Stale version -> 409 with a message a person can act on.
         stale = await window.post(

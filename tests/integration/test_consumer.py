@@ -206,7 +206,7 @@ async def test_messages_that_can_never_be_processed_go_to_the_dead_letter_topic(
     incomplete = json.dumps(
         {k: v for k, v in json.loads(for_schema.payload).items() if k != "agency_id"}
     )
-    future = replace(for_schema.envelope(SOURCE), schema_version=3)
+    future = replace(for_schema.envelope(SOURCE), schema_version=99)
     unknown = replace(other_type.envelope(SOURCE), event_type="SomethingNew")
     tampered = for_hash.payload.replace("agency-d", "agency-x").encode()
 

@@ -35,13 +35,22 @@ async def test_relay_wakes_on_notify_from_another_writer(
     await producer.start()
     relay = OutboxRelay(relay_store, producer, topic=topic, source="/test", poll_interval=60)
     relay.start()
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=kafka_bootstrap,
-                                auto_offset_reset="earliest", group_id=f"g-{topic}")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"g-{topic}",
+    )
     await consumer.start()
     try:
         await asyncio.sleep(0.5)  # the relay has done its first (empty) pass and waits
-        opened = CaseOpened(case_id="case-n", consultation_id="c-n", escalated_by="a",
-                            concerns=["isolation"], opened_at=datetime.now(UTC))
+        opened = CaseOpened(
+            case_id="case-n",
+            consultation_id="c-n",
+            escalated_by="a",
+            concerns=["isolation"],
+            opened_at=datetime.now(UTC),
+        )
         [recorded] = await writer.append("case-n", [NewEvent(opened, "h-n")], 0)
         started = asyncio.get_running_loop().time()
         message = await asyncio.wait_for(consumer.getone(), 15)

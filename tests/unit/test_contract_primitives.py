@@ -45,7 +45,12 @@ def test_a_link_is_sha256_of_the_previous_hash_and_the_canonical_record() -> Non
 
 
 def test_personal_fields_are_declared_on_the_types() -> None:
-    assert ConsultationReceived.personal_fields() == {"summary", "caller_name"}
+    assert ConsultationReceived.personal_fields() == {
+        "summary",
+        "caller_name",
+        "caller_contact",
+        "other_concern",
+    }
     assert ParticipationMatched.personal_fields() == {"fit_notes"}
 
 

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
-from kyosei_events.catalogue.intake import CaseEscalated, ConsultationReceived
-from kyosei_intake import domain
+from kyosei_events.catalogue.intake import (
+    CaseEscalated,
+    ConsentGiven,
+    ConsultationReceived,
+    ContactMethod,
+    ContactResult,
+    DeclineReason,
+    HouseholdRegistered,
+    MemberAdded,
+    OutreachOrigin,
+    OutreachStarted,
+    RelationshipStage,
+)
+from kyosei_events.model import DomainEvent
+from kyosei_intake.domain import Rejected
+from kyosei_intake.domain import consultation as consultations
+from kyosei_intake.domain import household as households
+from kyosei_intake.domain import outreach as outreach
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -26,34 +42,191 @@ def received(**changes: object) -> ConsultationReceived:
     return ConsultationReceived.model_validate(base | changes)
 
 
-def test_a_plain_consultation_is_recorded_not_escalated() -> None:
-    events = domain.receive(received(), None, NOW)
+def consultation(*events: DomainEvent) -> consultations.Consultation:
+    state = consultations.Consultation("c-1")
+    for e in events:
+        state.evolve(e)
+    return state
+
+
+def test_a_plain_consultation_is_recorded_with_its_outcome_pending() -> None:
+    events = consultations.receive(received(), None, NOW)
     assert [type(e) for e in events] == [ConsultationReceived]
+    assert consultation(*events).outcome is consultations.Outcome.PENDING
 
 
 def test_a_complex_consultation_is_escalated_in_the_same_step() -> None:
-    events = domain.receive(received(complex=True, concerns=["care", "withdrawal"]), "8050", NOW)
+    events = consultations.receive(
+        received(complex=True, concerns=["care", "withdrawal"]), "8050", NOW
+    )
     assert [type(e) for e in events] == [ConsultationReceived, CaseEscalated]
     escalated = events[1]
     assert isinstance(escalated, CaseEscalated)
     assert escalated.reason == "8050" and escalated.concerns == ["care", "withdrawal"]
+    assert consultation(*events).outcome is consultations.Outcome.ESCALATED
+
+
+def test_any_concern_is_accepted_but_other_must_say_what() -> None:
+    for concern in ("domestic_violence", "foreign_national", "hoarding", "employment"):
+        assert consultations.receive(received(concerns=[concern]), None, NOW)
+    with pytest.raises(Rejected) as refused:
+        consultations.receive(received(concerns=["other"]), None, NOW)
+    assert refused.value.status == 422 and refused.value.field == "other_concern"
+    assert consultations.receive(
+        received(concerns=["other"], other_concern="近所の騒音"), None, NOW
+    )
 
 
 def test_escalating_twice_is_refused() -> None:
-    state = domain.Consultation("c-1")
-    for e in domain.receive(received(), None, NOW):
+    state = consultation(*consultations.receive(received(), None, NOW))
+    state.evolve(consultations.escalate(state, "複合課題", NOW))
+    assert state.escalated and state.version == 2
+    with pytest.raises(Rejected, match="already escalated"):
+        consultations.escalate(state, "again", NOW)
+
+
+def test_an_outcome_is_decided_once() -> None:
+    state = consultation(received())
+    state.evolve(consultations.handle(state, "自機関で対応", NOW))
+    assert state.outcome is consultations.Outcome.HANDLED
+    with pytest.raises(Rejected) as again:
+        consultations.refer(state, "r-1", "other", None, None, NOW)
+    assert again.value.code == "outcome_already_decided"
+    # Complexity found later can still be escalated.
+    state.evolve(consultations.escalate(state, "後から複合課題が判明", NOW))
+    assert state.outcome is consultations.Outcome.ESCALATED
+
+
+def test_a_declined_referral_comes_back_to_the_sender() -> None:
+    state = consultation(received())
+    state.evolve(consultations.refer(state, "r-1", "houkatsu", None, "ご本人の同意あり", NOW))
+    assert state.outcome is consultations.Outcome.REFERRED
+    with pytest.raises(Rejected) as wrong_agency:
+        consultations.accept(state, "r-1", "madoguchi", NOW)
+    assert wrong_agency.value.status == 403
+    with pytest.raises(Rejected) as no_reason:
+        consultations.decline(state, "r-1", "houkatsu", DeclineReason.OTHER, None, NOW)
+    assert no_reason.value.field == "note"
+    state.evolve(
+        consultations.decline(state, "r-1", "houkatsu", DeclineReason.NOT_ELIGIBLE, None, NOW)
+    )
+    assert state.outcome is consultations.Outcome.PENDING and state.returned
+    # The sender decides again: a new referral, accepted and completed.
+    state.evolve(consultations.refer(state, "r-2", "jiritsu", None, None, NOW))
+    assert not state.returned
+    with pytest.raises(Rejected, match="accept it before"):
+        consultations.complete(state, "r-2", "jiritsu", None, NOW)
+    state.evolve(consultations.accept(state, "r-2", "jiritsu", NOW))
+    state.evolve(consultations.complete(state, "r-2", "jiritsu", "家計相談につながった", NOW))
+    assert [r.status.value for r in state.referrals.values()] == ["declined", "completed"]
+    assert state.parties() == {"madoguchi", "houkatsu", "jiritsu"}
+
+
+def test_a_referral_to_oneself_is_refused() -> None:
+    state = consultation(received())
+    with pytest.raises(Rejected) as refused:
+        consultations.refer(state, "r-1", "madoguchi", None, None, NOW)
+    assert refused.value.field == "to_agency"
+
+
+def test_linking_a_household_once() -> None:
+    state = consultation(received(household_id=None))
+    state.evolve(consultations.link_household(state, "h-9", NOW))
+    assert state.household_id == "h-9"
+    with pytest.raises(Rejected, match="merge"):
+        consultations.link_household(state, "h-10", NOW)
+
+
+def household(*events: DomainEvent) -> households.Household:
+    state = households.Household("h-1")
+    for e in events:
         state.evolve(e)
-    state.evolve(domain.escalate(state, "複合課題", NOW))
-    assert state.status is domain.Status.ESCALATED and state.version == 2
-    with pytest.raises(domain.AlreadyEscalated):
-        domain.escalate(state, "again", NOW)
+    return state
 
 
-def test_any_concern_is_accepted_at_any_window() -> None:
-    # 断らない相談: every concern at every window validates.
-    from kyosei_events.catalogue.common import Concern
-    from kyosei_events.catalogue.intake import Window
+REGISTERED = HouseholdRegistered(household_id="h-1", registered_by="a", registered_at=NOW)
+MOTHER = MemberAdded(
+    household_id="h-1",
+    member_id="m-1",
+    name="山田 ハナ",
+    birth_date=date(1944, 5, 1),
+    relationship="head",
+    attributes=["needs_care", "dementia_suspected"],
+)
 
-    for window in Window:
-        for concern in Concern:
-            assert received(window=window, concerns=[concern]).window is window
+
+def consent(**changes: object) -> ConsentGiven:
+    base: dict[str, object] = {
+        "consent_id": "k-1",
+        "household_id": "h-1",
+        "member_id": "m-1",
+        "given_by": "person",
+        "agencies": ["houkatsu"],
+        "purposes": ["information_sharing"],
+        "given_on": date(2026, 11, 1),
+        "recorded_at": NOW,
+    }
+    return ConsentGiven.model_validate(base | changes)
+
+
+def test_consent_covers_named_agencies_and_purposes_until_withdrawn() -> None:
+    state = household(REGISTERED, MOTHER)
+    state.evolve(households.give_consent(state, consent()))
+    c = state.consents["k-1"]
+    sharing = consent().purposes[0]
+    assert c.covers("houkatsu", sharing, date(2026, 11, 2))
+    assert not c.covers("houkatsu", sharing, date(2026, 10, 31)), "not before it was given"
+    assert not c.covers("stranger", sharing, date(2026, 11, 2))
+    state.evolve(
+        households.withdraw_consent(state, "k-1", c.given_by, date(2026, 11, 20), None, NOW)
+    )
+    assert not c.covers("houkatsu", sharing, date(2026, 11, 21))
+    with pytest.raises(Rejected, match="was withdrawn on"):
+        households.withdraw_consent(state, "k-1", c.given_by, date(2026, 11, 21), None, NOW)
+
+
+def test_consent_must_name_agencies_and_a_real_member() -> None:
+    state = household(REGISTERED, MOTHER)
+    with pytest.raises(Rejected) as none:
+        households.give_consent(state, consent(agencies=[]))
+    assert none.value.field == "agencies"
+    with pytest.raises(Rejected) as who:
+        households.give_consent(state, consent(member_id="m-404"))
+    assert who.value.field == "member_id"
+    assert households.give_consent(state, consent(agencies=[], all_agencies=True))
+
+
+def test_a_merged_record_takes_no_more_events() -> None:
+    survivor, duplicate = household(REGISTERED), households.Household("h-2")
+    duplicate.evolve(REGISTERED.model_copy(update={"household_id": "h-2"}))
+    on_survivor, on_duplicate = households.merge(survivor, duplicate, "同一世帯", NOW)
+    survivor.evolve(on_survivor)
+    duplicate.evolve(on_duplicate)
+    assert survivor.merged_from == ["h-2"] and duplicate.merged_into == "h-1"
+    with pytest.raises(Rejected, match="merged into h-1"):
+        households.add_member(duplicate, MOTHER.model_copy(update={"member_id": "m-2"}))
+    with pytest.raises(Rejected):
+        households.merge(survivor, survivor, "x", NOW)
+
+
+def test_outreach_counts_attempts_and_tracks_the_relationship() -> None:
+    state = outreach.Outreach("o-1")
+    state.evolve(
+        OutreachStarted(
+            outreach_id="o-1",
+            agency_id="outreach-team",
+            origin=OutreachOrigin.COMMUNITY,
+            concerns=["hoarding", "isolation"],
+            reason="近所の方から、庭にごみが積まれていると",
+            started_at=NOW,
+        )
+    )
+    for result in (ContactResult.NOT_AT_HOME, ContactResult.REFUSED, ContactResult.TALKED_AT_DOOR):
+        state.evolve(outreach.record_contact(state, ContactMethod.HOME_VISIT, result, None, NOW))
+    assert [c.attempt for c in state.contacts] == [1, 2, 3]
+    state.evolve(outreach.change_stage(state, RelationshipStage.FIRST_CONTACT, None, NOW))
+    with pytest.raises(Rejected, match="already at stage"):
+        outreach.change_stage(state, RelationshipStage.FIRST_CONTACT, None, NOW)
+    state.evolve(outreach.end(state, outreach.OutreachEndReason.CONNECTED_TO_SUPPORT, None, NOW))
+    with pytest.raises(Rejected, match="ended"):
+        outreach.record_contact(state, ContactMethod.PHONE, ContactResult.MET, None, NOW)

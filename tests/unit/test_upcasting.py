@@ -25,18 +25,21 @@ V1_PAYLOAD: dict[str, Any] = {
 }
 
 
-def test_consultation_received_is_at_version_2() -> None:
+def test_consultation_received_is_at_version_3() -> None:
     assert event_class("ConsultationReceived") is ConsultationReceived
-    assert ConsultationReceived.schema_version == 2
+    assert ConsultationReceived.schema_version == 3
 
 
-def test_a_v1_consultation_reads_as_v2() -> None:
+def test_a_v1_consultation_reads_as_the_latest() -> None:
     before = dict(V1_PAYLOAD)
     upcast_payload = upcast("ConsultationReceived", 1, V1_PAYLOAD)
     assert before == V1_PAYLOAD, "the stored payload must not be modified"
     assert "concern" not in upcast_payload
     assert upcast_payload["concerns"] == ["hardship"]
     assert upcast_payload["channel"] == "unknown"
+    assert upcast_payload["other_concern"] is None
+    assert upcast_payload["caller_contact"] is None
+    assert upcast_payload["concern_report_id"] is None
 
     event = ConsultationReceived.model_validate(upcast_payload)
     assert event.concerns == [Concern.HARDSHIP]
@@ -45,15 +48,23 @@ def test_a_v1_consultation_reads_as_v2() -> None:
     assert event.agency_id == "agency-a"
 
 
-def test_a_v2_payload_is_left_as_it_is() -> None:
-    v2 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
-    assert upcast("ConsultationReceived", 2, v2) == v2
+def test_a_v2_payload_gains_the_v3_fields_as_empty() -> None:
+    v2 = {**{k: v for k, v in V1_PAYLOAD.items() if k != "concern"}}
+    v2 |= {"concerns": ["hardship"], "channel": "phone"}
+    v3 = upcast("ConsultationReceived", 2, v2)
+    assert v3 == {**v2, "other_concern": None, "caller_contact": None, "concern_report_id": None}
+    assert ConsultationReceived.model_validate(v3).channel is Channel.PHONE
+
+
+def test_a_latest_payload_is_left_as_it_is() -> None:
+    v3 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
+    assert upcast("ConsultationReceived", 3, v3) == v3
 
 
 @pytest.mark.parametrize(
     ("event_type", "version", "message"),
     [
-        ("ConsultationReceived", 3, "newer than this catalogue"),
+        ("ConsultationReceived", 4, "newer than this catalogue"),
         ("ConsultationReceived", 0, "no upcaster"),
         ("NoSuchEvent", 1, "unknown event type"),
     ],
@@ -65,6 +76,6 @@ def test_versions_it_cannot_read_are_refused(event_type: str, version: int, mess
 
 def test_an_upcaster_must_start_from_an_older_version() -> None:
     with pytest.raises(TypeError, match="not older"):
-        upcaster("ConsultationReceived", from_version=2)(lambda p: p)
+        upcaster("ConsultationReceived", from_version=3)(lambda p: p)
     with pytest.raises(UnknownEventType):
         upcaster("NoSuchEvent", from_version=1)(lambda p: p)

@@ -14,6 +14,8 @@ the hash chains computed over the ciphertext, stay intact and verifiable.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 from collections.abc import Iterable
@@ -60,6 +62,18 @@ class KeyVault:
         self._engine = engine
         self._master = AESGCM(master_key)
         self._cache: dict[str, AESGCM] = {}
+        # A separate key, derived from the master key, for blind indexes: equal terms
+        # give equal tokens, so personal fields can be searched without storing them.
+        self._index_key = hmac.digest(master_key, b"kyosei blind index v1", "sha256")
+
+    def blind_index(self, term: str) -> str:
+        """A keyed hash of a search term (HMAC-SHA-256, 128 bits, hex).
+
+        Read models store these instead of names, kana, birth dates or addresses; a
+        search hashes its terms the same way. Without the master key the tokens say
+        nothing about the terms.
+        """
+        return hmac.new(self._index_key, term.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def create_tables(self) -> None:
         async with self._engine.begin() as conn:

@@ -8,6 +8,7 @@ how read models are proved to be derivable from events alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import structlog
@@ -27,8 +28,16 @@ class Projection(Protocol):
         """Delete everything the projection has written."""
 
 
-async def catch_up(store: EventStore, projection: Projection, *, batch_size: int = 1000) -> int:
-    """Apply every event after the projection's checkpoint. Returns how many."""
+async def catch_up(
+    store: EventStore,
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Apply every event after the projection's checkpoint. Returns how many.
+
+    ``progress`` is called with the running total after every batch."""
     cursor = await store.checkpoint(projection.name)
     total = 0
     while True:
@@ -41,12 +50,20 @@ async def catch_up(store: EventStore, projection: Projection, *, batch_size: int
             cursor = batch[-1].cursor
             await uow.save_checkpoint(projection.name, cursor)
         total += len(batch)
+        if progress is not None:
+            progress(total)
         log.debug("projection_progress", projection=projection.name, events=total)
 
 
-async def rebuild(store: EventStore, projection: Projection, *, batch_size: int = 1000) -> int:
+async def rebuild(
+    store: EventStore,
+    projection: Projection,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Clear the read model and replay the whole log into it."""
     async with store.unit_of_work() as uow:
         await projection.reset(uow)
         await uow.save_checkpoint(projection.name, START)
-    return await catch_up(store, projection, batch_size=batch_size)
+    return await catch_up(store, projection, batch_size=batch_size, progress=progress)

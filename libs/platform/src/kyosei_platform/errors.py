@@ -19,9 +19,14 @@ log = structlog.get_logger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, message_ja: str) -> None:
+    """A 4xx the caller can act on. ``field`` names the request field that is wrong."""
+
+    def __init__(
+        self, status: int, code: str, message: str, message_ja: str, field: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.message_ja = status, code, message, message_ja
+        self.field = field
 
 
 # Japanese for the pydantic error types people meet at the API.
@@ -61,7 +66,14 @@ def _body(
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.code, exc.message, exc.message_ja), status_code=exc.status)
+        fields = (
+            [{"field": exc.field, "problem": exc.message, "problem_ja": exc.message_ja}]
+            if exc.field
+            else None
+        )
+        return JSONResponse(
+            _body(exc.code, exc.message, exc.message_ja, fields), status_code=exc.status
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -49,7 +49,13 @@ async def rebuild(service: Service, settings: Settings) -> None:
     try:
         for make in service.projections:
             projection = make()
-            count = await rebuild_projection(store, projection)
+            print(f"{service.name}: rebuilding {projection.name}", flush=True)
+
+            def progress(done: int, name: str = projection.name) -> None:
+                if done % 10_000 == 0:
+                    print(f"… {name}: {done} events", flush=True)
+
+            count = await rebuild_projection(store, projection, progress=progress)
             print(f"{service.name}: {projection.name} rebuilt from {count} events")
     finally:
         await store.engine.dispose()

@@ -11,25 +11,56 @@ from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
 from kyosei_events import KeyVault
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
+from .maintenance import rebuild
 from .service import Service
 from .settings import Settings
 
 
 def upgrade(service: Service, settings: Settings) -> None:
-    """Run the service's migrations to head (blocking; call from a thread in async code)."""
+    """Run the service's migrations to head (blocking; call from a thread in async code).
+
+    Read models are derived from events, so a revision may reshape them freely: after
+    any revision is applied to an existing store, every read model is rebuilt.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(service.migrations))
     cfg.attributes["url"] = settings.database_url
     cfg.attributes["schema"] = settings.db_schema
+    before = asyncio.run(_revision(settings))
     command.upgrade(cfg, "head")
     asyncio.run(_ensure_key_vault(settings))
+    after = asyncio.run(_revision(settings))
+    if before is not None and before != after:
+        print(f"{service.name}: migrated {before} -> {after}; rebuilding read models")
+        asyncio.run(rebuild(service, settings))
+
+
+async def _revision(settings: Settings) -> str | None:
+    """The store's Alembic revision; None for a new database."""
+    engine = create_engine(settings.database_url, schema=settings.db_schema)
+    try:
+        async with engine.connect() as conn:
+
+            def read(c: Connection) -> str | None:
+                if not inspect(c).has_table("alembic_version", schema=settings.db_schema):
+                    return None
+                table = (
+                    f'"{settings.db_schema}".alembic_version'
+                    if settings.db_schema and c.dialect.name == "postgresql"
+                    else "alembic_version"
+                )
+                return c.execute(text(f"select version_num from {table}")).scalar()
+
+            return await conn.run_sync(read)
+    finally:
+        await engine.dispose()
 
 
 async def _ensure_key_vault(settings: Settings) -> None:

@@ -66,6 +66,7 @@ class ServiceRuntime:
         )
 
     async def wait_connected(self) -> None:
+        assert self._connect_task is not None, "start() first"
         await asyncio.shield(self._connect_task)
 
     async def _connect(self) -> None:

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field("json", description="json, or console for people reading a terminal")
     relay_poll_interval: float = 5.0
+    unresolved_after_days: int = Field(
+        14,
+        ge=1,
+        description="intake: days a consultation may go without an outcome before it is "
+        "listed as unresolved",
+    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod

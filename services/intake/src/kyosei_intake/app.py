@@ -7,16 +7,21 @@ from pathlib import Path
 from kyosei_platform.service import Service
 
 from .api import router
-from .projections import ConsultationList
+from .handlers import POLICIES
+from .projections import IntakeReadModel
 
 service = Service(
     name="intake",
     title="包括的相談支援・アウトリーチ",
     description=(
-        "Every consultation enters here, at any window, about anyone (断らない相談). "
-        "Emits ConsultationReceived (相談受付) and CaseEscalated on kyosei.intake.events."
+        "Every consultation enters here, at any window, about anyone (断らない相談): "
+        "households and members, consultations held to an outcome, closed-loop "
+        "referrals (つなぎ), consent (本人同意) and outreach (アウトリーチ). Events on "
+        "kyosei.intake.events; consumes community ConcernNoticed and coordination "
+        "OutreachRequested."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[ConsultationList],
+    projections=[IntakeReadModel],
+    policies=POLICIES,
 )

@@ -1,5 +1,5 @@
 """The event catalogue: one module per producing service. Importing this registers all."""
 
-from . import coordination, intake, participation
+from . import community, coordination, intake, participation
 
-__all__ = ["coordination", "intake", "participation"]
+__all__ = ["community", "coordination", "intake", "participation"]

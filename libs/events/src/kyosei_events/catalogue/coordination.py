@@ -65,3 +65,26 @@ class SupportMeetingHeld(DomainEvent):
     participant_agencies: Annotated[list[AgencyId], Field(min_length=1)]
     consent_obtained: bool
     summary: PersonalText
+
+
+@event
+class OutreachRequested(DomainEvent):
+    """アウトリーチ依頼: coordination asks an agency to reach out to a case's person.
+
+    Intake starts an outreach case at ``outreach_agency``. Readable by the
+    coordination office and that agency; ``reason`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "OutreachRequested"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "アウトリーチ依頼"
+    producer: ClassVar[str] = "coordination"
+
+    request_id: Id
+    case_id: Id
+    household_id: Id | None = None
+    member_id: Id | None = None
+    outreach_agency: AgencyId
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    reason: PersonalText
+    requested_at: datetime

@@ -1,8 +1,13 @@
-"""Events of services/intake: 包括的相談支援 and アウトリーチ. Topic: kyosei.intake.events."""
+"""Events of services/intake: 包括的相談支援 and アウトリーチ. Topic: kyosei.intake.events.
+
+Streams: ``household-<id>`` (registration, members, merges, consent),
+``consultation-<id>`` (相談受付, its outcome and its referrals),
+``outreach-<id>`` (an outreach case and its contact attempts).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
@@ -10,6 +15,17 @@ from pydantic import Field
 from ..labels import LabelledEnum
 from ..model import DomainEvent, Personal, event, upcaster
 from .common import AgencyId, Concern, Id, PersonalText
+
+ShortPersonal = Annotated[
+    str | None,
+    Personal(),
+    Field(None, max_length=200, json_schema_extra={"x-kyosei-personal": True}),
+]
+NotePersonal = Annotated[
+    str | None,
+    Personal(),
+    Field(None, max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
+]
 
 
 class Window(LabelledEnum):
@@ -35,6 +51,264 @@ class Channel(LabelledEnum):
     UNKNOWN = ("unknown", "不明")
 
 
+class Relationship(LabelledEnum):
+    """続柄: a member's relationship to the head of the household (世帯主)."""
+
+    HEAD = ("head", "世帯主")
+    SPOUSE = ("spouse", "配偶者")
+    CHILD = ("child", "子")
+    PARENT = ("parent", "親")
+    GRANDCHILD = ("grandchild", "孫")
+    GRANDPARENT = ("grandparent", "祖父母")
+    SIBLING = ("sibling", "兄弟姉妹")
+    OTHER_RELATIVE = ("other_relative", "その他の親族")
+    NON_RELATIVE = ("non_relative", "同居人")
+    UNKNOWN = ("unknown", "不明")
+
+
+class AgeBand(LabelledEnum):
+    """年齢区分: used when the birth date is not known."""
+
+    PRESCHOOL = ("preschool", "未就学児（0〜5歳）")
+    SCHOOL_AGE = ("school_age", "学齢期（6〜17歳）")
+    YOUNG_ADULT = ("young_adult", "18〜39歳")
+    MIDDLE_AGE = ("middle_age", "40〜64歳")
+    YOUNG_OLD = ("young_old", "65〜74歳")
+    OLD_OLD = ("old_old", "75歳以上")
+
+
+class MemberAttribute(LabelledEnum):
+    """A member's circumstances that matter for support (要配慮個人情報: sealed)."""
+
+    NEEDS_CARE = ("needs_care", "要介護・要支援")
+    DISABILITY = ("disability", "障害")
+    CHILD = ("child", "子ども")
+    HARDSHIP = ("hardship", "生活困窮")
+    FOREIGN_NATIONAL = ("foreign_national", "外国籍")
+    YOUNG_CARER = ("young_carer", "ヤングケアラー")
+    CARER = ("carer", "介護者・ケアラー")
+    WITHDRAWN = ("withdrawn", "ひきこもり")
+    DEMENTIA_SUSPECTED = ("dementia_suspected", "認知症の疑い")
+
+
+class DeclineReason(LabelledEnum):
+    """Why an agency declined a referral. A declined referral goes back to its sender."""
+
+    NO_CAPACITY = ("no_capacity", "受け入れ枠がない")
+    NOT_ELIGIBLE = ("not_eligible", "制度の対象外")
+    BETTER_ELSEWHERE = ("better_elsewhere", "他機関が適切")
+    PERSON_DECLINED = ("person_declined", "本人が希望しない")
+    OTHER = ("other", "その他")
+
+
+class ConsentGiver(LabelledEnum):
+    """Who gave or withdrew consent."""
+
+    PERSON = ("person", "本人")
+    FAMILY = ("family", "家族")
+    GUARDIAN = ("guardian", "成年後見人・代理人")
+
+
+class ConsentPurpose(LabelledEnum):
+    """What a consent allows agencies to do with the household's information."""
+
+    INFORMATION_SHARING = ("information_sharing", "支援関係機関間の情報共有")
+    REFERRAL = ("referral", "他機関へのつなぎ")
+    MULTI_LAYERED_MEETING = ("multi_layered_meeting", "重層的支援会議での検討")
+    SUPPORT_PLAN = ("support_plan", "支援プランの作成")
+
+
+class OutreachOrigin(LabelledEnum):
+    """Why an outreach case was started."""
+
+    STAFF = ("staff", "職員の判断")
+    COMMUNITY = ("community", "地域住民の気づき")
+    COORDINATION = ("coordination", "多機関協働からの依頼")
+
+
+class ContactMethod(LabelledEnum):
+    """How an outreach worker tried to reach the person."""
+
+    HOME_VISIT = ("home_visit", "訪問")
+    PHONE = ("phone", "電話")
+    LETTER = ("letter", "手紙・メモ")
+    THROUGH_COMMUNITY = ("through_community", "地域の方を通じて")
+    OTHER = ("other", "その他")
+
+
+class ContactResult(LabelledEnum):
+    """What came of a contact attempt."""
+
+    NOT_AT_HOME = ("not_at_home", "不在")
+    REFUSED = ("refused", "拒否")
+    TALKED_AT_DOOR = ("talked_at_door", "玄関先で会話")
+    MET = ("met", "面会できた")
+
+
+class RelationshipStage(LabelledEnum):
+    """関係づくりの段階: where the relationship with the person stands, over time."""
+
+    NOT_REACHED = ("not_reached", "未接触")
+    FIRST_CONTACT = ("first_contact", "初回接触")
+    BUILDING = ("building", "関係づくり")
+    TRUSTED = ("trusted", "信頼関係あり")
+    ACCEPTING_SUPPORT = ("accepting_support", "支援を受け入れ")
+
+
+class OutreachEndReason(LabelledEnum):
+    """Why an outreach case ended. Ending is optional: it may run for years."""
+
+    CONNECTED_TO_SUPPORT = ("connected_to_support", "支援につながった")
+    MOVED_AWAY = ("moved_away", "転居")
+    DIED = ("died", "死亡")
+    OTHER = ("other", "その他")
+
+
+# -- households ----------------------------------------------------------------------
+
+
+@event
+class HouseholdRegistered(DomainEvent):
+    """世帯登録: an agency registered a household (its members follow as MemberAdded).
+
+    ``duplicates_dismissed`` lists the existing households that the duplicate check
+    showed and the staff member judged to be different. Readable by agencies with a
+    part in the household and as its consent allows; address and phone are personal.
+    """
+
+    event_type: ClassVar[str] = "HouseholdRegistered"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯登録"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    registered_by: AgencyId
+    address: ShortPersonal
+    phone: ShortPersonal
+    duplicates_dismissed: list[Id] = Field(default_factory=list)
+    registered_at: datetime
+
+
+@event
+class MemberAdded(DomainEvent):
+    """世帯員追加: a member was added to a household.
+
+    Name, kana, birth date and attributes (要介護, 障害, …) are personal data.
+    Readable as the household is.
+    """
+
+    event_type: ClassVar[str] = "MemberAdded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員追加"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    member_id: Id
+    name: Annotated[
+        str,
+        Personal(),
+        Field(min_length=1, max_length=200, json_schema_extra={"x-kyosei-personal": True}),
+    ]
+    kana: ShortPersonal
+    birth_date: Annotated[
+        date | None, Personal(), Field(None, json_schema_extra={"x-kyosei-personal": True})
+    ]
+    age_band: AgeBand | None = None
+    relationship: Relationship
+    attributes: Annotated[
+        list[MemberAttribute],
+        Personal(),
+        Field(default_factory=list, json_schema_extra={"x-kyosei-personal": True}),
+    ]
+    language: str | None = Field(
+        None, max_length=35, description="preferred language (BCP 47, e.g. ja, vi, pt-BR)"
+    )
+
+
+@event
+class HouseholdsMerged(DomainEvent):
+    """世帯統合: two records turned out to be the same household.
+
+    Appended to the surviving household's stream; the other record gets
+    HouseholdMergedInto. Nothing is rewritten: both histories stay, and reads of the
+    merged record follow it to the survivor. ``reason`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "HouseholdsMerged"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯統合"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    merged_household_id: Id
+    reason: PersonalText
+    merged_at: datetime
+
+
+@event
+class HouseholdMergedInto(DomainEvent):
+    """世帯統合（統合元）: this household record was merged into another.
+
+    The last event of the merged record; it takes no more events after this.
+    """
+
+    event_type: ClassVar[str] = "HouseholdMergedInto"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯統合（統合元）"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    into_household_id: Id
+    merged_at: datetime
+
+
+@event
+class ConsentGiven(DomainEvent):
+    """本人同意: a member (or family, or guardian) consented to sharing.
+
+    ``agencies`` (or every agency, with ``all_agencies``) may read the household's
+    records for the ``purposes`` named, from ``given_on`` until it is withdrawn.
+    """
+
+    event_type: ClassVar[str] = "ConsentGiven"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "本人同意"
+    producer: ClassVar[str] = "intake"
+
+    consent_id: Id
+    household_id: Id
+    member_id: Id | None = None
+    given_by: ConsentGiver
+    agencies: list[AgencyId] = Field(default_factory=list)
+    all_agencies: bool = False
+    purposes: Annotated[list[ConsentPurpose], Field(min_length=1)]
+    given_on: date
+    recorded_at: datetime
+
+
+@event
+class ConsentWithdrawn(DomainEvent):
+    """同意撤回: a consent was withdrawn.
+
+    From then on the agencies it named may read only what they have a part in.
+    """
+
+    event_type: ClassVar[str] = "ConsentWithdrawn"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "同意撤回"
+    producer: ClassVar[str] = "intake"
+
+    consent_id: Id
+    household_id: Id
+    withdrawn_by: ConsentGiver
+    withdrawn_on: date
+    note: NotePersonal
+    recorded_at: datetime
+
+
+# -- consultations -------------------------------------------------------------------
+
+
 @event
 class ConsultationReceived(DomainEvent):
     """相談受付: a window received a consultation, about anything, from anyone.
@@ -43,11 +317,13 @@ class ConsultationReceived(DomainEvent):
     rejected for being outside the agency's field (断らない相談). The household may
     be unknown (an anonymous phone call) and linked later. Readable by the receiving
     agency, by agencies the consultation is referred or escalated to, and as the
-    household's consent allows; ``summary`` and ``caller_name`` are personal data.
+    household's consent allows; ``summary``, ``other_concern``, ``caller_name`` and
+    ``caller_contact`` are personal data. ``concern_report_id`` names the community
+    ConcernNoticed it came from, if any.
     """
 
     event_type: ClassVar[str] = "ConsultationReceived"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     label_ja: ClassVar[str] = "相談受付"
     producer: ClassVar[str] = "intake"
 
@@ -57,15 +333,14 @@ class ConsultationReceived(DomainEvent):
     window: Window
     channel: Channel
     concerns: Annotated[list[Concern], Field(min_length=1)]
+    other_concern: NotePersonal  # その他: what it is about, in words
     summary: PersonalText
-    caller_name: Annotated[
-        str | None,
-        Personal(),
-        Field(None, max_length=200, json_schema_extra={"x-kyosei-personal": True}),
-    ]
+    caller_name: ShortPersonal
+    caller_contact: ShortPersonal
     complex: bool = Field(
         False, description="複合・複雑: several fields involved or no programme fits"
     )
+    concern_report_id: Id | None = None
     received_at: datetime
 
 
@@ -76,6 +351,125 @@ def _consultation_received_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
     out["concerns"] = [payload["concern"]]
     out.setdefault("channel", Channel.UNKNOWN.value)
     return out
+
+
+@upcaster("ConsultationReceived", from_version=2)
+def _consultation_received_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """v3 adds ``other_concern``, ``caller_contact`` and ``concern_report_id`` (all
+    optional): a v2 consultation had none of them."""
+    return {
+        **payload,
+        "other_concern": None,
+        "caller_contact": None,
+        "concern_report_id": None,
+    }
+
+
+@event
+class ConsultationLinkedToHousehold(DomainEvent):
+    """世帯との紐づけ: a consultation received without a known household was linked to one."""
+
+    event_type: ClassVar[str] = "ConsultationLinkedToHousehold"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯との紐づけ"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id
+    linked_at: datetime
+
+
+@event
+class ConsultationHandled(DomainEvent):
+    """受付機関で対応: the receiving agency handles the consultation itself.
+
+    One of the three outcomes every consultation must get (handled, referred,
+    escalated). ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "ConsultationHandled"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "受付機関で対応"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    note: NotePersonal
+    handled_at: datetime
+
+
+class _ReferralEvent(DomainEvent):
+    referral_id: Id
+    consultation_id: Id
+    household_id: Id | None = None
+    from_agency: AgencyId
+    to_agency: AgencyId
+
+
+@event
+class ReferralMade(_ReferralEvent):
+    """つなぎ: a consultation was referred to another agency.
+
+    Readable by both agencies. The receiving agency accepts or declines it; a
+    declined referral goes back to the sender, whose consultation needs an outcome
+    again. ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "ReferralMade"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "つなぎ（紹介）"
+    producer: ClassVar[str] = "intake"
+
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    note: NotePersonal
+    made_at: datetime
+
+
+@event
+class ReferralAccepted(_ReferralEvent):
+    """つなぎ受理: the receiving agency accepted a referral. Readable by both agencies."""
+
+    event_type: ClassVar[str] = "ReferralAccepted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "つなぎ受理"
+    producer: ClassVar[str] = "intake"
+
+    accepted_at: datetime
+
+
+@event
+class ReferralDeclined(_ReferralEvent):
+    """つなぎ辞退: the receiving agency declined a referral, with its reason.
+
+    The consultation goes back to the sender's list to be decided again; it never
+    falls into a void. Readable by both agencies; ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "ReferralDeclined"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "つなぎ辞退"
+    producer: ClassVar[str] = "intake"
+
+    reason: DeclineReason
+    note: NotePersonal
+    declined_at: datetime
+
+
+@event
+class ReferralCompleted(_ReferralEvent):
+    """つなぎ完了: the receiving agency finished the support it was asked for.
+
+    Readable by both agencies; ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "ReferralCompleted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "つなぎ完了"
+    producer: ClassVar[str] = "intake"
+
+    note: NotePersonal
+    completed_at: datetime
 
 
 @event
@@ -98,3 +492,93 @@ class CaseEscalated(DomainEvent):
     concerns: Annotated[list[Concern], Field(min_length=1)]
     reason: PersonalText
     escalated_at: datetime
+
+
+# -- outreach ------------------------------------------------------------------------
+
+
+@event
+class OutreachStarted(DomainEvent):
+    """アウトリーチ開始: an agency starts reaching out to someone who does not come.
+
+    Started by a staff decision, a community ConcernNoticed or a coordination
+    OutreachRequested (``origin``, with ``origin_ref`` naming the report or case).
+    The person may not be registered yet: ``location`` says where to go. An outreach
+    case may run for years. ``reason`` and ``location`` are personal data.
+    """
+
+    event_type: ClassVar[str] = "OutreachStarted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "アウトリーチ開始"
+    producer: ClassVar[str] = "intake"
+
+    outreach_id: Id
+    household_id: Id | None = None
+    member_id: Id | None = None
+    agency_id: AgencyId
+    origin: OutreachOrigin
+    origin_ref: Id | None = None
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    reason: PersonalText
+    location: ShortPersonal
+    started_at: datetime
+
+
+@event
+class OutreachContactRecorded(DomainEvent):
+    """訪問・接触記録: one contact attempt of an outreach case, and what came of it.
+
+    ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "OutreachContactRecorded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "訪問・接触記録"
+    producer: ClassVar[str] = "intake"
+
+    outreach_id: Id
+    household_id: Id | None = None
+    attempt: int = Field(ge=1, description="1 for the first attempt, and so on")
+    method: ContactMethod
+    result: ContactResult
+    note: NotePersonal
+    contacted_at: datetime
+
+
+@event
+class RelationshipStageChanged(DomainEvent):
+    """関係づくりの段階の変化: the relationship with the person moved to a new stage.
+
+    ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "RelationshipStageChanged"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "関係づくりの段階の変化"
+    producer: ClassVar[str] = "intake"
+
+    outreach_id: Id
+    household_id: Id | None = None
+    stage: RelationshipStage
+    previous_stage: RelationshipStage
+    note: NotePersonal
+    changed_at: datetime
+
+
+@event
+class OutreachEnded(DomainEvent):
+    """アウトリーチ終了: an outreach case ended (optional; many run for years).
+
+    ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "OutreachEnded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "アウトリーチ終了"
+    producer: ClassVar[str] = "intake"
+
+    outreach_id: Id
+    household_id: Id | None = None
+    reason: OutreachEndReason
+    note: NotePersonal
+    ended_at: datetime
