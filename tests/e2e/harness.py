@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 
+from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, OutboxRelay, events_topic
+from kyosei_events.database import create_engine
 from kyosei_platform.auth import Role, issue_token
 from kyosei_platform.http import create_app
 from kyosei_platform.migrate import upgrade
@@ -32,12 +34,42 @@ class RunningService:
     url: str
     runtime: ServiceRuntime
     server: uvicorn.Server
+    settings: Settings
 
 
 @dataclass
 class System:
+    tmp: Path
+    topic_prefix: str
     services: dict[str, RunningService] = field(default_factory=dict)
     clients: list[httpx.AsyncClient] = field(default_factory=list)
+    _publishers: dict[str, tuple[EventStore, OutboxRelay]] = field(default_factory=dict)
+
+    async def publish(self, service: str, *events: DomainEvent, agency: str = "ext") -> None:
+        """Publish events as ``service`` does (an integrating agency's system, or a
+        pillar not running here): stored in its own event store, relayed with the
+        same envelope and hash chain to its topic over the real Kafka protocol."""
+        if service not in self._publishers:
+            intake = self.services["intake"].runtime
+            engine = create_engine(f"sqlite+aiosqlite:///{self.tmp / service}-publisher.db")
+            store = EventStore(engine, intake.vault, name=service)
+            await store.create_tables()
+            relay = OutboxRelay(
+                store,
+                intake.producer,
+                topic=self.topic_prefix + events_topic(service),
+                source=f"/kyosei/{service}",
+            )
+            self._publishers[service] = (store, relay)
+        store, relay = self._publishers[service]
+        for e in events:
+            subject = getattr(e, "household_id", None) or str(uuid.uuid4())
+            await store.append(
+                f"{service}-{uuid.uuid4()}",
+                [NewEvent(e, subject, Metadata(agency_id=agency))],
+                0,
+            )
+        await relay.publish_pending()
 
     def client(self, service: str, agency: str, staff: str, role: Role) -> httpx.AsyncClient:
         token = issue_token(AUTH_SECRET, agency, staff, role)
@@ -86,7 +118,7 @@ async def running_system(
 ) -> AsyncIterator[System]:
     """Every installed service, migrated and serving HTTP on a free port."""
     run_id = uuid.uuid4().hex[:8]
-    system = System()
+    system = System(tmp, f"e2e{run_id}.")
     tasks = []
     try:
         for name, svc in discover().items():
@@ -106,7 +138,7 @@ async def running_system(
             await asyncio.wait_for(app.state.runtime.wait_connected(), 30)
             port = server.servers[0].sockets[0].getsockname()[1]
             system.services[name] = RunningService(
-                name, f"http://127.0.0.1:{port}", app.state.runtime, server
+                name, f"http://127.0.0.1:{port}", app.state.runtime, server, settings
             )
         yield system
     finally:
@@ -115,14 +147,14 @@ async def running_system(
         for s in system.services.values():
             s.server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
+        for store, _ in system._publishers.values():
+            await store.engine.dispose()
         if kind == "postgresql":
             await _drop_schemas(pg_url, f"e2e_{run_id}")
 
 
 async def _drop_schemas(pg_url: str, prefix: str) -> None:
     from sqlalchemy import text
-
-    from kyosei_events.database import create_engine
 
     engine = create_engine(pg_url)
     async with engine.begin() as conn:

@@ -335,17 +335,17 @@ async def link_household(
 @router.post("/{consultation_id}/handled", response_model=ConsultationView)
 async def handle_consultation(
     consultation_id: str,
-    body: Handle,
     identity: Writer,
     runtime: Runtime,
     request: Request,
+    body: Handle | None = None,
     if_match: IfMatch = None,
 ) -> ConsultationView:
     """受付機関で対応: the receiving agency takes it on itself (an outcome)."""
     state = await open_consultation(runtime, identity, consultation_id)
     _must_be_receiver(identity, state)
     with decided():
-        event = domain.handle(state, body.note, now())
+        event = domain.handle(state, body.note if body else None, now())
     await save(
         runtime.store,
         state,
