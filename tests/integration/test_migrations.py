@@ -116,3 +116,41 @@ async def test_kyosei_verify_reports_a_tampered_event(database: Database, tmp_pa
     assert bad.returncode == 1
     assert "BROKEN case-1 at version 1" in bad.stdout
     assert "content does not match its hash" in bad.stdout
+
+
+async def test_a_migration_that_reshapes_read_models_rebuilds_them(
+    database: Database, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An intake store at revision 0001 with events in it: `kyosei migrate` takes it to
+    head and rebuilds the new read models from those events."""
+    from alembic import command
+    from alembic.config import Config
+
+    from kyosei_intake.projections import consultations
+    from tests.backbone_support import consultation
+
+    service = discover()["intake"]
+    settings = settings_for(database, tmp_path, "intake")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(service.migrations))
+    cfg.attributes["url"] = settings.database_url
+    cfg.attributes["schema"] = settings.db_schema
+    await asyncio.to_thread(command.upgrade, cfg, "0001")
+    engine = create_engine(database.url, schema=database.schema)
+    keys = create_engine(settings.keys_database_url)
+    vault = KeyVault(keys, master_key_from_hex(MASTER))
+    await vault.create_tables()
+    # Events written by the 0001 service: no inline projection of today's shape.
+    store = EventStore(engine, vault, name="intake")
+    received = consultation("hh-1")
+    await store.append(f"consultation-{received.consultation_id}", [NewEvent(received, "hh-1")], 0)
+
+    await asyncio.to_thread(upgrade, service, settings)
+    assert "migrated 0001 -> 0002; rebuilding read models" in capfd.readouterr().out
+    async with engine.connect() as conn:
+        rows = (await conn.execute(consultations.select())).mappings().all()
+    assert [(r["consultation_id"], r["status"]) for r in rows] == [
+        (received.consultation_id, "pending")
+    ]
+    await engine.dispose()
+    await keys.dispose()
