@@ -75,6 +75,14 @@ async def test_intake_rules(tmp_path: Path, kafka_bootstrap: list[str]) -> None:
             "referral_not_open"
         )
         assert error(await b.get("/referrals/no-such-referral"), 404)
+        huge = await b.post(f"/referrals/{rid}/completion", json={}, headers={"If-Match": "9" * 30})
+        assert error(huge, 422)["fields"][0]["field"] == "header.if-match"
+        # NUL is refused with the field's name, never stored (PostgreSQL cannot).
+        nul = await a.post(
+            "/consultations", json={**CONSULTATION, "concerns": ["care"], "caller_name": "a\x00"}
+        )
+        assert error(nul, 422)["fields"][0]["field"] == "caller_name"
+        assert error(await a.get("/households/x%00y"), 422)["code"] == "nul_character"
         bad_reason = await b.post(f"/referrals/{rid}/decline", json={"reason": "busy"})
         assert error(bad_reason, 422)["fields"][0]["field"] == "reason"
 

@@ -54,7 +54,7 @@ _PROBLEM_JA = {
 }
 
 
-def _body(
+def body(
     code: str, message: str, message_ja: str, fields: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message, "message_ja": message_ja}
@@ -72,7 +72,7 @@ def install(app: FastAPI) -> None:
             else None
         )
         return JSONResponse(
-            _body(exc.code, exc.message, exc.message_ja, fields), status_code=exc.status
+            body(exc.code, exc.message, exc.message_ja, fields), status_code=exc.status
         )
 
     @app.exception_handler(RequestValidationError)
@@ -89,7 +89,7 @@ def install(app: FastAPI) -> None:
             )
         names = ", ".join(f["field"] for f in fields)
         return JSONResponse(
-            _body(
+            body(
                 "invalid_request",
                 f"the request is not valid: check {names}",
                 f"入力内容に誤りがあります: {names}",
@@ -101,7 +101,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ConcurrencyError)
     async def _conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
         return JSONResponse(
-            _body(
+            body(
                 "version_conflict",
                 str(exc),
                 "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください",
@@ -113,7 +113,7 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled_error", exc_info=exc)
         return JSONResponse(
-            _body(
+            body(
                 "internal_error",
                 "something went wrong on our side; nothing was recorded "
                 "unless a later read shows it",

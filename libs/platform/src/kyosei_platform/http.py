@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -46,6 +47,31 @@ def create_app(service: Service, settings: Settings) -> FastAPI:
     errors.install(app)
 
     @app.middleware("http")
+    async def no_nul_characters(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # NUL is never meaningful text, and PostgreSQL cannot store it: refuse it up
+        # front with the field's name rather than fail on the way to the database.
+        where = None
+        if "\x00" in request.url.path or "%00" in str(request.url.query):
+            where = "path or query"
+        elif request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()
+            if b"\\u0000" in body:
+                where = _nul_field(body)
+        if where is None:
+            return await call_next(request)
+        return JSONResponse(
+            errors.body(
+                "nul_character",
+                f"{where} contains a NUL character (\\u0000); remove it",
+                f"{where} に NUL 文字 (\\u0000) が含まれています。取り除いてください",
+                [{"field": where, "problem": "contains NUL", "problem_ja": "NUL 文字を含みます"}],
+            ),
+            status_code=422,
+        )
+
+    @app.middleware("http")
     async def context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
@@ -84,6 +110,30 @@ def create_app(service: Service, settings: Settings) -> FastAPI:
 
     app.include_router(service.router)
     return app
+
+
+def _nul_field(body: bytes) -> str | None:
+    """The dotted path of the first string holding NUL in a JSON body, if any."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None  # not JSON: validation reports it
+
+    def walk(value: object, path: str) -> str | None:
+        if isinstance(value, str):
+            return path or "body" if "\x00" in value else None
+        if isinstance(value, dict):
+            for k, v in value.items():
+                found = walk(k, path) if "\x00" in k else walk(v, f"{path}.{k}".lstrip("."))
+                if found:
+                    return found
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                if found := walk(v, f"{path}.{i}".lstrip(".")):
+                    return found
+        return None
+
+    return walk(doc, "")
 
 
 def get_runtime(request: Request) -> ServiceRuntime:

@@ -21,7 +21,11 @@ from ..domain import Rejected
 Note = Annotated[str | None, Field(None, max_length=20_000, description="free text (personal)")]
 IfMatch = Annotated[
     int | None,
-    Header(description="the version you read; 409 if someone wrote since (optional)"),
+    Header(
+        ge=0,
+        le=2_147_483_647,
+        description="the version you read; 409 if someone wrote since (optional)",
+    ),
 ]
 
 
