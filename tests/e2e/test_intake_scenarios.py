@@ -375,6 +375,7 @@ async def test_hoarded_house_reported_by_a_neighbour(
         detail = json_of(await outreach_team.get(f"/outreach/{oid}"), 200)
         assert detail["location"] == "松戸市小金3-4-5"
         assert "田中" not in str(detail), "an anonymous reporter is not linked to the case"
+        assert detail["reporter_name"] is None and detail["reporter_contact"] is None
 
         # Months of visits: not at home, refused, then a word at the door.
         for result, note in (
@@ -457,6 +458,31 @@ async def test_hoarded_house_reported_by_a_neighbour(
         (from_coordination,) = await eventually(requested)
         assert from_coordination["origin"]["value"] == "coordination"
         assert from_coordination["origin_ref"] == "case-xyz"
+
+        # A reporter who may be called back is named on the outreach case.
+        south = staff(system, "houkatsu-matsudo-minami")
+        await system.publish(
+            "community",
+            ConcernNoticed.model_validate(
+                noticed.model_dump()
+                | {
+                    "concern_id": "kizuki-2026-0045",
+                    "reporter_link": "may_contact",
+                    "forward_to": "houkatsu-matsudo-minami",
+                }
+            ),
+        )
+
+        async def southern() -> list[Any] | None:
+            rows = json_of(await south.get("/outreach"), 200)
+            return rows or None
+
+        (reported,) = await eventually(southern)
+        detail = json_of(await south.get(f"/outreach/{reported['outreach_id']}"), 200)
+        assert (detail["reporter_name"], detail["reporter_contact"]) == (
+            "隣の田中",
+            "090-0000-0000",
+        )
 
 
 async def test_foreign_family_with_a_young_carer(

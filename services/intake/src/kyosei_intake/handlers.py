@@ -78,9 +78,10 @@ async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
     assert isinstance(e, ConcernNoticed)
     household_id = await _known_household(uow, e.household_id)
     now = datetime.now(UTC)
+    named = e.reporter_link in (ReporterLink.NAME_ONLY, ReporterLink.MAY_CONTACT)
+    contact = e.reporter_contact if e.reporter_link is ReporterLink.MAY_CONTACT else None
     if e.person_asked_for_help:
         cid = derived_id("consultation", e.concern_id)
-        named = e.reporter_link in (ReporterLink.NAME_ONLY, ReporterLink.MAY_CONTACT)
         received = ConsultationReceived(
             consultation_id=cid,
             household_id=household_id,
@@ -91,9 +92,7 @@ async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
             other_concern=None if "other" not in e.concerns else e.description,
             summary=e.description,
             caller_name=e.reporter_name if named else None,
-            caller_contact=e.reporter_contact
-            if e.reporter_link is ReporterLink.MAY_CONTACT
-            else None,
+            caller_contact=contact,
             concern_report_id=e.concern_id,
             received_at=e.noticed_at,
         )
@@ -111,6 +110,8 @@ async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
         concerns=e.concerns,
         reason=e.description,
         location=e.location,
+        reporter_name=e.reporter_name if named else None,
+        reporter_contact=contact,
         started_at=now,
     )
     await _start(delivery, uow, f"outreach-{oid}", started, household_id or oid, e.forward_to)
@@ -132,6 +133,8 @@ async def outreach_requested(delivery: Delivery, uow: UnitOfWork) -> None:
         concerns=e.concerns,
         reason=e.reason,
         location=None,
+        reporter_name=None,
+        reporter_contact=None,
         started_at=datetime.now(UTC),
     )
     await _start(delivery, uow, f"outreach-{oid}", started, household_id or oid, e.outreach_agency)

@@ -504,7 +504,9 @@ class OutreachStarted(DomainEvent):
     Started by a staff decision, a community ConcernNoticed or a coordination
     OutreachRequested (``origin``, with ``origin_ref`` naming the report or case).
     The person may not be registered yet: ``location`` says where to go. An outreach
-    case may run for years. ``reason`` and ``location`` are personal data.
+    case may run for years. ``reporter_name`` and ``reporter_contact`` are set only as
+    far as a community reporter agreed to be linked. ``reason``, ``location`` and the
+    reporter fields are personal data.
     """
 
     event_type: ClassVar[str] = "OutreachStarted"
@@ -521,6 +523,8 @@ class OutreachStarted(DomainEvent):
     concerns: Annotated[list[Concern], Field(min_length=1)]
     reason: PersonalText
     location: ShortPersonal
+    reporter_name: ShortPersonal
+    reporter_contact: ShortPersonal
     started_at: datetime
 
 

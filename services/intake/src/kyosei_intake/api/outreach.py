@@ -122,6 +122,8 @@ async def start_outreach(
         concerns=body.concerns,
         reason=body.reason,
         location=body.location,
+        reporter_name=None,
+        reporter_contact=None,
         started_at=now(),
     )
     state = domain.Outreach(outreach_id)

@@ -238,6 +238,8 @@ class OutreachView(BaseModel):
     concerns: list[LabelledValue]
     reason: str | None
     location: str | None
+    reporter_name: str | None
+    reporter_contact: str | None
     started_at: datetime | None
     stage: LabelledValue
     contacts: list[ContactView]
@@ -259,6 +261,8 @@ def outreach_view(o: Outreach) -> OutreachView:
         concerns=[labelled(c) for c in o.concerns],
         reason=o.reason,
         location=o.location,
+        reporter_name=o.reporter_name,
+        reporter_contact=o.reporter_contact,
         started_at=o.started_at,
         stage=labelled(o.stage),
         contacts=[

@@ -53,6 +53,8 @@ class Outreach:
     concerns: list[Concern] = field(default_factory=list)
     reason: str | None = None
     location: str | None = None
+    reporter_name: str | None = None
+    reporter_contact: str | None = None
     started_at: datetime | None = None
     stage: RelationshipStage = RelationshipStage.NOT_REACHED
     contacts: list[Contact] = field(default_factory=list)
@@ -76,6 +78,8 @@ class Outreach:
                 )
                 self.concerns = list(event.concerns)
                 self.reason, self.location = event.reason, event.location
+                self.reporter_name = event.reporter_name
+                self.reporter_contact = event.reporter_contact
                 self.started_at = event.started_at
             case OutreachContactRecorded():
                 self.contacts.append(
