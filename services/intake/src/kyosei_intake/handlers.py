@@ -15,8 +15,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from kyosei_events import Delivery, NewEvent, UnitOfWork
 from kyosei_events.catalogue.community import ConcernNoticed, ReporterLink
 from kyosei_events.catalogue.coordination import OutreachRequested
@@ -30,7 +28,7 @@ from kyosei_events.catalogue.intake import (
 from kyosei_events.consumer import Handler
 from kyosei_events.model import DomainEvent
 
-from .projections import households
+from .queries import survivor_of
 
 _IDS = uuid.UUID("5b0c6f1e-9a43-4f7e-8d2a-6b1f0e3c2d10")
 
@@ -41,20 +39,7 @@ def derived_id(kind: str, source_id: str) -> str:
 
 async def _known_household(uow: UnitOfWork, household_id: str | None) -> str | None:
     """The household as intake knows it (following merges), or None if it does not."""
-    current, seen = household_id, set()
-    while current is not None and current not in seen:
-        seen.add(current)
-        row = (
-            await uow.conn.execute(
-                select(households.c.merged_into).where(households.c.household_id == current)
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.merged_into is None:
-            return current
-        current = row.merged_into
-    return current
+    return None if household_id is None else await survivor_of(uow.conn, household_id)
 
 
 async def _start(

@@ -15,6 +15,7 @@ from kyosei_events.labels import LabelledEnum
 from kyosei_events.model import DomainEvent
 from kyosei_platform.auth import CurrentIdentity, Identity, Role, require
 from kyosei_platform.errors import ApiError
+from kyosei_platform.runtime import ServiceRuntime
 
 from ..domain import Rejected
 
@@ -128,6 +129,24 @@ async def save(
     await store.append(stream_id, [NewEvent(e, subject, meta) for e in events], expected)
     for e in events:
         state.evolve(e)
+
+
+async def record(
+    runtime: ServiceRuntime,
+    request: Request,
+    identity: Identity,
+    if_match: int | None,
+    state: Aggregate,
+    stream_id: str,
+    subject: str,
+    decide: Callable[[], DomainEvent],
+) -> None:
+    """Decide a command on ``state`` (a refusal becomes its 4xx) and record the event."""
+    with decided():
+        event = decide()
+    await save(
+        runtime.store, state, stream_id, [event], subject, metadata(request, identity), if_match
+    )
 
 
 def not_found(kind: str, kind_ja: str, ident: str) -> ApiError:

@@ -25,7 +25,19 @@ from .. import queries
 from ..access import Access, party_to
 from ..domain import consultation as domain
 from ..projections import consultations, utc
-from .common import IfMatch, Note, Reader, Writer, decided, load, metadata, not_found, now, save
+from .common import (
+    IfMatch,
+    Note,
+    Reader,
+    Writer,
+    decided,
+    load,
+    metadata,
+    not_found,
+    now,
+    record,
+    save,
+)
 from .households import open_household
 from .views import ConsultationSummary, ConsultationView, consultation_row, consultation_view
 
@@ -318,16 +330,15 @@ async def link_household(
     state = await open_consultation(runtime, identity, consultation_id)
     _must_be_receiver(identity, state)
     household_id = await _household(runtime, identity, body.household_id)
-    with decided():
-        event = domain.link_household(state, household_id, now())
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(consultation_id),
-        [event],
         household_id,
-        metadata(request, identity),
-        if_match,
+        lambda: domain.link_household(state, household_id, now()),
     )
     return consultation_view(state)
 
@@ -344,16 +355,15 @@ async def handle_consultation(
     """受付機関で対応: the receiving agency takes it on itself (an outcome)."""
     state = await open_consultation(runtime, identity, consultation_id)
     _must_be_receiver(identity, state)
-    with decided():
-        event = domain.handle(state, body.note if body else None, now())
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(consultation_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.handle(state, body.note if body else None, now()),
     )
     return consultation_view(state)
 
@@ -371,18 +381,17 @@ async def refer_consultation(
     agency sees it in its inbox; if it declines, the consultation comes back here."""
     state = await open_consultation(runtime, identity, consultation_id)
     _must_be_receiver(identity, state)
-    with decided():
-        event = domain.refer(
-            state, str(uuid.uuid4()), body.to_agency, body.concerns, body.note, now()
-        )
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(consultation_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.refer(
+            state, str(uuid.uuid4()), body.to_agency, body.concerns, body.note, now()
+        ),
     )
     return consultation_view(state)
 
@@ -399,15 +408,14 @@ async def escalate_consultation(
     """多機関協働へつなぐ: escalate; coordination opens a case for it."""
     state = await open_consultation(runtime, identity, consultation_id)
     _must_be_receiver(identity, state)
-    with decided():
-        event = domain.escalate(state, body.reason, now())
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(consultation_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.escalate(state, body.reason, now()),
     )
     return consultation_view(state)

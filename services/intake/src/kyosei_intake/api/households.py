@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
+from kyosei_events import NewEvent
 from kyosei_events.catalogue.common import AgencyId, Id
 from kyosei_events.catalogue.intake import (
     AgeBand,
@@ -41,6 +42,7 @@ from .common import (
     metadata,
     not_found,
     now,
+    record,
     save,
     today,
 )
@@ -421,16 +423,15 @@ async def add_member(
     event = MemberAdded(
         household_id=state.household_id, member_id=str(uuid.uuid4()), **body.model_dump()
     )
-    with decided():
-        domain.add_member(state, event)
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(state.household_id),
-        [event],
         state.household_id,
-        metadata(request, identity),
-        if_match,
+        lambda: domain.add_member(state, event),
     )
     return member_view(state.members[event.member_id], state.household_id)
 
@@ -452,8 +453,6 @@ async def merge_households(
     with decided():
         on_survivor, on_duplicate = domain.merge(survivor, duplicate, body.reason, now())
     meta = metadata(request, identity)
-    from kyosei_events import NewEvent
-
     async with runtime.store.unit_of_work() as uow:
         await uow.append(
             stream(survivor.household_id),
@@ -490,16 +489,15 @@ async def give_consent(
         given_on=body.given_on or today(),
         recorded_at=now(),
     )
-    with decided():
-        domain.give_consent(state, given)
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(state.household_id),
-        [given],
         state.household_id,
-        metadata(request, identity),
-        if_match,
+        lambda: domain.give_consent(state, given),
     )
     return consent_view(state.consents[given.consent_id])
 
@@ -518,17 +516,16 @@ async def withdraw_consent(
     they are party to."""
     loaded = await open_household(runtime, identity, household_id)
     state = next((h for h in loaded.records if consent_id in h.consents), loaded.survivor)
-    with decided():
-        event = domain.withdraw_consent(
-            state, consent_id, body.withdrawn_by, body.withdrawn_on or today(), body.note, now()
-        )
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(state.household_id),
-        [event],
         state.household_id,
-        metadata(request, identity),
-        if_match,
+        lambda: domain.withdraw_consent(
+            state, consent_id, body.withdrawn_by, body.withdrawn_on or today(), body.note, now()
+        ),
     )
     return consent_view(state.consents[consent_id])

@@ -21,12 +21,24 @@ from kyosei_events.catalogue.intake import (
     RelationshipStage,
 )
 from kyosei_platform.auth import Identity, Role
+from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 
 from ..access import Access
 from ..domain import outreach as domain
 from ..projections import outreach_cases
-from .common import IfMatch, Note, Reader, Writer, decided, load, metadata, not_found, now, save
+from .common import (
+    IfMatch,
+    Note,
+    Reader,
+    Writer,
+    load,
+    metadata,
+    not_found,
+    now,
+    record,
+    save,
+)
 from .households import open_household
 from .views import OutreachSummary, OutreachView, outreach_row, outreach_view
 
@@ -79,12 +91,10 @@ async def _open(runtime: Runtime, identity: Identity, outreach_id: str) -> domai
     if identity.role is Role.AUDITOR or identity.agency_id == state.agency_id:
         return state
     if state.household_id is not None:
-        try:
-            loaded = await open_household(runtime, identity, state.household_id, Access.FULL)
-            if loaded.access is Access.FULL:
-                return state
-        except Exception:
-            pass
+        # Agencies the household's consent names read its outreach too.
+        loaded = await open_household(runtime, identity, state.household_id, Access.NONE)
+        if loaded.access is Access.FULL:
+            return state
     raise missing
 
 
@@ -94,8 +104,6 @@ def _subject(state: domain.Outreach) -> str:
 
 def _must_run(identity: Identity, state: domain.Outreach) -> None:
     if identity.agency_id != state.agency_id:
-        from kyosei_platform.errors import ApiError
-
         raise ApiError(
             403,
             "not_the_outreach_agency",
@@ -180,18 +188,17 @@ async def record_contact(
     """訪問・接触記録: record a contact attempt and its result."""
     state = await _open(runtime, identity, outreach_id)
     _must_run(identity, state)
-    with decided():
-        event = domain.record_contact(
-            state, body.method, body.result, body.note, body.contacted_at or now()
-        )
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(outreach_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.record_contact(
+            state, body.method, body.result, body.note, body.contacted_at or now()
+        ),
     )
     return outreach_view(state)
 
@@ -208,16 +215,15 @@ async def change_stage(
     """関係づくりの段階: record where the relationship now stands."""
     state = await _open(runtime, identity, outreach_id)
     _must_run(identity, state)
-    with decided():
-        event = domain.change_stage(state, body.stage, body.note, now())
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(outreach_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.change_stage(state, body.stage, body.note, now()),
     )
     return outreach_view(state)
 
@@ -234,15 +240,14 @@ async def end_outreach(
     """アウトリーチ終了 (optional): e.g. the person is now connected to support."""
     state = await _open(runtime, identity, outreach_id)
     _must_run(identity, state)
-    with decided():
-        event = domain.end(state, body.reason, body.note, now())
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(outreach_id),
-        [event],
         _subject(state),
-        metadata(request, identity),
-        if_match,
+        lambda: domain.end(state, body.reason, body.note, now()),
     )
     return outreach_view(state)

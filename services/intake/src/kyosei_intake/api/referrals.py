@@ -6,6 +6,7 @@ the sender's inbox, outcome pending again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -13,12 +14,13 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from kyosei_events.catalogue.intake import DeclineReason
+from kyosei_events.model import DomainEvent
 from kyosei_platform.auth import Identity, Role
 from kyosei_platform.http import Runtime
 
 from ..domain import consultation as domain
 from ..projections import referrals
-from .common import IfMatch, Note, Reader, Writer, decided, metadata, not_found, now, save
+from .common import IfMatch, Note, Reader, Writer, not_found, now, record
 from .consultations import load_consultation, stream
 from .views import ReferralView, referral_row, referral_view
 
@@ -89,20 +91,18 @@ async def _answer(
     request: Request,
     referral_id: str,
     if_match: int | None,
-    decide: object,
+    decide: Callable[[domain.Consultation], DomainEvent],
 ) -> ReferralView:
     state, _ = await _open(runtime, identity, referral_id)
-    with decided():
-        assert callable(decide)
-        event = decide(state)
-    await save(
-        runtime.store,
+    await record(
+        runtime,
+        request,
+        identity,
+        if_match,
         state,
         stream(state.consultation_id),
-        [event],
         state.household_id or state.consultation_id,
-        metadata(request, identity),
-        if_match,
+        lambda: decide(state),
     )
     return referral_view(state, state.referrals[referral_id])
 
