@@ -625,6 +625,11 @@ async def test_foreign_family_with_a_young_carer(
         # The merged id leads to the survivor; it takes no more members.
         followed = json_of(await kodomo.get(f"/households/{duplicate['household_id']}"), 200)
         assert followed["household_id"] == hid
+        listed = json_of(
+            await kodomo.get("/consultations", params={"household_id": duplicate["household_id"]}),
+            200,
+        )
+        assert [c["consultation_id"] for c in listed] == [cid]
 
         await assert_rebuild_matches(system)
 

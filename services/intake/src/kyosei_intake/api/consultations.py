@@ -298,11 +298,14 @@ async def list_consultations(
         query = query.where(
             (consultations.c.agency_id == identity.agency_id) | consultations.c.escalated
         )
-    if household_id:
-        query = query.where(consultations.c.household_id == household_id)
     if status:
         query = query.where(consultations.c.status == status)
     async with runtime.engine.connect() as conn:
+        if household_id:
+            # A merged record's consultations belong to the household it was merged into.
+            survivor = await queries.survivor_of(conn, household_id) or household_id
+            ids = await queries.record_ids(conn, survivor)
+            query = query.where(consultations.c.household_id.in_(ids))
         rows = (await conn.execute(query)).all()
     return [consultation_row(r) for r in rows]
 
