@@ -101,6 +101,13 @@ class DuplicateCandidate(BaseModel):
     registered_by: str | None
 
 
+class PossibleDuplicate(BaseModel):
+    """409 answer of POST /households: existing records that may be this household."""
+
+    error: dict[str, str]
+    candidates: list[DuplicateCandidate]
+
+
 class SearchResult(BaseModel):
     household_id: str
     matched_on: list[str]
@@ -195,7 +202,12 @@ async def open_household(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=HouseholdPicture,
-    responses={409: {"description": "possible duplicates: check them, or proceed"}},
+    responses={
+        409: {
+            "model": PossibleDuplicate,
+            "description": "possible duplicates: check them, then proceed or use one",
+        }
+    },
 )
 async def register_household(
     body: RegisterHousehold, identity: Writer, runtime: Runtime, request: Request

@@ -149,10 +149,10 @@ async def decline_referral(
 @router.post("/{referral_id}/completion", response_model=ReferralView)
 async def complete_referral(
     referral_id: str,
-    body: Complete,
     identity: Writer,
     runtime: Runtime,
     request: Request,
+    body: Complete | None = None,
     if_match: IfMatch = None,
 ) -> ReferralView:
     """つなぎ完了: the receiving agency finished the support it was asked for."""
@@ -162,5 +162,7 @@ async def complete_referral(
         request,
         referral_id,
         if_match,
-        lambda s: domain.complete(s, referral_id, identity.agency_id, body.note, now()),
+        lambda s: domain.complete(
+            s, referral_id, identity.agency_id, body.note if body else None, now()
+        ),
     )
