@@ -59,6 +59,7 @@ class Candidate:
     household_id: str
     matched_on: set[str] = field(default_factory=set)
     strong: bool = False
+    registered_by: str | None = None
 
 
 async def duplicates(
@@ -103,10 +104,16 @@ async def duplicates(
         if c.matched_on & {"name", "kana"} and "address" in c.matched_on:
             c.strong = True
     # A birth date alone is not a match: too many people share one.
-    return sorted(
-        (c for c in found.values() if c.matched_on - {"birth_date"}),
-        key=lambda c: (not c.strong, c.household_id),
+    matches = [c for c in found.values() if c.matched_on - {"birth_date"}]
+    rows = await conn.execute(
+        select(households.c.household_id, households.c.registered_by).where(
+            households.c.household_id.in_([c.household_id for c in matches])
+        )
     )
+    registrars: dict[str, str] = {r.household_id: r.registered_by for r in rows}
+    for c in matches:
+        c.registered_by = registrars.get(c.household_id)
+    return sorted(matches, key=lambda c: (not c.strong, c.household_id))
 
 
 async def search(

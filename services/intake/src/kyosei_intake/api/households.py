@@ -31,7 +31,7 @@ from kyosei_platform.http import Runtime
 from .. import queries
 from ..access import Access, household_access, party_to
 from ..domain import household as domain
-from ..projections import consultations, households, outreach_cases, referrals
+from ..projections import consultations, outreach_cases, referrals
 from .common import (
     IfMatch,
     Note,
@@ -228,21 +228,13 @@ async def register_household(
             body.address,
             body.phone,
         )
-        registrars = {}
-        for c in candidates:
-            rows = await conn.execute(
-                select(households.c.registered_by).where(
-                    households.c.household_id == c.household_id
-                )
-            )
-            registrars[c.household_id] = rows.scalar()
     if candidates and not body.proceed_despite_duplicates:
         listed = [
             DuplicateCandidate(
                 household_id=c.household_id,
                 matched_on=sorted(c.matched_on),
                 strength="strong" if c.strong else "weak",
-                registered_by=registrars.get(c.household_id),
+                registered_by=c.registered_by,
             ).model_dump()
             for c in candidates
         ]

@@ -10,10 +10,12 @@ from pydantic import BaseModel
 
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import (
+    Channel,
     ContactResult,
     DeclineReason,
     OutreachOrigin,
     RelationshipStage,
+    Window,
 )
 
 from ..domain.consultation import Consultation, Referral
@@ -195,8 +197,6 @@ class ConsultationSummary(BaseModel):
 
 
 def consultation_row(row: Any, days: int | None = None) -> ConsultationSummary:
-    from kyosei_events.catalogue.intake import Channel, Window
-
     return ConsultationSummary(
         consultation_id=row.consultation_id,
         household_id=row.household_id,
