@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 
 from kyosei_events import ConcurrencyError
 
+from .application import Rejected
+
 log = structlog.get_logger(__name__)
 
 
@@ -63,17 +65,24 @@ def body(
     return {"error": err}
 
 
+def _answer(exc: ApiError | Rejected) -> JSONResponse:
+    fields = (
+        [{"field": exc.field, "problem": exc.message, "problem_ja": exc.message_ja}]
+        if exc.field
+        else None
+    )
+    return JSONResponse(body(exc.code, exc.message, exc.message_ja, fields), status_code=exc.status)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        fields = (
-            [{"field": exc.field, "problem": exc.message, "problem_ja": exc.message_ja}]
-            if exc.field
-            else None
-        )
-        return JSONResponse(
-            body(exc.code, exc.message, exc.message_ja, fields), status_code=exc.status
-        )
+        return _answer(exc)
+
+    @app.exception_handler(Rejected)
+    async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
+        # A command the domain refused: the 4xx it means.
+        return _answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -7,7 +7,7 @@ from pathlib import Path
 from kyosei_platform.service import Service
 
 from .api import router
-from .handlers import POLICIES
+from .policies import POLICIES
 from .projections import CaseList
 
 service = Service(
@@ -15,7 +15,8 @@ service = Service(
     title="多機関協働",
     description=(
         "Multi-agency coordination: opens a case for every consultation escalated by "
-        "intake (CaseEscalated -> CaseOpened on kyosei.coordination.events)."
+        "intake (CaseEscalated -> CaseOpened on kyosei.coordination.events), and keeps "
+        "the household directory from intake's household events."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",

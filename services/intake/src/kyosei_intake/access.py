@@ -1,51 +1,104 @@
-"""Who may read what of a household (本人同意 and the parts agencies play).
+"""Intake's side of the shared access rules (kyosei_households.access): the parts
+agencies play in a household come from intake's read model, the household's members
+and consents from the directory, and the records themselves from the event store.
 
-- Auditors read everything (their reads are logged).
-- An agency named in an active consent for 情報共有 (information_sharing) reads the
-  whole household picture, from the consent's date until it is withdrawn.
-- An agency with a part in the household (registered it, received one of its
-  consultations, received a referral, runs an outreach case; coordinators once a
-  consultation was escalated) reads the household's members and its own part:
-  the consultations, referrals and outreach it is party to.
-- Anyone else reads nothing of it (404, so that a record's existence is not told).
+A household the caller may not read answers 404, so that its existence is not told.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
-from enum import IntEnum
+from dataclasses import dataclass
 
-from kyosei_events.catalogue.intake import ConsentPurpose
+from kyosei_events import EventStore
+from kyosei_households import Household, find, has_part, may_read_household, may_read_record
+from kyosei_households.access import SHARING
+from kyosei_platform.application import not_found, stream_id, today
 from kyosei_platform.auth import Identity, Role
 
-from .domain.household import Consent
-
-COORDINATION = "*coordination"  # the part coordinators have once a consultation is escalated
-
-
-class Access(IntEnum):
-    NONE = 0
-    OWN = 1  # members, and the records the agency is party to
-    FULL = 2
+from . import queries
+from .domain import household as domain
 
 
-def household_access(
-    identity: Identity, parties: set[str], consents: Iterable[Consent], today: date
-) -> Access:
-    if identity.role is Role.AUDITOR:
-        return Access.FULL
-    if any(
-        c.covers(identity.agency_id, ConsentPurpose.INFORMATION_SHARING, today) for c in consents
-    ):
-        return Access.FULL
-    if identity.agency_id in parties or (
-        identity.role is Role.COORDINATOR and COORDINATION in parties
-    ):
-        return Access.OWN
-    return Access.NONE
+@dataclass
+class Opened:
+    """A household's records (survivor first), its directory entry and its parties."""
+
+    records: list[domain.Household]
+    directory: Household
+    parties: set[str]
+
+    @property
+    def survivor(self) -> domain.Household:
+        return self.records[0]
+
+    def may_read(
+        self, identity: Identity | None, *, persons: Iterable[str], parties: Iterable[str]
+    ) -> bool:
+        """Whether ``identity`` may read one record of this household, about ``persons``,
+        to which ``parties`` are party (None: the system, in a policy)."""
+        return identity is None or may_read_record(
+            identity,
+            parties=set(parties),
+            persons=persons,
+            household=self.directory,
+            on=today(),
+        )
+
+    def complete_for(self, identity: Identity) -> bool:
+        """Whether every member's records are open to the caller (``access: full``)."""
+        if identity.role is Role.AUDITOR:
+            return True
+        opened = self.directory.consenting(identity.agency_id, SHARING, today())
+        return bool(self.directory.member_ids) and self.directory.member_ids <= opened
 
 
-def party_to(identity: Identity, agencies: set[str], escalated: bool) -> bool:
-    """Whether the caller is party to one record (a consultation, a referral, a case)."""
-    return identity.agency_id in agencies or (identity.role is Role.COORDINATOR and escalated)
+async def load_household(store: EventStore, household_id: str) -> domain.Household:
+    events, _ = await store.load(stream_id("household", household_id))
+    state = domain.Household(household_id)
+    for d in events:
+        state.evolve(d.event)
+    return state
+
+
+async def open_household(store: EventStore, identity: Identity | None, household_id: str) -> Opened:
+    """A household (following merges) that the caller may read; 404 otherwise."""
+    async with store.engine.connect() as conn:
+        directory = await find(conn, household_id)
+        if directory is None:
+            raise not_found("household", "世帯", household_id)
+        parties = await queries.parties(conn, list(directory.record_ids))
+    if identity is not None and not may_read_household(identity, directory, parties, today()):
+        raise not_found("household", "世帯", household_id)
+    records = [await load_household(store, i) for i in directory.record_ids]
+    return Opened(records, directory, parties)
+
+
+async def household_of(store: EventStore, household_id: str | None) -> Household | None:
+    """The directory's household for a record's ``household_id`` (None if it has none)."""
+    if household_id is None:
+        return None
+    async with store.engine.connect() as conn:
+        return await find(conn, household_id)
+
+
+async def may_read(
+    store: EventStore,
+    identity: Identity,
+    *,
+    household_id: str | None,
+    persons: Iterable[str],
+    parties: Iterable[str],
+) -> bool:
+    """One record of intake (a consultation, a referral, an outreach case)."""
+    parties = set(parties)
+    household = None
+    if identity.role is not Role.AUDITOR and not has_part(identity, parties):
+        household = await household_of(store, household_id)  # only then is it needed
+    return may_read_record(
+        identity,
+        parties=parties,
+        persons=persons,
+        household=household,
+        on=today(),
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kyosei_households import HouseholdDirectory
 from kyosei_platform.service import Service
 
 from .api import router
-from .handlers import POLICIES
+from .policies import POLICIES
 from .projections import IntakeReadModel
 
 service = Service(
@@ -22,6 +23,6 @@ service = Service(
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[IntakeReadModel],
+    projections=[HouseholdDirectory, IntakeReadModel],
     policies=POLICIES,
 )

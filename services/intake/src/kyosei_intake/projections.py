@@ -32,14 +32,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from kyosei_events import DecodedEvent, UnitOfWork
 from kyosei_events.catalogue.intake import (
     CaseEscalated,
-    ConsentGiven,
-    ConsentWithdrawn,
     ConsultationHandled,
     ConsultationLinkedToHousehold,
     ConsultationReceived,
-    HouseholdMergedInto,
     HouseholdRegistered,
-    HouseholdsMerged,
     MemberAdded,
     OutreachContactRecorded,
     OutreachEnded,
@@ -54,17 +50,6 @@ from kyosei_events.catalogue.intake import (
 from .search_terms import household_terms, member_terms
 
 metadata = MetaData()
-
-households = Table(
-    "households",
-    metadata,
-    Column("household_id", String(64), primary_key=True),
-    Column("registered_by", String(64), nullable=False),
-    Column("registered_at", String(40), nullable=False),
-    Column("merged_into", String(64), index=True),
-    Column("member_count", Integer, nullable=False),
-    Column("version", Integer, nullable=False),
-)
 
 # Blind index: one row per (household, member, term). member_id "" = the household.
 search_index = Table(
@@ -91,6 +76,7 @@ consultations = Table(
     metadata,
     Column("consultation_id", String(64), primary_key=True),
     Column("household_id", String(64), index=True),
+    Column("member_ids", Text, nullable=False),  # JSON list: whom it is about
     Column("agency_id", String(64), nullable=False, index=True),
     Column("window", String(64), nullable=False),
     Column("channel", String(32), nullable=False),
@@ -120,26 +106,12 @@ referrals = Table(
     Column("updated_at", String(40), nullable=False),
 )
 
-consents = Table(
-    "consents",
-    metadata,
-    Column("consent_id", String(64), primary_key=True),
-    Column("household_id", String(64), nullable=False, index=True),
-    Column("member_id", String(64)),
-    Column("given_by", String(16), nullable=False),
-    Column("agencies", Text, nullable=False),
-    Column("all_agencies", Boolean, nullable=False),
-    Column("purposes", Text, nullable=False),
-    Column("given_on", String(10), nullable=False),
-    Column("withdrawn_on", String(10)),
-    Column("recorded_by", String(64)),
-)
-
 outreach_cases = Table(
     "outreach_cases",
     metadata,
     Column("outreach_id", String(64), primary_key=True),
     Column("household_id", String(64), index=True),
+    Column("member_id", String(64)),
     Column("agency_id", String(64), nullable=False, index=True),
     Column("origin", String(16), nullable=False),
     Column("origin_ref", String(64)),
@@ -153,15 +125,7 @@ outreach_cases = Table(
     Column("version", Integer, nullable=False),
 )
 
-TABLES = (
-    households,
-    search_index,
-    household_parties,
-    consultations,
-    referrals,
-    consents,
-    outreach_cases,
-)
+TABLES = (search_index, household_parties, consultations, referrals, outreach_cases)
 
 
 def utc(at: datetime) -> str:
@@ -202,7 +166,8 @@ async def _index(uow: UnitOfWork, household_id: str, member_id: str, terms: set[
 
 
 class IntakeReadModel:
-    """Households, search index, parties, consultations, referrals, consents, outreach."""
+    """Search index, parties, consultations, referrals, outreach. (Households, members,
+    merges and consents are the shared household directory's: kyosei_households.)"""
 
     name = "intake.read_model"
 
@@ -212,70 +177,20 @@ class IntakeReadModel:
 
     async def _apply(self, uow: UnitOfWork, d: DecodedEvent) -> None:
         e, version, conn = d.event, d.recorded.version, uow.conn
-        agency = d.metadata.agency_id
         match e:
             case HouseholdRegistered():
-                await conn.execute(
-                    households.insert().values(
-                        household_id=e.household_id,
-                        registered_by=e.registered_by,
-                        registered_at=utc(e.registered_at),
-                        merged_into=None,
-                        member_count=0,
-                        version=version,
-                    )
-                )
                 await _party(uow, e.household_id, e.registered_by, "registered")
                 await _index(uow, e.household_id, "", household_terms(e.address, e.phone))
             case MemberAdded():
-                await conn.execute(
-                    update(households)
-                    .where(households.c.household_id == e.household_id)
-                    .values(member_count=households.c.member_count + 1, version=version)
-                )
                 await _index(
                     uow, e.household_id, e.member_id, member_terms(e.name, e.kana, e.birth_date)
                 )
-            case HouseholdsMerged():
-                await conn.execute(
-                    update(households)
-                    .where(households.c.household_id == e.household_id)
-                    .values(version=version)
-                )
-            case HouseholdMergedInto():
-                await conn.execute(
-                    update(households)
-                    .where(households.c.household_id == e.household_id)
-                    .values(merged_into=e.into_household_id, version=version)
-                )
-            case ConsentGiven():
-                await conn.execute(
-                    consents.insert().values(
-                        consent_id=e.consent_id,
-                        household_id=e.household_id,
-                        member_id=e.member_id,
-                        given_by=e.given_by.value,
-                        agencies=json.dumps(sorted(e.agencies)),
-                        all_agencies=e.all_agencies,
-                        purposes=json.dumps([p.value for p in e.purposes]),
-                        given_on=day(e.given_on),
-                        withdrawn_on=None,
-                        recorded_by=agency,
-                    )
-                )
-                await _touch_household(uow, e.household_id, version)
-            case ConsentWithdrawn():
-                await conn.execute(
-                    update(consents)
-                    .where(consents.c.consent_id == e.consent_id)
-                    .values(withdrawn_on=day(e.withdrawn_on))
-                )
-                await _touch_household(uow, e.household_id, version)
             case ConsultationReceived():
                 await conn.execute(
                     consultations.insert().values(
                         consultation_id=e.consultation_id,
                         household_id=e.household_id,
+                        member_ids=json.dumps(e.member_ids),
                         agency_id=e.agency_id,
                         window=e.window.value,
                         channel=e.channel.value,
@@ -366,6 +281,7 @@ class IntakeReadModel:
                     outreach_cases.insert().values(
                         outreach_id=e.outreach_id,
                         household_id=e.household_id,
+                        member_id=e.member_id,
                         agency_id=e.agency_id,
                         origin=e.origin.value,
                         origin_ref=e.origin_ref,
@@ -397,12 +313,6 @@ class IntakeReadModel:
     async def reset(self, uow: UnitOfWork) -> None:
         for table in TABLES:
             await uow.conn.execute(delete(table))
-
-
-async def _touch_household(uow: UnitOfWork, household_id: str, version: int) -> None:
-    await uow.conn.execute(
-        update(households).where(households.c.household_id == household_id).values(version=version)
-    )
 
 
 async def _consultation(uow: UnitOfWork, consultation_id: str, version: int, **values: Any) -> None:

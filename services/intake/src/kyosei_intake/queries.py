@@ -1,4 +1,5 @@
-"""Questions the API asks of the read models: parties, merges, search, duplicates."""
+"""Questions intake asks of its read models: parties, search, duplicates. (Merges are
+the household directory's: kyosei_households.)"""
 
 from __future__ import annotations
 
@@ -10,41 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events import KeyVault
+from kyosei_households import survivor_of
+from kyosei_households.directory import households
 
-from .projections import household_parties, households, search_index
+from .projections import household_parties, search_index
 from .search_terms import exact_terms, query_terms
-
-
-async def survivor_of(conn: AsyncConnection, household_id: str) -> str | None:
-    """The household record a (possibly merged) id now lives in; None if unknown."""
-    seen: set[str] = set()
-    current = household_id
-    while current not in seen:
-        seen.add(current)
-        row = (
-            await conn.execute(
-                select(households.c.merged_into).where(households.c.household_id == current)
-            )
-        ).first()
-        if row is None:
-            return None
-        if row.merged_into is None:
-            return current
-        current = row.merged_into
-    return current
-
-
-async def record_ids(conn: AsyncConnection, household_id: str) -> list[str]:
-    """The survivor and every record merged into it, directly or not."""
-    ids = [household_id]
-    frontier = [household_id]
-    while frontier:
-        rows = await conn.execute(
-            select(households.c.household_id).where(households.c.merged_into.in_(frontier))
-        )
-        frontier = [r.household_id for r in rows if r.household_id not in ids]
-        ids += frontier
-    return ids
 
 
 async def parties(conn: AsyncConnection, ids: list[str]) -> set[str]:

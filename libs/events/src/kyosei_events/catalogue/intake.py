@@ -263,15 +263,44 @@ class HouseholdMergedInto(DomainEvent):
 
 
 @event
-class ConsentGiven(DomainEvent):
-    """本人同意: a member (or family, or guardian) consented to sharing.
+class ProxyRecorded(DomainEvent):
+    """代理人登録: someone was recorded as acting for a member in matters of consent.
 
-    ``agencies`` (or every agency, with ``all_agencies``) may read the household's
-    records for the ``purposes`` named, from ``given_on`` until it is withdrawn.
+    A family member (``proxy_member_id``, a member of the household) or a guardian or
+    other representative (``proxy_name``, personal data) may give, refuse or withdraw
+    consent for that member only once recorded here for that member.
+    """
+
+    event_type: ClassVar[str] = "ProxyRecorded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "代理人登録"
+    producer: ClassVar[str] = "intake"
+
+    proxy_id: Id
+    household_id: Id
+    member_id: Id = Field(description="the member the proxy acts for")
+    kind: ConsentGiver = Field(description="family or guardian (never person)")
+    proxy_member_id: Id | None = Field(None, description="the proxy, if a household member")
+    proxy_name: ShortPersonal
+    basis: NotePersonal  # e.g. 成年後見 (court decision), 本人の依頼
+    recorded_at: datetime
+
+
+@event
+class ConsentGiven(DomainEvent):
+    """本人同意: a person (or their recorded proxy) consented to sharing.
+
+    The consent belongs to ``member_id``, the person it is about: it opens that
+    person's records (and household-level records that concern only people who
+    consented) to ``agencies`` (or every agency, with ``all_agencies``) for the
+    ``purposes`` named, from ``given_on`` until withdrawn. With ``given_by`` family or
+    guardian, ``proxy_id`` names the ProxyRecorded that lets them act for the person.
+    ``member_id`` is None only on consents recorded before consent was per person
+    (v1 without a member): those open household-level information only.
     """
 
     event_type: ClassVar[str] = "ConsentGiven"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "本人同意"
     producer: ClassVar[str] = "intake"
 
@@ -279,10 +308,45 @@ class ConsentGiven(DomainEvent):
     household_id: Id
     member_id: Id | None = None
     given_by: ConsentGiver
+    proxy_id: Id | None = None
     agencies: list[AgencyId] = Field(default_factory=list)
     all_agencies: bool = False
     purposes: Annotated[list[ConsentPurpose], Field(min_length=1)]
     given_on: date
+    recorded_at: datetime
+
+
+@upcaster("ConsentGiven", from_version=1)
+def _consent_given_v1_to_v2(payload: dict[str, Any]) -> dict[str, Any]:
+    """v2 adds ``proxy_id``; a v1 consent named no proxy."""
+    return {**payload, "proxy_id": None}
+
+
+@event
+class ConsentRefused(DomainEvent):
+    """同意拒否: a person (or their recorded proxy) refused consent.
+
+    Records who refused (``given_by`` with ``proxy_id`` for a proxy), about whom
+    (``member_id``), what was asked (``purposes``, ``agencies``) and when. A refusal
+    never blocks receiving a consultation or outreach; it is shown on the household so
+    that staff do not ask again without reason. ``note`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "ConsentRefused"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "同意拒否"
+    producer: ClassVar[str] = "intake"
+
+    refusal_id: Id
+    household_id: Id
+    member_id: Id
+    refused_by: ConsentGiver
+    proxy_id: Id | None = None
+    agencies: list[AgencyId] = Field(default_factory=list)
+    all_agencies: bool = False
+    purposes: Annotated[list[ConsentPurpose], Field(min_length=1)]
+    refused_on: date
+    note: NotePersonal
     recorded_at: datetime
 
 
@@ -323,12 +387,18 @@ class ConsultationReceived(DomainEvent):
     """
 
     event_type: ClassVar[str] = "ConsultationReceived"
-    schema_version: ClassVar[int] = 3
+    schema_version: ClassVar[int] = 4
     label_ja: ClassVar[str] = "相談受付"
     producer: ClassVar[str] = "intake"
 
     consultation_id: Id
     household_id: Id | None = Field(None, description="世帯 id; None while unknown")
+    member_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=30,
+        description="the household members the consultation is about; empty while unknown "
+        "(then it concerns every member, and only every member's consent opens it)",
+    )
     agency_id: AgencyId
     window: Window
     channel: Channel
@@ -363,6 +433,12 @@ def _consultation_received_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
         "caller_contact": None,
         "concern_report_id": None,
     }
+
+
+@upcaster("ConsultationReceived", from_version=3)
+def _consultation_received_v3_to_v4(payload: dict[str, Any]) -> dict[str, Any]:
+    """v4 names the members a consultation is about; a v3 consultation named none."""
+    return {**payload, "member_ids": []}
 
 
 @event

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from kyosei_platform.api import Reader
+from kyosei_platform.application import now
 from kyosei_platform.http import Runtime
 
 from ..projections import consultations, outreach_cases, referrals, utc
-from .common import Reader, now
-from .views import (
+from ..views import (
     ConsultationSummary,
     OutreachSummary,
     ReferralView,

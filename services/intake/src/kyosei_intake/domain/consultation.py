@@ -28,8 +28,8 @@ from kyosei_events.catalogue.intake import (
     Window,
 )
 from kyosei_events.model import DomainEvent
-
-from . import Rejected, invalid
+from kyosei_households import COORDINATION
+from kyosei_platform.application import Rejected, invalid
 
 
 class Outcome(StrEnum):
@@ -65,6 +65,7 @@ class Consultation:
     consultation_id: str
     agency_id: str = ""
     household_id: str | None = None
+    member_ids: list[str] = field(default_factory=list)
     window: Window | None = None
     channel: Channel | None = None
     concerns: list[Concern] = field(default_factory=list)
@@ -96,8 +97,9 @@ class Consultation:
         return None
 
     def parties(self) -> set[str]:
-        """Agencies with a part in this consultation: the receiver and referral parties."""
-        out = {self.agency_id}
+        """Agencies with a part in this consultation: the receiver, referral parties and,
+        once escalated, coordination."""
+        out = {self.agency_id, COORDINATION} if self.escalated else {self.agency_id}
         for r in self.referrals.values():
             out |= {r.from_agency, r.to_agency}
         return out
@@ -107,6 +109,7 @@ class Consultation:
             case ConsultationReceived():
                 self.agency_id = event.agency_id
                 self.household_id = event.household_id
+                self.member_ids = list(event.member_ids)
                 self.window, self.channel = event.window, event.channel
                 self.concerns = list(event.concerns)
                 self.other_concern = event.other_concern
@@ -154,13 +157,31 @@ class Consultation:
 
 
 def receive(
-    received: ConsultationReceived, escalation_reason: str | None, now: datetime
+    received: ConsultationReceived,
+    escalation_reason: str | None,
+    now: datetime,
+    members: frozenset[str] = frozenset(),
 ) -> list[DomainEvent]:
     """Record a consultation; a complex one is escalated in the same step.
 
-    Never refused for its concern: any window takes any concern. The only rule is
-    that その他 (other) says in words what it is about.
+    Never refused for its concern: any window takes any concern. The rules are that
+    その他 (other) says in words what it is about, and that the members it is about
+    belong to its household (``members``).
     """
+    if received.member_ids and received.household_id is None:
+        raise invalid(
+            "member_ids",
+            "members_without_household",
+            "name members only together with their household_id",
+            "世帯員を指定するときは household_id も指定してください",
+        )
+    if unknown := set(received.member_ids) - members:
+        raise invalid(
+            "member_ids",
+            "member_not_found",
+            f"not members of household {received.household_id}: {', '.join(sorted(unknown))}",
+            "その世帯の世帯員ではありません",
+        )
     if Concern.OTHER in received.concerns and not (received.other_concern or "").strip():
         raise invalid(
             "other_concern",

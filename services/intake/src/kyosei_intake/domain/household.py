@@ -15,17 +15,18 @@ from kyosei_events.catalogue.intake import (
     ConsentGiven,
     ConsentGiver,
     ConsentPurpose,
+    ConsentRefused,
     ConsentWithdrawn,
     HouseholdMergedInto,
     HouseholdRegistered,
     HouseholdsMerged,
     MemberAdded,
     MemberAttribute,
+    ProxyRecorded,
     Relationship,
 )
 from kyosei_events.model import DomainEvent
-
-from . import Rejected, invalid
+from kyosei_platform.application import Rejected, invalid
 
 
 @dataclass
@@ -41,10 +42,38 @@ class Member:
 
 
 @dataclass
+class Proxy:
+    """Someone recorded as acting for a member in matters of consent (代理人)."""
+
+    proxy_id: str
+    member_id: str
+    kind: ConsentGiver
+    proxy_member_id: str | None
+    proxy_name: str | None
+    basis: str | None
+
+
+@dataclass
+class Refusal:
+    """同意拒否: who refused, about whom, what was asked, when."""
+
+    refusal_id: str
+    member_id: str
+    refused_by: ConsentGiver
+    proxy_id: str | None
+    agencies: list[str]
+    all_agencies: bool
+    purposes: list[ConsentPurpose]
+    refused_on: date
+    note: str | None
+
+
+@dataclass
 class Consent:
     consent_id: str
     member_id: str | None
     given_by: ConsentGiver
+    proxy_id: str | None
     agencies: list[str]
     all_agencies: bool
     purposes: list[ConsentPurpose]
@@ -70,6 +99,8 @@ class Household:
     registered_at: datetime | None = None
     members: dict[str, Member] = field(default_factory=dict)
     consents: dict[str, Consent] = field(default_factory=dict)
+    proxies: dict[str, Proxy] = field(default_factory=dict)
+    refusals: dict[str, Refusal] = field(default_factory=dict)
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
     version: int = 0
@@ -104,10 +135,32 @@ class Household:
                     event.consent_id,
                     event.member_id,
                     event.given_by,
+                    event.proxy_id,
                     list(event.agencies),
                     event.all_agencies,
                     list(event.purposes),
                     event.given_on,
+                )
+            case ProxyRecorded():
+                self.proxies[event.proxy_id] = Proxy(
+                    event.proxy_id,
+                    event.member_id,
+                    event.kind,
+                    event.proxy_member_id,
+                    event.proxy_name,
+                    event.basis,
+                )
+            case ConsentRefused():
+                self.refusals[event.refusal_id] = Refusal(
+                    event.refusal_id,
+                    event.member_id,
+                    event.refused_by,
+                    event.proxy_id,
+                    list(event.agencies),
+                    event.all_agencies,
+                    list(event.purposes),
+                    event.refused_on,
+                    event.note,
                 )
             case ConsentWithdrawn():
                 c = self.consents[event.consent_id]
@@ -159,25 +212,104 @@ def merge(
     )
 
 
-def give_consent(state: Household, given: ConsentGiven) -> ConsentGiven:
-    _open(state)
-    if given.member_id is not None and given.member_id not in state.members:
+def _member(state: Household, member_id: str | None, field: str = "member_id") -> str:
+    if member_id is None:
         raise invalid(
-            "member_id",
+            field,
+            "member_required",
+            "consent belongs to a person: name the member it is about",
+            "同意は本人ごとです。対象の世帯員を指定してください",
+        )
+    if member_id not in state.members:
+        raise invalid(
+            field,
             "member_not_found",
-            f"no member {given.member_id} in this household",
+            f"no member {member_id} in this household",
             "この世帯にその世帯員はいません",
         )
-    if not given.all_agencies and not given.agencies:
+    return member_id
+
+
+def _acting_for(state: Household, member_id: str, by: ConsentGiver, proxy_id: str | None) -> None:
+    """The person decides for themself; family or a guardian only as their recorded proxy."""
+    if by is ConsentGiver.PERSON:
+        if proxy_id is not None:
+            raise invalid(
+                "proxy_id",
+                "proxy_for_person",
+                "a person consenting for themself needs no proxy_id",
+                "本人による同意には proxy_id は不要です",
+            )
+        return
+    proxy = state.proxies.get(proxy_id or "")
+    if proxy is None or proxy.member_id != member_id or proxy.kind is not by:
+        raise invalid(
+            "proxy_id",
+            "not_a_recorded_proxy",
+            f"{by.value} may act for member {member_id} only when recorded as that "
+            "member's proxy (POST /households/{id}/proxies); give that proxy_id",
+            "家族・後見人が本人に代わって同意できるのは、その本人の代理人として登録されて"
+            "いる場合だけです",
+        )
+
+
+def _names_agencies(agencies: list[str], all_agencies: bool) -> None:
+    if not all_agencies and not agencies:
         raise invalid(
             "agencies",
             "no_agencies",
             "name the agencies the consent covers, or set all_agencies",
             "同意の対象機関を指定するか、all_agencies を true にしてください",
         )
+
+
+def record_proxy(state: Household, proxy: ProxyRecorded) -> ProxyRecorded:
+    _open(state)
+    _member(state, proxy.member_id)
+    if proxy.kind is ConsentGiver.PERSON:
+        raise invalid(
+            "kind",
+            "person_is_not_a_proxy",
+            "a proxy is family or a guardian, not the person",
+            "代理人は家族または後見人です",
+        )
+    if proxy.proxy_member_id is not None:
+        _member(state, proxy.proxy_member_id, "proxy_member_id")
+        if proxy.proxy_member_id == proxy.member_id:
+            raise invalid(
+                "proxy_member_id",
+                "own_proxy",
+                "a member cannot be their own proxy",
+                "本人を本人の代理人にはできません",
+            )
+    elif not proxy.proxy_name:
+        raise invalid(
+            "proxy_name",
+            "proxy_unnamed",
+            "name the proxy: proxy_member_id for a household member, else proxy_name",
+            "代理人を指定してください (世帯員なら proxy_member_id、それ以外は proxy_name)",
+        )
+    return proxy
+
+
+def give_consent(state: Household, given: ConsentGiven) -> ConsentGiven:
+    _open(state)
+    member_id = _member(state, given.member_id)
+    _acting_for(state, member_id, given.given_by, given.proxy_id)
+    _names_agencies(given.agencies, given.all_agencies)
     if given.consent_id in state.consents:
         raise Rejected("consent_exists", "this consent is already recorded", "登録済みの同意です")
     return given
+
+
+def refuse_consent(state: Household, refused: ConsentRefused) -> ConsentRefused:
+    """同意拒否 is recorded like consent, and like consent only by the person or their
+    recorded proxy. It blocks nothing but sharing."""
+    _open(state)
+    member_id = _member(state, refused.member_id)
+    _acting_for(state, member_id, refused.refused_by, refused.proxy_id)
+    _names_agencies(refused.agencies, refused.all_agencies)
+    return refused
 
 
 def withdraw_consent(

@@ -22,8 +22,7 @@ from kyosei_events.catalogue.intake import (
     RelationshipStageChanged,
 )
 from kyosei_events.model import DomainEvent
-
-from . import Rejected
+from kyosei_platform.application import Rejected, invalid
 
 
 @dataclass
@@ -93,6 +92,18 @@ class Outreach:
             case OutreachEnded():
                 self.ended_reason, self.ended_at = event.reason, event.ended_at
         self.version += 1
+
+
+def start(started: OutreachStarted, members: frozenset[str]) -> OutreachStarted:
+    """Start a case; the member to reach, if named, belongs to its household."""
+    if started.member_id is not None and started.member_id not in members:
+        raise invalid(
+            "member_id",
+            "member_not_found",
+            f"no member {started.member_id} in household {started.household_id}",
+            "この世帯にその世帯員はいません",
+        )
+    return started
 
 
 def _active(state: Outreach) -> None:

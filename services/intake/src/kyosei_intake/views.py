@@ -1,4 +1,5 @@
-"""Response bodies of the intake API. Enum values come with their Japanese labels."""
+"""The read side of intake: response bodies (enum values with their Japanese labels)
+and the household picture, filtered record by record by the access rules."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import json
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy import select
 
+from kyosei_events import EventStore
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import (
     Channel,
@@ -17,11 +20,17 @@ from kyosei_events.catalogue.intake import (
     RelationshipStage,
     Window,
 )
+from kyosei_households import COORDINATION
+from kyosei_households.access import SHARING
+from kyosei_platform.api import LabelledValue, labelled, labelled_opt
+from kyosei_platform.application import today
+from kyosei_platform.auth import Identity
 
-from ..domain.consultation import Consultation, Referral
-from ..domain.household import Consent, Member
-from ..domain.outreach import Outreach
-from .common import LabelledValue, labelled, labelled_opt
+from .access import open_household
+from .domain.consultation import Consultation, Referral
+from .domain.household import Consent, Member, Proxy, Refusal
+from .domain.outreach import Outreach
+from .projections import consultations, outreach_cases, referrals
 
 
 class MemberView(BaseModel):
@@ -51,9 +60,12 @@ def member_view(m: Member, record: str) -> MemberView:
 
 
 class ConsentView(BaseModel):
+    """本人同意: a person's consent; it opens that person's records only."""
+
     consent_id: str
     member_id: str | None
     given_by: LabelledValue
+    proxy_id: str | None
     agencies: list[str]
     all_agencies: bool
     purposes: list[LabelledValue]
@@ -68,6 +80,7 @@ def consent_view(c: Consent) -> ConsentView:
         consent_id=c.consent_id,
         member_id=c.member_id,
         given_by=labelled(c.given_by),
+        proxy_id=c.proxy_id,
         agencies=c.agencies,
         all_agencies=c.all_agencies,
         purposes=[labelled(p) for p in c.purposes],
@@ -75,6 +88,56 @@ def consent_view(c: Consent) -> ConsentView:
         withdrawn_on=c.withdrawn_on,
         withdrawn_by=labelled_opt(c.withdrawn_by),
         active=c.withdrawn_on is None,
+    )
+
+
+class ProxyView(BaseModel):
+    """代理人: who may consent for a member."""
+
+    proxy_id: str
+    member_id: str
+    kind: LabelledValue
+    proxy_member_id: str | None
+    proxy_name: str | None
+    basis: str | None
+
+
+def proxy_view(p: Proxy) -> ProxyView:
+    return ProxyView(
+        proxy_id=p.proxy_id,
+        member_id=p.member_id,
+        kind=labelled(p.kind),
+        proxy_member_id=p.proxy_member_id,
+        proxy_name=p.proxy_name,
+        basis=p.basis,
+    )
+
+
+class RefusalView(BaseModel):
+    """同意拒否: who refused, about whom, what was asked, when."""
+
+    refusal_id: str
+    member_id: str
+    refused_by: LabelledValue
+    proxy_id: str | None
+    agencies: list[str]
+    all_agencies: bool
+    purposes: list[LabelledValue]
+    refused_on: date
+    note: str | None
+
+
+def refusal_view(r: Refusal) -> RefusalView:
+    return RefusalView(
+        refusal_id=r.refusal_id,
+        member_id=r.member_id,
+        refused_by=labelled(r.refused_by),
+        proxy_id=r.proxy_id,
+        agencies=r.agencies,
+        all_agencies=r.all_agencies,
+        purposes=[labelled(p) for p in r.purposes],
+        refused_on=r.refused_on,
+        note=r.note,
     )
 
 
@@ -130,6 +193,7 @@ def referral_row(row: Any) -> ReferralView:
 class ConsultationView(BaseModel):
     consultation_id: str
     household_id: str | None
+    member_ids: list[str]
     agency_id: str
     window: LabelledValue
     channel: LabelledValue
@@ -156,6 +220,7 @@ def consultation_view(s: Consultation) -> ConsultationView:
     return ConsultationView(
         consultation_id=s.consultation_id,
         household_id=s.household_id,
+        member_ids=s.member_ids,
         agency_id=s.agency_id,
         window=labelled(s.window),
         channel=labelled(s.channel),
@@ -183,6 +248,7 @@ class ConsultationSummary(BaseModel):
 
     consultation_id: str
     household_id: str | None
+    member_ids: list[str]
     agency_id: str
     window: LabelledValue
     channel: LabelledValue
@@ -200,6 +266,7 @@ def consultation_row(row: Any, days: int | None = None) -> ConsultationSummary:
     return ConsultationSummary(
         consultation_id=row.consultation_id,
         household_id=row.household_id,
+        member_ids=json.loads(row.member_ids),
         agency_id=row.agency_id,
         window=labelled(Window.of(row.window)),
         channel=labelled(Channel.of(row.channel)),
@@ -288,6 +355,7 @@ def outreach_view(o: Outreach) -> OutreachView:
 class OutreachSummary(BaseModel):
     outreach_id: str
     household_id: str | None
+    member_id: str | None
     agency_id: str
     origin: LabelledValue
     origin_ref: str | None
@@ -304,6 +372,7 @@ def outreach_row(row: Any) -> OutreachSummary:
     return OutreachSummary(
         outreach_id=row.outreach_id,
         household_id=row.household_id,
+        member_id=row.member_id,
         agency_id=row.agency_id,
         origin=labelled(OutreachOrigin.of(row.origin)),
         origin_ref=row.origin_ref,
@@ -318,10 +387,18 @@ def outreach_row(row: Any) -> OutreachSummary:
 
 
 class HouseholdPicture(BaseModel):
-    """A household's current picture, as far as the caller may read it."""
+    """A household's current picture, as far as the caller may read it: its members
+    and consents, and each record the caller is party to or that the consent of every
+    person it is about opens to the caller."""
 
     household_id: str
-    access: Literal["full", "own"]
+    access: Literal["full", "own"] = Field(
+        description="full: every member's records are open to the caller; own: what the "
+        "caller is party to, plus the records of the members listed in opened_by_consent"
+    )
+    opened_by_consent: list[str] = Field(
+        description="members whose own consent opens their records to the caller's agency"
+    )
     records: list[str]
     registered_by: str
     registered_at: datetime | None
@@ -329,7 +406,90 @@ class HouseholdPicture(BaseModel):
     phone: str | None
     members: list[MemberView]
     consents: list[ConsentView]
+    proxies: list[ProxyView]
+    refusals: list[RefusalView]
     consultations: list[ConsultationSummary]
     referrals: list[ReferralView]
     outreach: list[OutreachSummary]
     version: int
+
+
+async def picture(store: EventStore, identity: Identity, household_id: str) -> HouseholdPicture:
+    """世帯の全体像 as far as the caller may read it (404 if it may read nothing)."""
+    opened = await open_household(store, identity, household_id)
+    ids = list(opened.directory.record_ids)
+    async with store.engine.connect() as conn:
+        c_rows = (
+            await conn.execute(
+                select(consultations)
+                .where(consultations.c.household_id.in_(ids))
+                .order_by(consultations.c.received_at)
+            )
+        ).all()
+        r_rows = (
+            await conn.execute(
+                select(referrals)
+                .where(referrals.c.household_id.in_(ids))
+                .order_by(referrals.c.made_at)
+            )
+        ).all()
+        o_rows = (
+            await conn.execute(
+                select(outreach_cases)
+                .where(outreach_cases.c.household_id.in_(ids))
+                .order_by(outreach_cases.c.started_at)
+            )
+        ).all()
+    referred: dict[str, set[str]] = {}
+    for r in r_rows:
+        referred.setdefault(r.consultation_id, set()).update({r.from_agency, r.to_agency})
+    about = {r.consultation_id: json.loads(r.member_ids) for r in c_rows}
+
+    def consultation_parties(row: Any) -> set[str]:
+        return {
+            row.agency_id,
+            *referred.get(row.consultation_id, ()),
+            *([COORDINATION] if row.escalated else []),
+        }
+
+    s = opened.survivor
+    return HouseholdPicture(
+        household_id=s.household_id,
+        access="full" if opened.complete_for(identity) else "own",
+        opened_by_consent=sorted(opened.directory.consenting(identity.agency_id, SHARING, today())),
+        records=ids,
+        registered_by=s.registered_by,
+        registered_at=s.registered_at,
+        address=s.address,
+        phone=s.phone,
+        members=[
+            member_view(m, h.household_id) for h in opened.records for m in h.members.values()
+        ],
+        consents=[consent_view(c) for h in opened.records for c in h.consents.values()],
+        proxies=[proxy_view(p) for h in opened.records for p in h.proxies.values()],
+        refusals=[refusal_view(r) for h in opened.records for r in h.refusals.values()],
+        consultations=[
+            consultation_row(r)
+            for r in c_rows
+            if opened.may_read(
+                identity, persons=about[r.consultation_id], parties=consultation_parties(r)
+            )
+        ],
+        referrals=[
+            referral_row(r)
+            for r in r_rows
+            if opened.may_read(
+                identity,
+                persons=about.get(r.consultation_id, []),
+                parties={r.from_agency, r.to_agency},
+            )
+        ],
+        outreach=[
+            outreach_row(r)
+            for r in o_rows
+            if opened.may_read(
+                identity, persons=[r.member_id] if r.member_id else [], parties={r.agency_id}
+            )
+        ],
+        version=s.version,
+    )

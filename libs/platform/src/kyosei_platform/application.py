@@ -1,0 +1,189 @@
+"""The application layer's toolkit: what every service's commands are written with.
+
+A command is one function ``async def do_x(ctx: CommandContext, …) -> State``: it
+loads the aggregate, asks the pure domain to decide (events, or a :class:`Rejected`
+refusal), and saves what was decided. Routes and event policies call the same
+function; they differ only in the context they hand it:
+
+- from HTTP (:func:`kyosei_platform.api.command_context`): the caller's identity, the
+  request's correlation id, and the store (each save its own transaction);
+- from a policy (:meth:`CommandContext.for_policy`): no caller (the system acts for the
+  agency the event names), metadata caused by the consumed event, and the policy's
+  unit of work, so the command's appends commit with the processed-message mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, UnitOfWork
+
+if TYPE_CHECKING:  # auth's errors import this module's Rejected
+    from .auth import Identity
+
+JST = timezone(timedelta(hours=9), "JST")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def today() -> date:
+    """The municipality's calendar day (JST): consent and review dates are Japanese dates."""
+    return datetime.now(UTC).astimezone(JST).date()
+
+
+def stream_id(kind: str, ident: str) -> str:
+    """The one way a stream is named: ``<kind>-<id>`` (``household-…``, ``case-…``)."""
+    return f"{kind}-{ident}"
+
+
+class Rejected(Exception):
+    """A command that the domain's rules do not allow (HTTP: a 4xx; policy: a dead letter).
+
+    ``status`` is 409 for a rule about the current state, 422 for a wrong field, 404
+    for something that does not exist, 403 for a caller who may not do it.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        message_ja: str,
+        *,
+        status: int = 409,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code, self.message, self.message_ja = code, message, message_ja
+        self.status, self.field = status, field
+
+
+def invalid(field: str, code: str, message: str, message_ja: str) -> Rejected:
+    """A command whose ``field`` is wrong (HTTP 422 naming the field)."""
+    return Rejected(code, message, message_ja, status=422, field=field)
+
+
+def not_found(kind: str, kind_ja: str, ident: str) -> Rejected:
+    """Nothing of that kind with that id, or nothing the caller may see (404 either way,
+    so that a record's existence is not told)."""
+    return Rejected(
+        f"{kind}_not_found", f"no {kind} {ident}", f"該当する{kind_ja}がありません", status=404
+    )
+
+
+def forbidden(code: str, message: str, message_ja: str) -> Rejected:
+    return Rejected(code, message, message_ja, status=403)
+
+
+class Aggregate(Protocol):
+    """State folded from a stream's events; ``version`` is the last one applied."""
+
+    version: int
+
+    @property
+    def exists(self) -> bool: ...
+
+    def evolve(self, event: DomainEvent) -> None: ...
+
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one command decided for one stream."""
+
+    state: Aggregate
+    stream: str
+    events: Sequence[DomainEvent]
+    subject: str
+    expected: int | None = None  # default: the version the state was loaded at
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Who acts, why, and where a command's events go."""
+
+    store: EventStore
+    metadata: Metadata
+    actor: Identity | None = None  # None: the system, in a policy
+    uow: UnitOfWork | None = None
+
+    @classmethod
+    def for_policy(cls, store: EventStore, uow: UnitOfWork, metadata: Metadata) -> CommandContext:
+        return cls(store=store, metadata=metadata, actor=None, uow=uow)
+
+    @property
+    def agency_id(self) -> str:
+        """The acting agency: the caller's, or in a policy the one the event names."""
+        agency = self.actor.agency_id if self.actor else self.metadata.agency_id
+        if agency is None:
+            raise ValueError("a command needs an acting agency")
+        return agency
+
+    @asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for read-model questions (in a policy: its own transaction, so
+        it sees what this transaction wrote)."""
+        if self.uow is not None:
+            yield self.uow.conn
+            return
+        async with self.store.engine.connect() as conn:
+            yield conn
+
+    async def load(self, stream: str, make: Callable[[], A]) -> A:
+        """The aggregate folded from ``stream`` (``exists`` is False when it is new)."""
+        events, _ = await self.store.load(stream)
+        state = make()
+        for d in events:
+            state.evolve(d.event)
+        return state
+
+    async def get(self, stream: str, make: Callable[[], A], missing: Rejected) -> A:
+        """Like :meth:`load`, but ``missing`` is raised when the stream has no events."""
+        state = await self.load(stream, make)
+        if not state.exists:
+            raise missing
+        return state
+
+    async def exists(self, stream: str) -> bool:
+        if self.uow is not None:
+            return await self.uow.stream_version(stream) > 0
+        return bool(await self.store.read_stream(stream))
+
+    async def save(self, *changes: Change) -> None:
+        """Append what was decided, every change in one transaction, each at the
+        version its state was read (or ``expected``: the If-Match the caller sent);
+        a concurrent writer gets a ConcurrencyError (HTTP 409). The states are
+        evolved with their events."""
+        if self.uow is not None:
+            await self._append(self.uow, changes)
+        elif len(changes) == 1 and len(changes[0].events) == 1:
+            c = changes[0]
+            await self.store.append(c.stream, self._new(c), self._expected(c))
+        else:
+            async with self.store.unit_of_work() as uow:
+                await self._append(uow, changes)
+        for c in changes:
+            for e in c.events:
+                c.state.evolve(e)
+
+    async def _append(self, uow: UnitOfWork, changes: Sequence[Change]) -> None:
+        # Streams in one global order, so that two commands writing the same two
+        # streams (opposite merges) cannot deadlock each other.
+        for c in sorted(changes, key=lambda c: c.stream):
+            await uow.append(c.stream, self._new(c), self._expected(c))
+
+    def _new(self, change: Change) -> list[NewEvent]:
+        return [NewEvent(e, change.subject, self.metadata) for e in change.events]
+
+    @staticmethod
+    def _expected(change: Change) -> int:
+        return change.expected if change.expected is not None else change.state.version

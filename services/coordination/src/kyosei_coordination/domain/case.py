@@ -1,0 +1,61 @@
+"""The coordination case (多機関協働のケース): opened when intake escalates a
+consultation, one per escalated consultation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.coordination import CaseOpened
+from kyosei_events.model import DomainEvent
+
+
+@dataclass
+class Case:
+    case_id: str
+    household_id: str | None = None
+    consultation_id: str = ""
+    escalated_by: str = ""
+    concerns: list[Concern] = field(default_factory=list)
+    opened_at: datetime | None = None
+    version: int = 0
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    def evolve(self, event: DomainEvent) -> None:
+        match event:
+            case CaseOpened():
+                self.household_id = event.household_id
+                self.consultation_id = event.consultation_id
+                self.escalated_by = event.escalated_by
+                self.concerns = list(event.concerns)
+                self.opened_at = event.opened_at
+        self.version += 1
+
+
+def open_case(
+    state: Case,
+    *,
+    household_id: str | None,
+    consultation_id: str,
+    escalated_by: str,
+    concerns: list[Concern],
+    now: datetime,
+) -> list[DomainEvent]:
+    """Open the case; a case that is already open takes nothing more (a second
+    escalation of the same consultation)."""
+    if state.exists:
+        return []
+    return [
+        CaseOpened(
+            case_id=state.case_id,
+            household_id=household_id,
+            consultation_id=consultation_id,
+            escalated_by=escalated_by,
+            concerns=concerns,
+            opened_at=now,
+        )
+    ]

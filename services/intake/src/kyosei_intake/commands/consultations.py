@@ -1,0 +1,321 @@
+"""Consultation commands (相談): receive at any window, link a household, decide the
+outcome (handled, referred, escalated), and the referral's closed loop (つなぎ)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+
+from kyosei_events import DomainEvent, EventStore
+from kyosei_events.catalogue.common import AgencyId, Concern, Id
+from kyosei_events.catalogue.intake import Channel, ConsultationReceived, DeclineReason, Window
+from kyosei_households import survivor_of
+from kyosei_platform.api import Note
+from kyosei_platform.application import (
+    Change,
+    CommandContext,
+    Rejected,
+    forbidden,
+    invalid,
+    not_found,
+    now,
+    stream_id,
+)
+from kyosei_platform.auth import Identity, Role
+
+from ..access import household_of, may_read
+from ..domain import consultation as domain
+from ..projections import referrals
+
+
+def stream(consultation_id: str) -> str:
+    return stream_id("consultation", consultation_id)
+
+
+class ReceiveConsultation(BaseModel):
+    """相談受付: what a window records. Any concern is accepted, from anyone."""
+
+    household_id: Id | None = Field(None, description="世帯 id, if known (link it later if not)")
+    member_ids: list[Id] = Field(
+        default_factory=list,
+        max_length=30,
+        description="the members it is about, if known (needs household_id); a consultation "
+        "naming nobody concerns every member",
+    )
+    window: Window
+    channel: Channel
+    concerns: list[Concern] = Field(min_length=1)
+    other_concern: str | None = Field(
+        None, max_length=20_000, description="required with concern 'other' (personal)"
+    )
+    summary: str = Field(min_length=1, max_length=20_000, description="相談内容 (personal)")
+    caller_name: str | None = Field(None, max_length=200, description="相談者名 (personal)")
+    caller_contact: str | None = Field(None, max_length=200, description="連絡先 (personal)")
+    complex: bool = Field(False, description="複合・複雑: escalate to 多機関協働 at once")
+    escalation_reason: str | None = Field(None, max_length=20_000)
+    received_at: datetime | None = Field(None, description="when it was received; default now")
+
+    @field_validator("received_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-11-24T10:00:00+09:00")
+        if v is not None and v > now() + timedelta(minutes=5):
+            raise ValueError("cannot be in the future")
+        return v
+
+
+class LinkHousehold(BaseModel):
+    household_id: Id
+
+
+class Refer(BaseModel):
+    to_agency: AgencyId = Field(description="the agency asked to take it on")
+    concerns: list[Concern] | None = Field(
+        None, min_length=1, description="what the referral is for; default: all concerns"
+    )
+    note: Note = None
+
+
+class Escalate(BaseModel):
+    reason: str = Field(min_length=1, max_length=20_000, description="なぜ多機関協働か")
+
+
+class DeclineReferral(BaseModel):
+    reason: DeclineReason
+    note: Note = None
+
+
+def _missing(consultation_id: str) -> Rejected:
+    return not_found("consultation", "相談", consultation_id)
+
+
+async def open_consultation(
+    store: EventStore, identity: Identity | None, consultation_id: str
+) -> domain.Consultation:
+    """A consultation the caller may read (its parties, coordinators once escalated,
+    agencies the consent of every person it is about names, auditors); 404 otherwise."""
+    events, _ = await store.load(stream(consultation_id))
+    state = domain.Consultation(consultation_id)
+    for d in events:
+        state.evolve(d.event)
+    if not state.exists:
+        raise _missing(consultation_id)
+    if identity is not None and not await may_read(
+        store,
+        identity,
+        household_id=state.household_id,
+        persons=state.member_ids,
+        parties=state.parties(),
+    ):
+        raise _missing(consultation_id)
+    return state
+
+
+async def known_household(ctx: CommandContext, household_id: str) -> str:
+    """A household id as it now is (following merges); 422 naming the field if unknown."""
+    async with ctx.connect() as conn:
+        survivor = await survivor_of(conn, household_id)
+    if survivor is None:
+        raise invalid(
+            "household_id",
+            "household_not_found",
+            f"no household {household_id}: register it first, or leave household_id out "
+            "and link it later",
+            "該当する世帯がありません。"
+            "先に世帯登録するか、household_id を空にして後で紐づけてください",
+        )
+    return survivor
+
+
+def _subject(state: domain.Consultation) -> str:
+    return state.household_id or state.consultation_id
+
+
+async def receive_consultation(
+    ctx: CommandContext,
+    cmd: ReceiveConsultation,
+    *,
+    consultation_id: str | None = None,
+    concern_report_id: str | None = None,
+) -> domain.Consultation:
+    """相談受付 at the acting agency. Never refused for being outside its field; a
+    policy passes the id it derives from the event it handles, so a redelivery finds
+    the consultation already there and records nothing twice."""
+    household_id = await known_household(ctx, cmd.household_id) if cmd.household_id else None
+    directory = await household_of(ctx.store, household_id)
+    cid = consultation_id or str(uuid.uuid4())
+    state = domain.Consultation(cid)
+    if consultation_id is not None and await ctx.exists(stream(cid)):
+        return state
+    at = now()
+    received = ConsultationReceived(
+        consultation_id=cid,
+        household_id=household_id,
+        member_ids=list(dict.fromkeys(cmd.member_ids)),
+        agency_id=ctx.agency_id,
+        window=cmd.window,
+        channel=cmd.channel,
+        concerns=list(dict.fromkeys(cmd.concerns)),
+        other_concern=cmd.other_concern,
+        summary=cmd.summary,
+        caller_name=cmd.caller_name,
+        caller_contact=cmd.caller_contact,
+        complex=cmd.complex,
+        concern_report_id=concern_report_id,
+        received_at=cmd.received_at or at,
+    )
+    members = directory.member_ids if directory else frozenset()
+    events = domain.receive(received, cmd.escalation_reason, at, members)
+    await ctx.save(Change(state, stream(cid), events, household_id or cid, expected=0))
+    return state
+
+
+async def _decide(
+    ctx: CommandContext,
+    state: domain.Consultation,
+    if_match: int | None,
+    decide: Callable[[domain.Consultation], DomainEvent],
+    *,
+    receiver_only: bool = True,
+    subject: str | None = None,
+) -> domain.Consultation:
+    if receiver_only and ctx.agency_id != state.agency_id:
+        raise forbidden(
+            "not_the_receiving_agency",
+            f"only the receiving agency ({state.agency_id}) decides this consultation's outcome",
+            "相談の対応を決められるのは受付機関だけです",
+        )
+    event = decide(state)
+    await ctx.save(
+        Change(state, stream(state.consultation_id), [event], subject or _subject(state), if_match)
+    )
+    return state
+
+
+async def _open(ctx: CommandContext, consultation_id: str) -> domain.Consultation:
+    return await open_consultation(ctx.store, ctx.actor, consultation_id)
+
+
+async def link_household(
+    ctx: CommandContext, consultation_id: str, cmd: LinkHousehold, if_match: int | None = None
+) -> domain.Consultation:
+    """世帯との紐づけ of a consultation received without a household."""
+    state = await _open(ctx, consultation_id)
+    household_id = await known_household(ctx, cmd.household_id)
+    return await _decide(
+        ctx,
+        state,
+        if_match,
+        lambda s: domain.link_household(s, household_id, now()),
+        subject=household_id,
+    )
+
+
+async def handle_consultation(
+    ctx: CommandContext, consultation_id: str, note: str | None, if_match: int | None = None
+) -> domain.Consultation:
+    """受付機関で対応 (an outcome)."""
+    state = await _open(ctx, consultation_id)
+    return await _decide(ctx, state, if_match, lambda s: domain.handle(s, note, now()))
+
+
+async def refer_consultation(
+    ctx: CommandContext, consultation_id: str, cmd: Refer, if_match: int | None = None
+) -> domain.Consultation:
+    """つなぎ (an outcome): the receiving agency answers it; declined, it comes back."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: domain.refer(s, str(uuid.uuid4()), cmd.to_agency, cmd.concerns, cmd.note, now()),
+    )
+
+
+async def escalate_consultation(
+    ctx: CommandContext, consultation_id: str, cmd: Escalate, if_match: int | None = None
+) -> domain.Consultation:
+    """多機関協働へつなぐ (an outcome): coordination opens a case for it."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: domain.escalate(s, cmd.reason, now()),
+    )
+
+
+# -- referrals (つなぎ): live on their consultation's stream ---------------------------
+
+
+async def consultation_of_referral(store: EventStore, referral_id: str) -> str:
+    async with store.engine.connect() as conn:
+        consultation_id = (
+            await conn.execute(
+                select(referrals.c.consultation_id).where(referrals.c.referral_id == referral_id)
+            )
+        ).scalar()
+    if consultation_id is None:
+        raise not_found("referral", "つなぎ", referral_id)
+    return str(consultation_id)
+
+
+async def open_referral(
+    store: EventStore, identity: Identity | None, referral_id: str
+) -> tuple[domain.Consultation, domain.Referral]:
+    """A referral, for its two agencies and auditors; 404 for anyone else."""
+    consultation_id = await consultation_of_referral(store, referral_id)
+    state = await open_consultation(store, None, consultation_id)
+    r = state.referrals[referral_id]
+    if identity is not None and not (
+        identity.role is Role.AUDITOR or identity.agency_id in (r.from_agency, r.to_agency)
+    ):
+        raise not_found("referral", "つなぎ", referral_id)
+    return state, r
+
+
+async def _answer(
+    ctx: CommandContext,
+    referral_id: str,
+    if_match: int | None,
+    decide: Callable[[domain.Consultation], DomainEvent],
+) -> tuple[domain.Consultation, domain.Referral]:
+    state, _ = await open_referral(ctx.store, ctx.actor, referral_id)
+    await _decide(ctx, state, if_match, decide, receiver_only=False)
+    return state, state.referrals[referral_id]
+
+
+async def accept_referral(
+    ctx: CommandContext, referral_id: str, if_match: int | None = None
+) -> tuple[domain.Consultation, domain.Referral]:
+    """つなぎ受理."""
+    return await _answer(
+        ctx, referral_id, if_match, lambda s: domain.accept(s, referral_id, ctx.agency_id, now())
+    )
+
+
+async def decline_referral(
+    ctx: CommandContext, referral_id: str, cmd: DeclineReferral, if_match: int | None = None
+) -> tuple[domain.Consultation, domain.Referral]:
+    """つなぎ辞退, with the reason: the consultation goes back to its sender."""
+    return await _answer(
+        ctx,
+        referral_id,
+        if_match,
+        lambda s: domain.decline(s, referral_id, ctx.agency_id, cmd.reason, cmd.note, now()),
+    )
+
+
+async def complete_referral(
+    ctx: CommandContext, referral_id: str, note: str | None, if_match: int | None = None
+) -> tuple[domain.Consultation, domain.Referral]:
+    """つなぎ完了."""
+    return await _answer(
+        ctx,
+        referral_id,
+        if_match,
+        lambda s: domain.complete(s, referral_id, ctx.agency_id, note, now()),
+    )
