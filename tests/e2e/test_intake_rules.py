@@ -103,10 +103,13 @@ async def test_intake_rules(tmp_path: Path, kafka_bootstrap: list[str]) -> None:
             json={"duplicate_household_id": mine["household_id"], "reason": "同一"},
         )
         assert error(itself, 422)["fields"][0]["field"] == "duplicate_household_id"
-        # Consent must name someone to share with.
+        # Consent belongs to a person, and must name someone to share with.
+        consents = f"/households/{mine['household_id']}/consents"
+        whose = await a.post(consents, json={"agencies": ["x"], "purposes": ["referral"]})
+        assert error(whose, 422)["fields"][0]["field"] == "member_id"
+        person = mine["members"][0]["member_id"]
         nobody = await a.post(
-            f"/households/{mine['household_id']}/consents",
-            json={"purposes": ["information_sharing"]},
+            consents, json={"member_id": person, "purposes": ["information_sharing"]}
         )
         assert error(nobody, 422)["fields"][0]["field"] == "agencies"
 

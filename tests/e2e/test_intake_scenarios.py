@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from kyosei_events.catalogue.community import ConcernNoticed
 from kyosei_events.catalogue.coordination import OutreachRequested
+from kyosei_households.directory import TABLES as DIRECTORY_TABLES
 from kyosei_intake.projections import TABLES
 from kyosei_platform.auth import Role
 from tests.conftest import PG_URL, require_postgres
@@ -78,7 +79,7 @@ async def test_8050_household(kind: str, tmp_path: Path, kafka_bootstrap: list[s
             ],
         )
         hid = household["household_id"]
-        _mother, son = household["members"]
+        mother, son = household["members"]
         assert household["access"] == "own" and son["attributes"][0]["label_ja"] == "ひきこもり"
 
         # 自立相談 is about to register the son again, written another way: warned first.
@@ -143,12 +144,13 @@ async def test_8050_household(kind: str, tmp_path: Path, kafka_bootstrap: list[s
         assert json_of(await jiritsu.get(f"/consultations/{cid}"), 200)["summary"]
         assert (await stranger.get(f"/consultations/{cid}")).status_code == 404
 
-        # A second consultation that 自立相談 has no part in.
+        # A second consultation, about the mother, that 自立相談 has no part in.
         other = json_of(
             await houkatsu.post(
                 "/consultations",
                 json={
                     "household_id": hid,
+                    "member_ids": [mother["member_id"]],
                     "window": "community_general_support_center",
                     "channel": "phone",
                     "concerns": ["care"],
@@ -162,8 +164,8 @@ async def test_8050_household(kind: str, tmp_path: Path, kafka_bootstrap: list[s
         assert without_consent["access"] == "own"
         assert [c["consultation_id"] for c in without_consent["consultations"]] == [cid]
 
-        # The son consents to sharing with 自立相談: it sees the whole household.
-        consent = json_of(
+        # The son consents to sharing with 自立相談: his records open, his mother's do not.
+        json_of(
             await houkatsu.post(
                 f"/households/{hid}/consents",
                 json={
@@ -175,11 +177,29 @@ async def test_8050_household(kind: str, tmp_path: Path, kafka_bootstrap: list[s
             ),
             201,
         )
+        sons_consent = json_of(await jiritsu.get(f"/households/{hid}"), 200)
+        assert sons_consent["opened_by_consent"] == [son["member_id"]]
+        assert [c["consultation_id"] for c in sons_consent["consultations"]] == [cid]
+        assert (await jiritsu.get(f"/consultations/{other['consultation_id']}")).status_code == 404
+
+        # The mother consents too: now every member's records are open.
+        consent = json_of(
+            await houkatsu.post(
+                f"/households/{hid}/consents",
+                json={
+                    "member_id": mother["member_id"],
+                    "given_by": "person",
+                    "agencies": [JIRITSU],
+                    "purposes": ["information_sharing"],
+                },
+            ),
+            201,
+        )
         with_consent = json_of(await jiritsu.get(f"/households/{hid}"), 200)
         assert with_consent["access"] == "full" and len(with_consent["consultations"]) == 2
         assert json_of(await jiritsu.get(f"/consultations/{other['consultation_id']}"), 200)
 
-        # Withdrawn: from then on, only what 自立相談 is party to.
+        # Hers withdrawn: from then on, her records are closed to 自立相談 again.
         withdrawn = json_of(
             await houkatsu.post(
                 f"/households/{hid}/consents/{consent['consent_id']}/withdrawal",
@@ -631,6 +651,18 @@ async def test_foreign_family_with_a_young_carer(
         )
         assert [c["consultation_id"] for c in listed] == [cid]
 
+        # Coordination follows the merge through its own household directory: the
+        # household's case is found from either record's id.
+        async def case_of_duplicate() -> list[Any] | None:
+            rows = json_of(
+                await coordinator.get("/cases", params={"household_id": duplicate["household_id"]}),
+                200,
+            )
+            return rows or None
+
+        (via_duplicate,) = await eventually(case_of_duplicate)
+        assert via_duplicate["case_id"] == opened["case_id"]
+
         await assert_rebuild_matches(system)
 
 
@@ -642,13 +674,13 @@ async def assert_rebuild_matches(system: System) -> None:
     async def snapshot() -> dict[str, list[tuple[Any, ...]]]:
         out = {}
         async with runtime.engine.connect() as conn:
-            for table in TABLES:
+            for table in (*TABLES, *DIRECTORY_TABLES):
                 rows = (await conn.execute(select(table))).all()
                 out[table.name] = sorted(tuple(r) for r in rows)
         return out
 
     before = await snapshot()
-    assert before["households"] and before["consultations"]
+    assert before["directory_households"] and before["consultations"]
     env = {
         **os.environ,
         "KYOSEI_DATABASE_URL": settings.database_url,

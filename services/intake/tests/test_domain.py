@@ -9,6 +9,8 @@ import pytest
 from kyosei_events.catalogue.intake import (
     CaseEscalated,
     ConsentGiven,
+    ConsentGiver,
+    ConsentRefused,
     ConsultationReceived,
     ContactMethod,
     ContactResult,
@@ -17,13 +19,14 @@ from kyosei_events.catalogue.intake import (
     MemberAdded,
     OutreachOrigin,
     OutreachStarted,
+    ProxyRecorded,
     RelationshipStage,
 )
 from kyosei_events.model import DomainEvent
-from kyosei_intake.domain import Rejected
 from kyosei_intake.domain import consultation as consultations
 from kyosei_intake.domain import household as households
 from kyosei_intake.domain import outreach as outreach
+from kyosei_platform.application import Rejected
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -194,6 +197,92 @@ def test_consent_must_name_agencies_and_a_real_member() -> None:
         households.give_consent(state, consent(member_id="m-404"))
     assert who.value.field == "member_id"
     assert households.give_consent(state, consent(agencies=[], all_agencies=True))
+    with pytest.raises(Rejected) as nobody:
+        households.give_consent(state, consent(member_id=None))
+    assert nobody.value.code == "member_required", "consent belongs to a person"
+
+
+SON = MOTHER.model_copy(
+    update={"member_id": "m-2", "name": "山田 一郎", "relationship": "child", "attributes": []}
+)
+
+
+def proxy(**changes: object) -> ProxyRecorded:
+    base: dict[str, object] = {
+        "proxy_id": "p-1",
+        "household_id": "h-1",
+        "member_id": "m-1",
+        "kind": "family",
+        "proxy_member_id": "m-2",
+        "recorded_at": NOW,
+    }
+    return ProxyRecorded.model_validate(base | changes)
+
+
+def test_family_consents_for_a_person_only_as_their_recorded_proxy() -> None:
+    state = household(REGISTERED, MOTHER, SON)
+    by_son = consent(given_by="family", proxy_id="p-1")
+    with pytest.raises(Rejected) as unrecorded:
+        households.give_consent(state, by_son)
+    assert unrecorded.value.code == "not_a_recorded_proxy"
+    state.evolve(households.record_proxy(state, proxy()))
+    assert households.give_consent(state, by_son).proxy_id == "p-1"
+    # The son is the mother's proxy, not his own: he cannot consent "as family" for
+    # himself, and a guardian needs a guardian's record.
+    with pytest.raises(Rejected):
+        households.give_consent(state, consent(member_id="m-2", given_by="family", proxy_id="p-1"))
+    with pytest.raises(Rejected):
+        households.give_consent(state, consent(given_by="guardian", proxy_id="p-1"))
+    with pytest.raises(Rejected) as stray:
+        households.give_consent(state, consent(proxy_id="p-1"))
+    assert stray.value.field == "proxy_id", "a person consenting for themself names no proxy"
+
+
+def test_a_proxy_is_family_or_a_guardian_and_is_named() -> None:
+    state = household(REGISTERED, MOTHER, SON)
+    with pytest.raises(Rejected) as person:
+        households.record_proxy(state, proxy(kind="person"))
+    assert person.value.field == "kind"
+    with pytest.raises(Rejected) as unnamed:
+        households.record_proxy(state, proxy(proxy_member_id=None))
+    assert unnamed.value.field == "proxy_name"
+    with pytest.raises(Rejected) as own:
+        households.record_proxy(state, proxy(proxy_member_id="m-1"))
+    assert own.value.code == "own_proxy"
+    guardian = proxy(kind="guardian", proxy_member_id=None, proxy_name="成年後見人 佐藤")
+    assert households.record_proxy(state, guardian).kind is ConsentGiver.GUARDIAN
+
+
+def test_a_refusal_is_recorded_like_consent_and_shown() -> None:
+    state = household(REGISTERED, MOTHER, SON)
+    refused = ConsentRefused(
+        refusal_id="r-1",
+        household_id="h-1",
+        member_id="m-2",
+        refused_by=ConsentGiver.PERSON,
+        agencies=["jiritsu"],
+        purposes=["information_sharing"],
+        refused_on=date(2026, 11, 2),
+        note="会いたくない",
+        recorded_at=NOW,
+    )
+    state.evolve(households.refuse_consent(state, refused))
+    assert state.refusals["r-1"].member_id == "m-2"
+    with pytest.raises(Rejected):
+        households.refuse_consent(
+            state, refused.model_copy(update={"refused_by": ConsentGiver.FAMILY})
+        )
+
+
+def test_a_consultation_names_members_of_its_household_only() -> None:
+    members = frozenset({"m-1", "m-2"})
+    (ok,) = consultations.receive(received(member_ids=["m-2"]), None, NOW, members)
+    assert consultation(ok).member_ids == ["m-2"]
+    with pytest.raises(Rejected) as stranger:
+        consultations.receive(received(member_ids=["m-9"]), None, NOW, members)
+    assert stranger.value.field == "member_ids"
+    with pytest.raises(Rejected):
+        consultations.receive(received(household_id=None, member_ids=["m-1"]), None, NOW)
 
 
 def test_a_merged_record_takes_no_more_events() -> None:
