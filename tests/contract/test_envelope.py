@@ -14,7 +14,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from kyosei_events import Envelope, EnvelopeError, IdempotentConsumer, Metadata, RecordedEvent
 from kyosei_events.canonical import canonical_text
-from kyosei_events.chain import GENESIS, link_hash
+from kyosei_events.codec import GENESIS, link_hash
 from kyosei_events.envelope import TYPE_PREFIX
 from tests.backbone_support import META
 

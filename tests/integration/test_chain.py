@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from kyosei_events import EventStore, Metadata
-from kyosei_events.chain import GENESIS, link_hash
+from kyosei_events.codec import GENESIS, link_hash
 from kyosei_events.tables import events
 from tests.backbone_support import case_opened, consultation, new
 
@@ -36,7 +36,7 @@ async def test_an_untouched_stream_verifies(store: EventStore) -> None:
     assert report.broken is None
     assert report.events == 5
     assert report.head_hash == recs[-1].hash
-    # The links are what chain.py says they are.
+    # The links are what codec.py says they are.
     prev = GENESIS
     for rec in recs:
         assert rec.hash == link_hash(prev, rec.record())

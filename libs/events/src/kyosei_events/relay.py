@@ -19,7 +19,8 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Counter, Gauge
 
-from .store import EventStore, LogCursor
+from .records import LogCursor
+from .store import EventStore
 
 log = structlog.get_logger(__name__)
 

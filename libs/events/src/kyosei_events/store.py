@@ -1,5 +1,8 @@
 """The event store: one implementation on SQLAlchemy 2 (async) for SQLite and PostgreSQL.
 
+:class:`EventStore` appends, reads and keeps checkpoints; :class:`UnitOfWork` is one
+transaction of appends, read-model writes, processed marks and checkpoints.
+
 - ``append`` with an expected version; a conflict raises :class:`ConcurrencyError`
   (HTTP 409 at the API). No table-wide lock: the unique (stream_id, version) key is
   the concurrency check.
@@ -8,8 +11,8 @@
   the log is read in (tx_id, position) order, only below the oldest transaction
   still running, so a reader never skips an event that commits late. On SQLite,
   writers are serialised by the database, so position order is commit order.
-- each stream is a SHA-256 hash chain (chain.py); ``verify_stream`` reports the
-  first broken link.
+- each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
+  first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
 - the store is the outbox: the relay (relay.py) publishes what it has committed.
 """
@@ -17,156 +20,38 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import structlog
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from . import verification
 from .canonical import canonical_text
-from .chain import GENESIS, BrokenLink, ChainReport, link_hash, record_of
+from .codec import GENESIS, decode_payload, link_hash, record_of
 from .crypto import KeyVault
-from .envelope import Envelope
-from .model import DomainEvent, event_class, upcast
+from .records import (
+    START,
+    ConcurrencyError,
+    DecodedEvent,
+    LogCursor,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+)
 from .tables import checkpoints, events, processed_messages
 
 log = structlog.get_logger(__name__)
 
 _HEAD_CACHE_SIZE = 100_000
-
-
-class ConcurrencyError(Exception):
-    """The stream is not at the expected version: someone else wrote first."""
-
-    def __init__(self, stream_id: str, expected: int | None, actual: int | None = None) -> None:
-        self.stream_id = stream_id
-        self.expected = expected
-        self.actual = actual
-        detail = f", it is at version {actual}" if actual is not None else ""
-        super().__init__(
-            f"stream {stream_id} was expected at version {expected}{detail}; "
-            "reload it and try again"
-        )
-
-
-class CorruptEvent(Exception):
-    """A stored event that cannot be decoded as its declared type."""
-
-
-@dataclass(frozen=True, slots=True)
-class Metadata:
-    """Who did it and why: carried with every event and into the envelope."""
-
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    agency_id: str | None = None
-    staff_id: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        pairs = (
-            ("correlation_id", self.correlation_id),
-            ("causation_id", self.causation_id),
-            ("agency_id", self.agency_id),
-            ("staff_id", self.staff_id),
-        )
-        return {k: v for k, v in pairs if v is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event about to be appended. ``subject`` is the household id (Kafka key)."""
-
-    event: DomainEvent
-    subject: str
-    metadata: Metadata = Metadata()
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-
-class LogCursor(NamedTuple):
-    """A place in the log, in commit-safe (tx_id, position) order."""
-
-    tx_id: int
-    position: int
-
-
-START = LogCursor(-1, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored: payload text with personal fields still sealed."""
-
-    position: int
-    tx_id: int
-    stream_id: str
-    version: int
-    event_id: str
-    event_type: str
-    schema_version: int
-    recorded_at: str
-    subject: str
-    metadata: str
-    payload: str
-    prev_hash: str
-    hash: str
-
-    @property
-    def cursor(self) -> LogCursor:
-        return LogCursor(self.tx_id, self.position)
-
-    def record(self) -> dict[str, Any]:
-        return record_of(
-            stream_id=self.stream_id,
-            version=self.version,
-            event_id=self.event_id,
-            event_type=self.event_type,
-            schema_version=self.schema_version,
-            recorded_at=self.recorded_at,
-            subject=self.subject,
-            metadata=self.metadata,
-            payload=self.payload,
-        )
-
-    def envelope(self, source: str) -> Envelope:
-        meta = json.loads(self.metadata)
-        return Envelope(
-            id=self.event_id,
-            source=source,
-            event_type=self.event_type,
-            schema_version=self.schema_version,
-            time=self.recorded_at,
-            subject=self.subject,
-            stream_id=self.stream_id,
-            stream_version=self.version,
-            prev_hash=self.prev_hash,
-            hash=self.hash,
-            correlation_id=meta.get("correlation_id"),
-            causation_id=meta.get("causation_id"),
-            agency_id=meta.get("agency_id"),
-            staff_id=meta.get("staff_id"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DecodedEvent:
-    """A recorded event opened, upcast to the latest version and validated."""
-
-    recorded: RecordedEvent
-    event: DomainEvent
-    metadata: Metadata
-    erased_fields: frozenset[str]
 
 
 def _now() -> str:
@@ -193,44 +78,6 @@ def _row_to_recorded(row: Any) -> RecordedEvent:
         prev_hash=m["prev_hash"],
         hash=m["hash"],
     )
-
-
-async def decode_payload(
-    vault: KeyVault,
-    *,
-    event_type: str,
-    schema_version: int,
-    subject: str,
-    event_id: str,
-    payload: str,
-) -> tuple[DomainEvent, frozenset[str]]:
-    """Open, upcast and validate a payload (shared by the store and consumers)."""
-    cls = event_class(event_type)
-    data = json.loads(payload)
-    if not isinstance(data, dict):
-        raise CorruptEvent(f"{event_type} payload is not a JSON object")
-    data, erased = await vault.open(subject, event_id, data, cls.personal_fields())
-    data = upcast(event_type, schema_version, data)
-    if erased:
-        # Erased personal fields read as None; every other field is validated (and so
-        # typed: enums, datetimes) exactly as it is while the key exists.
-        for name in cls.model_fields.keys() & data.keys() - erased:
-            try:
-                data[name] = _field_adapter(cls, name).validate_python(data[name])
-            except ValidationError as exc:
-                raise CorruptEvent(f"{event_type} v{schema_version} {name}: {exc}") from exc
-        return cls.model_construct(**data), erased
-    try:
-        return cls.model_validate(data), erased
-    except ValidationError as exc:
-        raise CorruptEvent(f"{event_type} v{schema_version}: {exc}") from exc
-
-
-@functools.cache
-def _field_adapter(cls: type[DomainEvent], name: str) -> TypeAdapter[Any]:
-    info = cls.model_fields[name]
-    hint: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    return TypeAdapter(hint)
 
 
 class InlineProjection(Protocol):
@@ -578,47 +425,15 @@ class EventStore:
 
     # -- verifying -------------------------------------------------------------------
 
-    async def verify_stream(self, stream_id: str) -> ChainReport:
+    async def verify_stream(self, stream_id: str) -> verification.ChainReport:
         """Recompute a stream's chain; report the first event whose link is broken."""
-        prev, count, expected_version = GENESIS, 0, 1
-        for rec in await self.read_stream(stream_id):
-            count += 1
-            broken: BrokenLink | None = None
-            recomputed = link_hash(prev, rec.record())
-            if rec.version != expected_version:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    f"version {expected_version} is missing",
-                    recomputed,
-                    rec.hash,
-                )
-            elif rec.prev_hash != prev:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    "prev_hash does not match the previous event",
-                    prev,
-                    rec.prev_hash,
-                )
-            elif recomputed != rec.hash:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    "content does not match its hash",
-                    recomputed,
-                    rec.hash,
-                )
-            if broken is not None:
-                return ChainReport(stream_id, count, prev, broken)
-            prev = rec.hash
-            expected_version += 1
-        return ChainReport(stream_id, count, prev, None)
+        return await verification.verify_stream(self, stream_id)
 
     async def stream_ids(self) -> list[str]:
+        """Every stream id, in order."""
         async with self.engine.connect() as conn:
             rows = await conn.execute(select(events.c.stream_id).distinct().order_by("stream_id"))
             return [r[0] for r in rows]
 
-    async def verify_all(self) -> list[ChainReport]:
-        return [await self.verify_stream(s) for s in await self.stream_ids()]
+    async def verify_all(self) -> list[verification.ChainReport]:
+        return await verification.verify_all(self)
