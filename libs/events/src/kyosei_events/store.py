@@ -4,8 +4,8 @@
 transaction of appends, read-model writes, processed marks and checkpoints.
 
 - ``append`` with an expected version; a conflict raises :class:`ConcurrencyError`
-  (HTTP 409 at the API). No table-wide lock: the unique (stream_id, version) key is
-  the concurrency check.
+  (HTTP 409 at the API). The append itself (head lookup, sealing, hashing, the one
+  INSERT) is writer.py's, used by both classes.
 - a global ``position`` orders the log; ``read_log`` returns events in commit-safe
   order: on PostgreSQL each row carries the id of the transaction that wrote it and
   the log is read in (tx_id, position) order, only below the oldest transaction
@@ -21,42 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
-from .canonical import canonical_text
-from .codec import GENESIS, decode_payload, link_hash, record_of
+from .codec import decode_payload
 from .crypto import KeyVault
-from .records import (
-    START,
-    ConcurrencyError,
-    DecodedEvent,
-    LogCursor,
-    Metadata,
-    NewEvent,
-    RecordedEvent,
-)
+from .records import START, DecodedEvent, LogCursor, Metadata, NewEvent, RecordedEvent
 from .tables import checkpoints, events, processed_messages
+from .writer import StreamWriter, utc_now
 
 log = structlog.get_logger(__name__)
-
-_HEAD_CACHE_SIZE = 100_000
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
 
 _COLUMNS = [c for c in events.c]
 
@@ -104,7 +84,9 @@ class UnitOfWork:
     ) -> list[RecordedEvent]:
         """Append to a stream. ``expected_version`` 0 means the stream must be new;
         ``None`` appends at whatever the head is."""
-        recorded = await self.store._append(self.conn, stream_id, new_events, expected_version)
+        recorded = await self.store.writer.append(
+            self.conn, stream_id, new_events, expected_version
+        )
         self.appended.extend(recorded)
         if self.store.projections:
             # Inline projections: the read model changes in the same transaction as
@@ -132,15 +114,15 @@ class UnitOfWork:
     async def mark_processed(self, consumer: str, message_id: str) -> bool:
         """Record a processed message. False when it was processed before."""
         stmt = (
-            self.store._insert(processed_messages)
-            .values(consumer=consumer, message_id=message_id, processed_at=_now())
+            self.store.writer.insert(processed_messages)
+            .values(consumer=consumer, message_id=message_id, processed_at=utc_now())
             .on_conflict_do_nothing()
         )
         result = await self.conn.execute(stmt)
         return bool(result.rowcount)
 
     async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
-        stmt = self.store._insert(checkpoints).values(
+        stmt = self.store.writer.insert(checkpoints).values(
             name=name, tx_id=cursor.tx_id, position=cursor.position
         )
         await self.conn.execute(
@@ -167,25 +149,17 @@ class EventStore:
         self.vault = vault
         self.name = name
         self.dialect = engine.dialect.name
-        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        self.writer = StreamWriter(vault, self.dialect)
         self._listeners: list[Callable[[], None]] = []
         self._notify_channel: str | None = None
         self._notify_task: asyncio.Task[None] | None = None
         self._notify_again = False
         if self.dialect == "postgresql":
-            self._tx_expr: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
             self._horizon: ColumnElement[Any] = literal_column(
                 "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             )
         else:
-            self._tx_expr = literal(0)
             self._horizon = literal(1)
-        # Built once: a statement built per append regenerates its cache key every time.
-        self._insert_events = (
-            events.insert()
-            .values(tx_id=self._tx_expr)
-            .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
-        )
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -196,9 +170,6 @@ class EventStore:
     def notify_channel(self, channel: str) -> None:
         """On PostgreSQL, NOTIFY this channel after commits, for relays in other processes."""
         self._notify_channel = channel
-
-    def _insert(self, table: Any) -> Any:
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
 
     async def create_tables(self) -> None:
         """Create the store's tables (tests and the embedded default; production uses Alembic)."""
@@ -216,7 +187,7 @@ class EventStore:
             async with conn.begin():
                 yield uow
         if uow.appended:
-            self._after_commit(uow.appended)
+            self._committed(uow.appended)
 
     async def append(
         self,
@@ -232,103 +203,15 @@ class EventStore:
             # several INSERTs, so they keep the explicit transaction.)
             async with self.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                recorded = await self._append(conn, stream_id, new_events, expected_version)
+                recorded = await self.writer.append(conn, stream_id, new_events, expected_version)
             if recorded:
-                self._after_commit(recorded)
+                self._committed(recorded)
             return recorded
         async with self.unit_of_work() as uow:
             return await uow.append(stream_id, new_events, expected_version)
 
-    async def _head_hash(
-        self, conn: AsyncConnection, stream_id: str, expected: int | None
-    ) -> tuple[int, str]:
-        """(version, hash) that the new events chain onto."""
-        if expected == 0:
-            return 0, GENESIS
-        cached = self._heads.get(stream_id)
-        if expected is not None and cached is not None:
-            if cached[0] == expected:
-                return cached
-            if cached[0] > expected:
-                raise ConcurrencyError(stream_id, expected, cached[0])
-        query = select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
-        if expected is None:
-            query = query.order_by(events.c.version.desc()).limit(1)
-        else:
-            query = query.where(events.c.version == expected)
-        row = (await conn.execute(query)).first()
-        if row is None:
-            if expected is None:
-                return 0, GENESIS
-            raise ConcurrencyError(stream_id, expected)
-        return int(row[0]), str(row[1])
-
-    async def _append(
-        self,
-        conn: AsyncConnection,
-        stream_id: str,
-        new_events: Sequence[NewEvent],
-        expected: int | None,
-    ) -> list[RecordedEvent]:
-        if not new_events:
-            return []
-        version, prev = await self._head_hash(conn, stream_id, expected)
-        rows: list[dict[str, Any]] = []
-        now = _now()
-        for new in new_events:
-            version += 1
-            ev = new.event
-            metadata_text = canonical_text(new.metadata.as_dict())
-            payload = ev.model_dump(mode="json")
-            personal = ev.personal_fields()
-            if personal:
-                payload = await self.vault.seal(new.subject, new.event_id, payload, personal)
-            payload_text = canonical_text(payload)
-            row: dict[str, Any] = {
-                "stream_id": stream_id,
-                "version": version,
-                "event_id": new.event_id,
-                "event_type": ev.event_type,
-                "schema_version": ev.schema_version,
-                "recorded_at": now,
-                "subject": new.subject,
-                "metadata": metadata_text,
-                "payload": payload_text,
-                "prev_hash": prev,
-            }
-            row["hash"] = prev = link_hash(
-                prev,
-                record_of(
-                    stream_id=stream_id,
-                    version=version,
-                    event_id=new.event_id,
-                    event_type=ev.event_type,
-                    schema_version=ev.schema_version,
-                    recorded_at=now,
-                    subject=new.subject,
-                    metadata=metadata_text,
-                    payload=payload_text,
-                ),
-            )
-            rows.append(row)
-        try:
-            result = await conn.execute(self._insert_events, rows)
-        except IntegrityError as exc:
-            if "event_id" in str(exc.orig):
-                raise
-            raise ConcurrencyError(stream_id, expected) from None
-        ids = result.all()
-        return [
-            RecordedEvent(position=int(p), tx_id=int(t), **row)
-            for (p, t), row in zip(ids, rows, strict=True)
-        ]
-
-    def _after_commit(self, appended: list[RecordedEvent]) -> None:
-        for rec in appended:
-            self._heads[rec.stream_id] = (rec.version, rec.hash)
-            self._heads.move_to_end(rec.stream_id)
-        while len(self._heads) > _HEAD_CACHE_SIZE:
-            self._heads.popitem(last=False)
+    def _committed(self, appended: list[RecordedEvent]) -> None:
+        self.writer.committed(appended)
         for listener in self._listeners:
             listener()
         if self._notify_channel is not None:
@@ -389,6 +272,12 @@ class EventStore:
             )
             return [_row_to_recorded(r) for r in rows]
 
+    async def stream_ids(self) -> list[str]:
+        """Every stream id, in order."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(events.c.stream_id).distinct().order_by("stream_id"))
+            return [r[0] for r in rows]
+
     async def decode(self, recorded: RecordedEvent) -> DecodedEvent:
         event, erased = await decode_payload(
             self.vault,
@@ -405,7 +294,7 @@ class EventStore:
         """A stream's events, decoded, and its version (for the next expected_version)."""
         recorded = await self.read_stream(stream_id)
         if recorded:
-            self._heads[stream_id] = (recorded[-1].version, recorded[-1].hash)
+            self.writer.remember_head(stream_id, recorded[-1].version, recorded[-1].hash)
         return [await self.decode(r) for r in recorded], (recorded[-1].version if recorded else 0)
 
     async def checkpoint(self, name: str) -> LogCursor:
@@ -428,12 +317,6 @@ class EventStore:
     async def verify_stream(self, stream_id: str) -> verification.ChainReport:
         """Recompute a stream's chain; report the first event whose link is broken."""
         return await verification.verify_stream(self, stream_id)
-
-    async def stream_ids(self) -> list[str]:
-        """Every stream id, in order."""
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(events.c.stream_id).distinct().order_by("stream_id"))
-            return [r[0] for r in rows]
 
     async def verify_all(self) -> list[verification.ChainReport]:
         return await verification.verify_all(self)
