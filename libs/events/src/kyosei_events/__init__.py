@@ -21,6 +21,7 @@ from .relay import OutboxRelay
 from .store import EventStore, UnitOfWork
 from .topics import dead_letter_topic, events_topic
 from .verification import BrokenLink, ChainReport
+from .wakeup import Wakeup
 
 __all__ = [
     "START",
@@ -47,6 +48,7 @@ __all__ = [
     "UnitOfWork",
     "UnknownEventType",
     "Unprocessable",
+    "Wakeup",
     "catalogue",
     "dead_letter_topic",
     "event_catalogue",

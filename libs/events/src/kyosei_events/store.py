@@ -14,19 +14,18 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
   first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
-- the store is the outbox: the relay (relay.py) publishes what it has committed.
+- the store is the outbox: the relay (relay.py) publishes what it has committed, woken
+  by wakeup.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-import structlog
-from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -34,9 +33,8 @@ from .codec import decode_payload
 from .crypto import KeyVault
 from .records import START, DecodedEvent, LogCursor, Metadata, NewEvent, RecordedEvent
 from .tables import checkpoints, events, processed_messages
+from .wakeup import Wakeup
 from .writer import StreamWriter, utc_now
-
-log = structlog.get_logger(__name__)
 
 _COLUMNS = [c for c in events.c]
 
@@ -150,10 +148,7 @@ class EventStore:
         self.name = name
         self.dialect = engine.dialect.name
         self.writer = StreamWriter(vault, self.dialect)
-        self._listeners: list[Callable[[], None]] = []
-        self._notify_channel: str | None = None
-        self._notify_task: asyncio.Task[None] | None = None
-        self._notify_again = False
+        self.wakeup = Wakeup(engine)
         if self.dialect == "postgresql":
             self._horizon: ColumnElement[Any] = literal_column(
                 "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
@@ -165,11 +160,11 @@ class EventStore:
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in-process, no I/O) after every commit that appended."""
-        self._listeners.append(listener)
+        self.wakeup.on_commit(listener)
 
     def notify_channel(self, channel: str) -> None:
         """On PostgreSQL, NOTIFY this channel after commits, for relays in other processes."""
-        self._notify_channel = channel
+        self.wakeup.use_channel(channel)
 
     async def create_tables(self) -> None:
         """Create the store's tables (tests and the embedded default; production uses Alembic)."""
@@ -212,31 +207,7 @@ class EventStore:
 
     def _committed(self, appended: list[RecordedEvent]) -> None:
         self.writer.committed(appended)
-        for listener in self._listeners:
-            listener()
-        if self._notify_channel is not None:
-            self._schedule_notify()
-
-    def _schedule_notify(self) -> None:
-        # Coalesced and outside the writing transaction: NOTIFY serialises the commits
-        # of the transactions that send it, so appends must not send it themselves.
-        if self._notify_task is not None and not self._notify_task.done():
-            self._notify_again = True
-            return
-        self._notify_task = asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        assert self._notify_channel is not None
-        while True:
-            self._notify_again = False
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(select(func.pg_notify(self._notify_channel, "")))
-                    await conn.commit()
-            except Exception:  # a lost wake-up only delays the relay until its next poll
-                log.warning("notify_failed", channel=self._notify_channel, exc_info=True)
-            if not self._notify_again:
-                return
+        self.wakeup.committed()
 
     # -- reading ---------------------------------------------------------------------
 
