@@ -68,7 +68,8 @@ from kyosei_events.canonical import canonical_bytes
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.database import create_engine
 from kyosei_events.projection import catch_up
-from kyosei_events.store import DecodedEvent, UnitOfWork
+from kyosei_events.records import DecodedEvent
+from kyosei_events.store import UnitOfWork
 
 DEFAULT_PG_URL = os.environ.get(
     "KYOSEI_BENCH_POSTGRES_URL",

@@ -12,9 +12,9 @@ from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from kyosei_events import Envelope, EnvelopeError, IdempotentConsumer, RecordedEvent
+from kyosei_events import Envelope, EnvelopeError, IdempotentConsumer, Metadata, RecordedEvent
 from kyosei_events.canonical import canonical_text
-from kyosei_events.chain import GENESIS, link_hash
+from kyosei_events.codec import GENESIS, link_hash
 from kyosei_events.envelope import TYPE_PREFIX
 from tests.backbone_support import META
 
@@ -202,3 +202,29 @@ def test_a_bad_header_is_named(name: str, value: bytes, message: str) -> None:
     headers = dict(recorded().envelope(SOURCE).to_headers()) | {name: value}
     with pytest.raises(EnvelopeError, match=message):
         Envelope.from_headers(headers)
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        (META, "c937bc4a3e0b63dd29163e8a47bb9d4a90b3def91862af45c7cab883628a8cee"),
+        (
+            Metadata(correlation_id="corr-1", staff_id="職員-9"),
+            "8f7549e9b0608e9922b5afdc25a3ef2864910e4dadd8c8a9ba7639fb015929df",
+        ),
+    ],
+    ids=["full-metadata", "partial-metadata"],
+)
+def test_the_stored_record_and_the_envelope_hash_to_the_published_value(
+    meta: Metadata, expected: str
+) -> None:
+    """Hashes already stored and published never change: the record a RecordedEvent
+    hashes and the one an Envelope rebuilds from its headers are the same bytes."""
+    payload = canonical_text(
+        {"summary": "kyosei-enc:v1:AAAA", "household_id": "hh-1", "note": "介護🙏"}
+    )
+    rec = recorded(metadata=canonical_text(meta.as_dict()), payload=payload, tx_id=1)
+    assert rec.hash == expected
+    assert rec.envelope(SOURCE).link_hash(rec.payload) == expected
+    headers = rec.envelope(SOURCE).to_headers()
+    assert Envelope.from_headers(headers).link_hash(rec.payload) == expected

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from kyosei_events import EventStore
-from kyosei_events.chain import GENESIS, link_hash
+from kyosei_events import EventStore, Metadata
+from kyosei_events.codec import GENESIS, link_hash
 from kyosei_events.tables import events
 from tests.backbone_support import case_opened, consultation, new
 
@@ -36,7 +36,7 @@ async def test_an_untouched_stream_verifies(store: EventStore) -> None:
     assert report.broken is None
     assert report.events == 5
     assert report.head_hash == recs[-1].hash
-    # The links are what chain.py says they are.
+    # The links are what codec.py says they are.
     prev = GENESIS
     for rec in recs:
         assert rec.hash == link_hash(prev, rec.record())
@@ -44,6 +44,28 @@ async def test_an_untouched_stream_verifies(store: EventStore) -> None:
 
     empty = await store.verify_stream("no-such-stream")
     assert empty.ok and empty.events == 0 and empty.head_hash == GENESIS
+
+
+async def test_the_envelope_of_a_stored_event_recomputes_its_stored_hash(
+    store: EventStore,
+) -> None:
+    """The append, a RecordedEvent and an Envelope share one record function: what a
+    consumer recomputes from the headers is the hash the store wrote."""
+    partial = Metadata(correlation_id="corr-2", staff_id="職員-9")
+    appended = await store.append(
+        "consultation-c-1",
+        [
+            new(consultation()),
+            new(consultation(), meta=partial),
+            new(consultation(), meta=Metadata()),
+        ],
+        0,
+    )
+    stored = await store.read_stream("consultation-c-1")
+    assert stored == appended
+    for rec in stored:
+        assert rec.envelope("urn:test").link_hash(rec.payload) == rec.hash
+        assert link_hash(rec.prev_hash, rec.record()) == rec.hash
 
 
 async def test_an_edited_payload_breaks_the_chain_at_that_event(store: EventStore) -> None:

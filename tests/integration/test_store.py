@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from kyosei_events import START, ConcurrencyError, EventStore, LogCursor, RecordedEvent
-from kyosei_events.chain import GENESIS
+from kyosei_events.codec import GENESIS
 from tests.backbone_support import case_opened, consultation, new, settled, uid
 
 

@@ -9,7 +9,7 @@ from kyosei_events import EventStore
 from kyosei_events.canonical import canonical_text
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived
-from kyosei_events.chain import GENESIS, link_hash, record_of
+from kyosei_events.codec import GENESIS, link_hash, record_of
 from kyosei_events.tables import events
 from tests.backbone_support import JAPANESE_SUMMARY, consultation, new
 from tests.unit.test_upcasting import V1_PAYLOAD

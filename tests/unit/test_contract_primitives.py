@@ -12,7 +12,7 @@ from kyosei_events.canonical import canonical_bytes
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import ConsultationReceived
 from kyosei_events.catalogue.participation import ParticipationMatched
-from kyosei_events.chain import GENESIS, link_hash, record_of
+from kyosei_events.codec import GENESIS, link_hash, record_of
 from kyosei_events.model import DomainEvent, event
 
 

@@ -2,26 +2,26 @@
 (event store, hash chains, personal-data sealing, outbox relay, idempotent consumer)."""
 
 from . import catalogue
-from .chain import BrokenLink, ChainReport
 from .consumer import Delivery, IdempotentConsumer, Outcome, Unprocessable
 from .crypto import KeyErased, KeyVault
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, Personal, UnknownEventType
 from .model import catalogue as event_catalogue
-from .relay import OutboxRelay
-from .store import (
+from .records import (
     START,
     ConcurrencyError,
     CorruptEvent,
     DecodedEvent,
-    EventStore,
     LogCursor,
     Metadata,
     NewEvent,
     RecordedEvent,
-    UnitOfWork,
 )
+from .relay import OutboxRelay
+from .store import EventStore, UnitOfWork
 from .topics import dead_letter_topic, events_topic
+from .verification import BrokenLink, ChainReport
+from .wakeup import Wakeup
 
 __all__ = [
     "START",
@@ -48,6 +48,7 @@ __all__ = [
     "UnitOfWork",
     "UnknownEventType",
     "Unprocessable",
+    "Wakeup",
     "catalogue",
     "dead_letter_topic",
     "event_catalogue",

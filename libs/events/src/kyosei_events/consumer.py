@@ -24,9 +24,11 @@ import structlog
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from .codec import decode_payload
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, UnknownEventType
-from .store import CorruptEvent, EventStore, Metadata, UnitOfWork, decode_payload
+from .records import CorruptEvent, Metadata
+from .store import EventStore, UnitOfWork
 from .topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .canonical import canonical_text
-from .chain import link_hash, record_of
+from .codec import link_hash, metadata_of, record_of
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "jp.kyosei."
@@ -59,16 +59,6 @@ class Envelope:
 
     def link_hash(self, payload: str) -> str:
         """The chain hash of this event with ``payload``: equals ``hash`` when authentic."""
-        meta = {
-            k: v
-            for k, v in (
-                ("agency_id", self.agency_id),
-                ("causation_id", self.causation_id),
-                ("correlation_id", self.correlation_id),
-                ("staff_id", self.staff_id),
-            )
-            if v is not None
-        }
         record = record_of(
             stream_id=self.stream_id,
             version=self.stream_version,
@@ -77,7 +67,7 @@ class Envelope:
             schema_version=self.schema_version,
             recorded_at=self.time,
             subject=self.subject,
-            metadata=canonical_text(meta),
+            metadata=canonical_text(metadata_of(self)),
             payload=payload,
         )
         return link_hash(self.prev_hash, record)

@@ -13,7 +13,8 @@ from typing import Protocol
 
 import structlog
 
-from .store import START, DecodedEvent, EventStore, UnitOfWork
+from .records import START, DecodedEvent
+from .store import EventStore, UnitOfWork
 
 log = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ between publish and checkpoint, means the events are (re)published on restart;
 consumers drop duplicates by ``ce_id``.
 
 The relay wakes when the store commits in this process, on PostgreSQL also on
-LISTEN/NOTIFY from other processes, and otherwise polls every ``poll_interval``.
+LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll_interval``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any, Protocol
 import structlog
 from prometheus_client import Counter, Gauge
 
-from .store import EventStore, LogCursor
+from .records import LogCursor
+from .store import EventStore
+from .wakeup import Listening
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +57,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._listen_conn: Any = None
+        self._listen_conn: Listening | None = None
         store.on_commit(self._wake.set)
 
     def wake(self) -> None:
@@ -89,7 +91,7 @@ class OutboxRelay:
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
 
     async def run(self) -> None:
-        await self._listen()
+        self._listen_conn = await self.store.wakeup.listen(self._wake.set)
         backoff = 0.5
         while True:
             self._wake.clear()
@@ -108,15 +110,6 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-
-    async def _listen(self) -> None:
-        channel = self.store._notify_channel
-        if self.store.dialect != "postgresql" or channel is None:
-            return
-        conn = await self.store.engine.connect()
-        raw = await conn.get_raw_connection()
-        await raw.driver_connection.add_listener(channel, lambda *_: self._wake.set())  # type: ignore[union-attr]
-        self._listen_conn = conn
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"relay:{self.name}")

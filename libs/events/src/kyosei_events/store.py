@@ -1,177 +1,40 @@
 """The event store: one implementation on SQLAlchemy 2 (async) for SQLite and PostgreSQL.
 
+:class:`EventStore` appends, reads and keeps checkpoints; :class:`UnitOfWork` is one
+transaction of appends, read-model writes, processed marks and checkpoints.
+
 - ``append`` with an expected version; a conflict raises :class:`ConcurrencyError`
-  (HTTP 409 at the API). No table-wide lock: the unique (stream_id, version) key is
-  the concurrency check.
+  (HTTP 409 at the API). The append itself (head lookup, sealing, hashing, the one
+  INSERT) is writer.py's, used by both classes.
 - a global ``position`` orders the log; ``read_log`` returns events in commit-safe
   order: on PostgreSQL each row carries the id of the transaction that wrote it and
   the log is read in (tx_id, position) order, only below the oldest transaction
   still running, so a reader never skips an event that commits late. On SQLite,
   writers are serialised by the database, so position order is commit order.
-- each stream is a SHA-256 hash chain (chain.py); ``verify_stream`` reports the
-  first broken link.
+- each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
+  first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
-- the store is the outbox: the relay (relay.py) publishes what it has committed.
+- the store is the outbox: the relay (relay.py) publishes what it has committed, woken
+  by wakeup.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
-import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Annotated, Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
-import structlog
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import ColumnElement, func, literal, literal_column, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from .canonical import canonical_text
-from .chain import GENESIS, BrokenLink, ChainReport, link_hash, record_of
+from . import verification
+from .codec import decode_payload
 from .crypto import KeyVault
-from .envelope import Envelope
-from .model import DomainEvent, event_class, upcast
+from .records import START, DecodedEvent, LogCursor, Metadata, NewEvent, RecordedEvent
 from .tables import checkpoints, events, processed_messages
-
-log = structlog.get_logger(__name__)
-
-_HEAD_CACHE_SIZE = 100_000
-
-
-class ConcurrencyError(Exception):
-    """The stream is not at the expected version: someone else wrote first."""
-
-    def __init__(self, stream_id: str, expected: int | None, actual: int | None = None) -> None:
-        self.stream_id = stream_id
-        self.expected = expected
-        self.actual = actual
-        detail = f", it is at version {actual}" if actual is not None else ""
-        super().__init__(
-            f"stream {stream_id} was expected at version {expected}{detail}; "
-            "reload it and try again"
-        )
-
-
-class CorruptEvent(Exception):
-    """A stored event that cannot be decoded as its declared type."""
-
-
-@dataclass(frozen=True, slots=True)
-class Metadata:
-    """Who did it and why: carried with every event and into the envelope."""
-
-    correlation_id: str | None = None
-    causation_id: str | None = None
-    agency_id: str | None = None
-    staff_id: str | None = None
-
-    def as_dict(self) -> dict[str, str]:
-        pairs = (
-            ("correlation_id", self.correlation_id),
-            ("causation_id", self.causation_id),
-            ("agency_id", self.agency_id),
-            ("staff_id", self.staff_id),
-        )
-        return {k: v for k, v in pairs if v is not None}
-
-
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An event about to be appended. ``subject`` is the household id (Kafka key)."""
-
-    event: DomainEvent
-    subject: str
-    metadata: Metadata = Metadata()
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-
-class LogCursor(NamedTuple):
-    """A place in the log, in commit-safe (tx_id, position) order."""
-
-    tx_id: int
-    position: int
-
-
-START = LogCursor(-1, 0)
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedEvent:
-    """An event as stored: payload text with personal fields still sealed."""
-
-    position: int
-    tx_id: int
-    stream_id: str
-    version: int
-    event_id: str
-    event_type: str
-    schema_version: int
-    recorded_at: str
-    subject: str
-    metadata: str
-    payload: str
-    prev_hash: str
-    hash: str
-
-    @property
-    def cursor(self) -> LogCursor:
-        return LogCursor(self.tx_id, self.position)
-
-    def record(self) -> dict[str, Any]:
-        return record_of(
-            stream_id=self.stream_id,
-            version=self.version,
-            event_id=self.event_id,
-            event_type=self.event_type,
-            schema_version=self.schema_version,
-            recorded_at=self.recorded_at,
-            subject=self.subject,
-            metadata=self.metadata,
-            payload=self.payload,
-        )
-
-    def envelope(self, source: str) -> Envelope:
-        meta = json.loads(self.metadata)
-        return Envelope(
-            id=self.event_id,
-            source=source,
-            event_type=self.event_type,
-            schema_version=self.schema_version,
-            time=self.recorded_at,
-            subject=self.subject,
-            stream_id=self.stream_id,
-            stream_version=self.version,
-            prev_hash=self.prev_hash,
-            hash=self.hash,
-            correlation_id=meta.get("correlation_id"),
-            causation_id=meta.get("causation_id"),
-            agency_id=meta.get("agency_id"),
-            staff_id=meta.get("staff_id"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class DecodedEvent:
-    """A recorded event opened, upcast to the latest version and validated."""
-
-    recorded: RecordedEvent
-    event: DomainEvent
-    metadata: Metadata
-    erased_fields: frozenset[str]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
+from .wakeup import Wakeup
+from .writer import StreamWriter, utc_now
 
 _COLUMNS = [c for c in events.c]
 
@@ -193,44 +56,6 @@ def _row_to_recorded(row: Any) -> RecordedEvent:
         prev_hash=m["prev_hash"],
         hash=m["hash"],
     )
-
-
-async def decode_payload(
-    vault: KeyVault,
-    *,
-    event_type: str,
-    schema_version: int,
-    subject: str,
-    event_id: str,
-    payload: str,
-) -> tuple[DomainEvent, frozenset[str]]:
-    """Open, upcast and validate a payload (shared by the store and consumers)."""
-    cls = event_class(event_type)
-    data = json.loads(payload)
-    if not isinstance(data, dict):
-        raise CorruptEvent(f"{event_type} payload is not a JSON object")
-    data, erased = await vault.open(subject, event_id, data, cls.personal_fields())
-    data = upcast(event_type, schema_version, data)
-    if erased:
-        # Erased personal fields read as None; every other field is validated (and so
-        # typed: enums, datetimes) exactly as it is while the key exists.
-        for name in cls.model_fields.keys() & data.keys() - erased:
-            try:
-                data[name] = _field_adapter(cls, name).validate_python(data[name])
-            except ValidationError as exc:
-                raise CorruptEvent(f"{event_type} v{schema_version} {name}: {exc}") from exc
-        return cls.model_construct(**data), erased
-    try:
-        return cls.model_validate(data), erased
-    except ValidationError as exc:
-        raise CorruptEvent(f"{event_type} v{schema_version}: {exc}") from exc
-
-
-@functools.cache
-def _field_adapter(cls: type[DomainEvent], name: str) -> TypeAdapter[Any]:
-    info = cls.model_fields[name]
-    hint: Any = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
-    return TypeAdapter(hint)
 
 
 class InlineProjection(Protocol):
@@ -257,7 +82,9 @@ class UnitOfWork:
     ) -> list[RecordedEvent]:
         """Append to a stream. ``expected_version`` 0 means the stream must be new;
         ``None`` appends at whatever the head is."""
-        recorded = await self.store._append(self.conn, stream_id, new_events, expected_version)
+        recorded = await self.store.writer.append(
+            self.conn, stream_id, new_events, expected_version
+        )
         self.appended.extend(recorded)
         if self.store.projections:
             # Inline projections: the read model changes in the same transaction as
@@ -285,15 +112,15 @@ class UnitOfWork:
     async def mark_processed(self, consumer: str, message_id: str) -> bool:
         """Record a processed message. False when it was processed before."""
         stmt = (
-            self.store._insert(processed_messages)
-            .values(consumer=consumer, message_id=message_id, processed_at=_now())
+            self.store.writer.insert(processed_messages)
+            .values(consumer=consumer, message_id=message_id, processed_at=utc_now())
             .on_conflict_do_nothing()
         )
         result = await self.conn.execute(stmt)
         return bool(result.rowcount)
 
     async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
-        stmt = self.store._insert(checkpoints).values(
+        stmt = self.store.writer.insert(checkpoints).values(
             name=name, tx_id=cursor.tx_id, position=cursor.position
         )
         await self.conn.execute(
@@ -320,38 +147,24 @@ class EventStore:
         self.vault = vault
         self.name = name
         self.dialect = engine.dialect.name
-        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
-        self._listeners: list[Callable[[], None]] = []
-        self._notify_channel: str | None = None
-        self._notify_task: asyncio.Task[None] | None = None
-        self._notify_again = False
+        self.writer = StreamWriter(vault, self.dialect)
+        self.wakeup = Wakeup(engine)
         if self.dialect == "postgresql":
-            self._tx_expr: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
             self._horizon: ColumnElement[Any] = literal_column(
                 "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
             )
         else:
-            self._tx_expr = literal(0)
             self._horizon = literal(1)
-        # Built once: a statement built per append regenerates its cache key every time.
-        self._insert_events = (
-            events.insert()
-            .values(tx_id=self._tx_expr)
-            .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
-        )
 
     # -- wiring ----------------------------------------------------------------------
 
     def on_commit(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (in-process, no I/O) after every commit that appended."""
-        self._listeners.append(listener)
+        self.wakeup.on_commit(listener)
 
     def notify_channel(self, channel: str) -> None:
         """On PostgreSQL, NOTIFY this channel after commits, for relays in other processes."""
-        self._notify_channel = channel
-
-    def _insert(self, table: Any) -> Any:
-        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+        self.wakeup.use_channel(channel)
 
     async def create_tables(self) -> None:
         """Create the store's tables (tests and the embedded default; production uses Alembic)."""
@@ -369,7 +182,7 @@ class EventStore:
             async with conn.begin():
                 yield uow
         if uow.appended:
-            self._after_commit(uow.appended)
+            self._committed(uow.appended)
 
     async def append(
         self,
@@ -385,128 +198,16 @@ class EventStore:
             # several INSERTs, so they keep the explicit transaction.)
             async with self.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
-                recorded = await self._append(conn, stream_id, new_events, expected_version)
+                recorded = await self.writer.append(conn, stream_id, new_events, expected_version)
             if recorded:
-                self._after_commit(recorded)
+                self._committed(recorded)
             return recorded
         async with self.unit_of_work() as uow:
             return await uow.append(stream_id, new_events, expected_version)
 
-    async def _head_hash(
-        self, conn: AsyncConnection, stream_id: str, expected: int | None
-    ) -> tuple[int, str]:
-        """(version, hash) that the new events chain onto."""
-        if expected == 0:
-            return 0, GENESIS
-        cached = self._heads.get(stream_id)
-        if expected is not None and cached is not None:
-            if cached[0] == expected:
-                return cached
-            if cached[0] > expected:
-                raise ConcurrencyError(stream_id, expected, cached[0])
-        query = select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
-        if expected is None:
-            query = query.order_by(events.c.version.desc()).limit(1)
-        else:
-            query = query.where(events.c.version == expected)
-        row = (await conn.execute(query)).first()
-        if row is None:
-            if expected is None:
-                return 0, GENESIS
-            raise ConcurrencyError(stream_id, expected)
-        return int(row[0]), str(row[1])
-
-    async def _append(
-        self,
-        conn: AsyncConnection,
-        stream_id: str,
-        new_events: Sequence[NewEvent],
-        expected: int | None,
-    ) -> list[RecordedEvent]:
-        if not new_events:
-            return []
-        version, prev = await self._head_hash(conn, stream_id, expected)
-        rows: list[dict[str, Any]] = []
-        now = _now()
-        for new in new_events:
-            version += 1
-            ev = new.event
-            metadata_text = canonical_text(new.metadata.as_dict())
-            payload = ev.model_dump(mode="json")
-            personal = ev.personal_fields()
-            if personal:
-                payload = await self.vault.seal(new.subject, new.event_id, payload, personal)
-            payload_text = canonical_text(payload)
-            row: dict[str, Any] = {
-                "stream_id": stream_id,
-                "version": version,
-                "event_id": new.event_id,
-                "event_type": ev.event_type,
-                "schema_version": ev.schema_version,
-                "recorded_at": now,
-                "subject": new.subject,
-                "metadata": metadata_text,
-                "payload": payload_text,
-                "prev_hash": prev,
-            }
-            row["hash"] = prev = link_hash(
-                prev,
-                record_of(
-                    stream_id=stream_id,
-                    version=version,
-                    event_id=new.event_id,
-                    event_type=ev.event_type,
-                    schema_version=ev.schema_version,
-                    recorded_at=now,
-                    subject=new.subject,
-                    metadata=metadata_text,
-                    payload=payload_text,
-                ),
-            )
-            rows.append(row)
-        try:
-            result = await conn.execute(self._insert_events, rows)
-        except IntegrityError as exc:
-            if "event_id" in str(exc.orig):
-                raise
-            raise ConcurrencyError(stream_id, expected) from None
-        ids = result.all()
-        return [
-            RecordedEvent(position=int(p), tx_id=int(t), **row)
-            for (p, t), row in zip(ids, rows, strict=True)
-        ]
-
-    def _after_commit(self, appended: list[RecordedEvent]) -> None:
-        for rec in appended:
-            self._heads[rec.stream_id] = (rec.version, rec.hash)
-            self._heads.move_to_end(rec.stream_id)
-        while len(self._heads) > _HEAD_CACHE_SIZE:
-            self._heads.popitem(last=False)
-        for listener in self._listeners:
-            listener()
-        if self._notify_channel is not None:
-            self._schedule_notify()
-
-    def _schedule_notify(self) -> None:
-        # Coalesced and outside the writing transaction: NOTIFY serialises the commits
-        # of the transactions that send it, so appends must not send it themselves.
-        if self._notify_task is not None and not self._notify_task.done():
-            self._notify_again = True
-            return
-        self._notify_task = asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        assert self._notify_channel is not None
-        while True:
-            self._notify_again = False
-            try:
-                async with self.engine.connect() as conn:
-                    await conn.execute(select(func.pg_notify(self._notify_channel, "")))
-                    await conn.commit()
-            except Exception:  # a lost wake-up only delays the relay until its next poll
-                log.warning("notify_failed", channel=self._notify_channel, exc_info=True)
-            if not self._notify_again:
-                return
+    def _committed(self, appended: list[RecordedEvent]) -> None:
+        self.writer.committed(appended)
+        self.wakeup.committed()
 
     # -- reading ---------------------------------------------------------------------
 
@@ -542,6 +243,12 @@ class EventStore:
             )
             return [_row_to_recorded(r) for r in rows]
 
+    async def stream_ids(self) -> list[str]:
+        """Every stream id, in order."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(events.c.stream_id).distinct().order_by("stream_id"))
+            return [r[0] for r in rows]
+
     async def decode(self, recorded: RecordedEvent) -> DecodedEvent:
         event, erased = await decode_payload(
             self.vault,
@@ -558,7 +265,7 @@ class EventStore:
         """A stream's events, decoded, and its version (for the next expected_version)."""
         recorded = await self.read_stream(stream_id)
         if recorded:
-            self._heads[stream_id] = (recorded[-1].version, recorded[-1].hash)
+            self.writer.remember_head(stream_id, recorded[-1].version, recorded[-1].hash)
         return [await self.decode(r) for r in recorded], (recorded[-1].version if recorded else 0)
 
     async def checkpoint(self, name: str) -> LogCursor:
@@ -578,47 +285,9 @@ class EventStore:
 
     # -- verifying -------------------------------------------------------------------
 
-    async def verify_stream(self, stream_id: str) -> ChainReport:
+    async def verify_stream(self, stream_id: str) -> verification.ChainReport:
         """Recompute a stream's chain; report the first event whose link is broken."""
-        prev, count, expected_version = GENESIS, 0, 1
-        for rec in await self.read_stream(stream_id):
-            count += 1
-            broken: BrokenLink | None = None
-            recomputed = link_hash(prev, rec.record())
-            if rec.version != expected_version:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    f"version {expected_version} is missing",
-                    recomputed,
-                    rec.hash,
-                )
-            elif rec.prev_hash != prev:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    "prev_hash does not match the previous event",
-                    prev,
-                    rec.prev_hash,
-                )
-            elif recomputed != rec.hash:
-                broken = BrokenLink(
-                    rec.version,
-                    rec.position,
-                    "content does not match its hash",
-                    recomputed,
-                    rec.hash,
-                )
-            if broken is not None:
-                return ChainReport(stream_id, count, prev, broken)
-            prev = rec.hash
-            expected_version += 1
-        return ChainReport(stream_id, count, prev, None)
+        return await verification.verify_stream(self, stream_id)
 
-    async def stream_ids(self) -> list[str]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(select(events.c.stream_id).distinct().order_by("stream_id"))
-            return [r[0] for r in rows]
-
-    async def verify_all(self) -> list[ChainReport]:
-        return [await self.verify_stream(s) for s in await self.stream_ids()]
+    async def verify_all(self) -> list[verification.ChainReport]:
+        return await verification.verify_all(self)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
@@ -11,18 +14,23 @@ from .service import Service
 from .settings import Settings
 
 
-def _open(service: Service, settings: Settings) -> EventStore:
+@asynccontextmanager
+async def _open(service: Service, settings: Settings) -> AsyncIterator[EventStore]:
+    """The service's store, on engines of its own that are disposed of on the way out."""
     engine = create_engine(settings.database_url, schema=settings.db_schema)
     keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
-    return EventStore(
-        engine, KeyVault(keys, master_key_from_hex(settings.master_key)), name=service.name
-    )
+    try:
+        yield EventStore(
+            engine, KeyVault(keys, master_key_from_hex(settings.master_key)), name=service.name
+        )
+    finally:
+        await engine.dispose()
+        await keys.dispose()
 
 
 async def verify(service: Service, settings: Settings) -> int:
     """Print one line per broken stream and a summary; exit status 1 if any is broken."""
-    store = _open(service, settings)
-    try:
+    async with _open(service, settings) as store:
         streams = await store.stream_ids()
         broken = 0
         events = 0
@@ -39,14 +47,10 @@ async def verify(service: Service, settings: Settings) -> int:
                 print(f"… {i}/{len(streams)} streams checked")
         print(f"{service.name}: {len(streams)} streams, {events} events, {broken} broken")
         return 1 if broken else 0
-    finally:
-        await store.engine.dispose()
-        await store.vault._engine.dispose()
 
 
 async def rebuild(service: Service, settings: Settings) -> None:
-    store = _open(service, settings)
-    try:
+    async with _open(service, settings) as store:
         for make in service.projections:
             projection = make()
             print(f"{service.name}: rebuilding {projection.name}", flush=True)
@@ -57,6 +61,3 @@ async def rebuild(service: Service, settings: Settings) -> None:
 
             count = await rebuild_projection(store, projection, progress=progress)
             print(f"{service.name}: {projection.name} rebuilt from {count} events")
-    finally:
-        await store.engine.dispose()
-        await store.vault._engine.dispose()

@@ -1,0 +1,143 @@
+"""The append path, shared by the store's fast path and its units of work.
+
+:class:`StreamWriter` finds the head a stream's new events chain onto (from a cache of
+recently written heads when the expected version matches it, else from the table),
+seals personal fields with the household key, hashes each event onto the chain
+(codec.py) and writes them with one INSERT on the caller's connection. No table-wide
+lock: the unique (stream_id, version) key is the concurrency check. On PostgreSQL
+each row records the id of the transaction that wrote it (``tx_id``), which the
+store's log reads order by.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .canonical import canonical_text
+from .codec import GENESIS, link_hash, record_of
+from .crypto import KeyVault
+from .records import ConcurrencyError, NewEvent, RecordedEvent
+from .tables import events
+
+HEAD_CACHE_SIZE = 100_000
+
+
+def utc_now() -> str:
+    """The current time as the store writes it (``recorded_at``, ``processed_at``)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class StreamWriter:
+    """Appends hash-chained events to streams; keeps a cache of stream heads."""
+
+    def __init__(self, vault: KeyVault, dialect: str) -> None:
+        self.vault = vault
+        self.dialect = dialect
+        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        if dialect == "postgresql":
+            tx_id: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
+        else:
+            tx_id = literal(0)
+        # Built once: a statement built per append regenerates its cache key every time.
+        self._insert_events = (
+            events.insert()
+            .values(tx_id=tx_id)
+            .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
+        )
+
+    def insert(self, table: Any) -> Any:
+        """An INSERT into ``table`` in this dialect (with ``on_conflict_do_…``)."""
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        stream_id: str,
+        new_events: Sequence[NewEvent],
+        expected: int | None,
+    ) -> list[RecordedEvent]:
+        """Write ``new_events`` after version ``expected`` (0: a new stream, None: the
+        head) on ``conn``; :class:`ConcurrencyError` if the stream is not there. Call
+        :meth:`committed` once the transaction has committed."""
+        if not new_events:
+            return []
+        version, prev = await self._head_hash(conn, stream_id, expected)
+        rows: list[dict[str, Any]] = []
+        now = utc_now()
+        for new in new_events:
+            version += 1
+            ev = new.event
+            payload = ev.model_dump(mode="json")
+            personal = ev.personal_fields()
+            if personal:
+                payload = await self.vault.seal(new.subject, new.event_id, payload, personal)
+            columns: dict[str, Any] = {
+                "stream_id": stream_id,
+                "version": version,
+                "event_id": new.event_id,
+                "event_type": ev.event_type,
+                "schema_version": ev.schema_version,
+                "recorded_at": now,
+                "subject": new.subject,
+                "metadata": canonical_text(new.metadata.as_dict()),
+                "payload": canonical_text(payload),
+            }
+            hash_ = link_hash(prev, record_of(**columns))
+            rows.append({**columns, "prev_hash": prev, "hash": hash_})
+            prev = hash_
+        try:
+            result = await conn.execute(self._insert_events, rows)
+        except IntegrityError as exc:
+            if "event_id" in str(exc.orig):
+                raise
+            raise ConcurrencyError(stream_id, expected) from None
+        ids = result.all()
+        return [
+            RecordedEvent(position=int(p), tx_id=int(t), **row)
+            for (p, t), row in zip(ids, rows, strict=True)
+        ]
+
+    def committed(self, appended: Sequence[RecordedEvent]) -> None:
+        """``appended`` has committed: remember the new heads."""
+        for rec in appended:
+            self._heads[rec.stream_id] = (rec.version, rec.hash)
+            self._heads.move_to_end(rec.stream_id)
+        while len(self._heads) > HEAD_CACHE_SIZE:
+            self._heads.popitem(last=False)
+
+    def remember_head(self, stream_id: str, version: int, hash_: str) -> None:
+        """A stream's head as read: the next append after it skips a query."""
+        self._heads[stream_id] = (version, hash_)
+
+    async def _head_hash(
+        self, conn: AsyncConnection, stream_id: str, expected: int | None
+    ) -> tuple[int, str]:
+        """(version, hash) that the new events chain onto."""
+        if expected == 0:
+            return 0, GENESIS
+        cached = self._heads.get(stream_id)
+        if expected is not None and cached is not None:
+            if cached[0] == expected:
+                return cached
+            if cached[0] > expected:
+                raise ConcurrencyError(stream_id, expected, cached[0])
+        query = select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
+        if expected is None:
+            query = query.order_by(events.c.version.desc()).limit(1)
+        else:
+            query = query.where(events.c.version == expected)
+        row = (await conn.execute(query)).first()
+        if row is None:
+            if expected is None:
+                return 0, GENESIS
+            raise ConcurrencyError(stream_id, expected)
+        return int(row[0]), str(row[1])
