@@ -9,7 +9,8 @@ from typing import Any, Generic, TypeVar
 from .consumer import Unprocessable
 from .envelope import Envelope
 from .model import DomainEvent
-from .store import Metadata, UnitOfWork
+from .records import Metadata
+from .store import UnitOfWork
 
 E = TypeVar("E", bound=DomainEvent)
 
