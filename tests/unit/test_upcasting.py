@@ -9,7 +9,7 @@ import pytest
 
 from kyosei_events import UnknownEventType
 from kyosei_events.catalogue.common import Concern
-from kyosei_events.catalogue.intake import Channel, ConsultationReceived
+from kyosei_events.catalogue.intake import Channel, ConsentGiven, ConsultationReceived
 from kyosei_events.model import event_class, upcast, upcaster
 
 V1_PAYLOAD: dict[str, Any] = {
@@ -25,9 +25,9 @@ V1_PAYLOAD: dict[str, Any] = {
 }
 
 
-def test_consultation_received_is_at_version_3() -> None:
+def test_consultation_received_is_at_version_4() -> None:
     assert event_class("ConsultationReceived") is ConsultationReceived
-    assert ConsultationReceived.schema_version == 3
+    assert ConsultationReceived.schema_version == 4
 
 
 def test_a_v1_consultation_reads_as_the_latest() -> None:
@@ -40,6 +40,7 @@ def test_a_v1_consultation_reads_as_the_latest() -> None:
     assert upcast_payload["other_concern"] is None
     assert upcast_payload["caller_contact"] is None
     assert upcast_payload["concern_report_id"] is None
+    assert upcast_payload["member_ids"] == [], "v3 named nobody: it concerns every member"
 
     event = ConsultationReceived.model_validate(upcast_payload)
     assert event.concerns == [Concern.HARDSHIP]
@@ -51,20 +52,43 @@ def test_a_v1_consultation_reads_as_the_latest() -> None:
 def test_a_v2_payload_gains_the_v3_fields_as_empty() -> None:
     v2 = {**{k: v for k, v in V1_PAYLOAD.items() if k != "concern"}}
     v2 |= {"concerns": ["hardship"], "channel": "phone"}
-    v3 = upcast("ConsultationReceived", 2, v2)
-    assert v3 == {**v2, "other_concern": None, "caller_contact": None, "concern_report_id": None}
-    assert ConsultationReceived.model_validate(v3).channel is Channel.PHONE
+    v4 = upcast("ConsultationReceived", 2, v2)
+    assert v4 == {
+        **v2,
+        "other_concern": None,
+        "caller_contact": None,
+        "concern_report_id": None,
+        "member_ids": [],
+    }
+    assert ConsultationReceived.model_validate(v4).channel is Channel.PHONE
+
+
+def test_a_v1_consent_reads_as_v2_without_a_proxy() -> None:
+    v1 = {
+        "consent_id": "k-1",
+        "household_id": "h-1",
+        "member_id": None,
+        "given_by": "family",
+        "agencies": ["a"],
+        "all_agencies": False,
+        "purposes": ["information_sharing"],
+        "given_on": "2025-04-01",
+        "recorded_at": "2025-04-01T00:00:00Z",
+    }
+    v2 = upcast("ConsentGiven", 1, v1)
+    assert v2 == {**v1, "proxy_id": None}
+    assert ConsentGiven.model_validate(v2).member_id is None
 
 
 def test_a_latest_payload_is_left_as_it_is() -> None:
-    v3 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
-    assert upcast("ConsultationReceived", 3, v3) == v3
+    v4 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
+    assert upcast("ConsultationReceived", 4, v4) == v4
 
 
 @pytest.mark.parametrize(
     ("event_type", "version", "message"),
     [
-        ("ConsultationReceived", 4, "newer than this catalogue"),
+        ("ConsultationReceived", 5, "newer than this catalogue"),
         ("ConsultationReceived", 0, "no upcaster"),
         ("NoSuchEvent", 1, "unknown event type"),
     ],
@@ -76,6 +100,6 @@ def test_versions_it_cannot_read_are_refused(event_type: str, version: int, mess
 
 def test_an_upcaster_must_start_from_an_older_version() -> None:
     with pytest.raises(TypeError, match="not older"):
-        upcaster("ConsultationReceived", from_version=3)(lambda p: p)
+        upcaster("ConsultationReceived", from_version=4)(lambda p: p)
     with pytest.raises(UnknownEventType):
         upcaster("NoSuchEvent", from_version=1)(lambda p: p)
