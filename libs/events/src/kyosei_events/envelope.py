@@ -54,6 +54,12 @@ class Envelope:
         return f"urn:kyosei:schema:{self.event_type}:v{self.schema_version}"
 
     @property
+    def effective_correlation_id(self) -> str:
+        """The correlation this event belongs to: its correlation id, or its own id
+        when it starts one."""
+        return self.correlation_id or self.id
+
+    @property
     def key(self) -> bytes:
         return self.subject.encode()
 
@@ -83,6 +89,10 @@ class Envelope:
         return link_hash(self.prev_hash, record)
 
     def to_headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v.encode()) for k, v in self.header_map().items()]
+
+    def header_map(self) -> dict[str, str]:
+        """The headers as text, the form the service's Kafka client publishes."""
         pairs: list[tuple[str, str | None]] = [
             ("ce_specversion", SPEC_VERSION),
             ("ce_id", self.id),
@@ -102,7 +112,7 @@ class Envelope:
             ("ce_agencyid", self.agency_id),
             ("ce_staffid", self.staff_id),
         ]
-        return [(k, v.encode()) for k, v in pairs if v is not None]
+        return {k: v for k, v in pairs if v is not None}
 
     @classmethod
     def from_headers(
