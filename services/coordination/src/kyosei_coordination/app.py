@@ -7,7 +7,7 @@ from pathlib import Path
 from kyosei_platform.service import Service
 
 from .api import router
-from .handlers import POLICIES
+from .handlers import open_case
 from .projections import CaseList
 
 service = Service(
@@ -20,5 +20,5 @@ service = Service(
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
     projections=[CaseList],
-    policies=POLICIES,
+    policies=[open_case],
 )

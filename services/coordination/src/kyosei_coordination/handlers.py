@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from kyosei_events import Delivery, NewEvent, UnitOfWork
+from kyosei_events import NewEvent, PolicyContext, policy
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import CaseEscalated
-from kyosei_events.consumer import Handler
 
 
 def case_id_for(consultation_id: str) -> str:
@@ -15,10 +14,9 @@ def case_id_for(consultation_id: str) -> str:
     return f"case-{consultation_id}"
 
 
-async def open_case(delivery: Delivery, uow: UnitOfWork) -> None:
+@policy(CaseEscalated)
+async def open_case(escalated: CaseEscalated, ctx: PolicyContext) -> None:
     """CaseEscalated (intake) -> CaseOpened: every escalation gets a coordination case."""
-    escalated = delivery.event
-    assert isinstance(escalated, CaseEscalated)
     case_id = case_id_for(escalated.consultation_id)
     opened = CaseOpened(
         case_id=case_id,
@@ -28,14 +26,11 @@ async def open_case(delivery: Delivery, uow: UnitOfWork) -> None:
         concerns=escalated.concerns,
         opened_at=datetime.now(UTC),
     )
-    if await uow.stream_version(case_id) > 0:
+    if await ctx.uow.stream_version(case_id) > 0:
         # A second escalation of the same consultation: the case is already open.
         return
-    await uow.append(
+    await ctx.uow.append(
         case_id,
-        [NewEvent(opened, delivery.envelope.subject, delivery.caused_metadata())],
+        [NewEvent(opened, ctx.envelope.subject, ctx.caused_metadata())],
         expected_version=0,
     )
-
-
-POLICIES: dict[str, Handler] = {CaseEscalated.event_type: open_case}

@@ -7,7 +7,7 @@ from pathlib import Path
 from kyosei_platform.service import Service
 
 from .api import router
-from .handlers import POLICIES
+from .handlers import concern_noticed, outreach_requested
 from .projections import IntakeReadModel
 
 service = Service(
@@ -23,5 +23,5 @@ service = Service(
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
     projections=[IntakeReadModel],
-    policies=POLICIES,
+    policies=[concern_noticed, outreach_requested],
 )

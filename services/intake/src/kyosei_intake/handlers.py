@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from kyosei_events import Delivery, NewEvent, UnitOfWork
+from kyosei_events import NewEvent, PolicyContext, UnitOfWork, policy
 from kyosei_events.catalogue.community import ConcernNoticed, ReporterLink
 from kyosei_events.catalogue.coordination import OutreachRequested
 from kyosei_events.catalogue.intake import (
@@ -25,7 +25,6 @@ from kyosei_events.catalogue.intake import (
     OutreachStarted,
     Window,
 )
-from kyosei_events.consumer import Handler
 from kyosei_events.model import DomainEvent
 
 from .queries import survivor_of
@@ -43,25 +42,23 @@ async def _known_household(uow: UnitOfWork, household_id: str | None) -> str | N
 
 
 async def _start(
-    delivery: Delivery,
-    uow: UnitOfWork,
+    ctx: PolicyContext,
     stream_id: str,
     event: DomainEvent,
     subject: str,
     agency_id: str,
 ) -> None:
-    if await uow.stream_version(stream_id) > 0:
+    if await ctx.uow.stream_version(stream_id) > 0:
         return
-    await uow.append(
-        stream_id, [NewEvent(event, subject, delivery.caused_metadata(agency_id=agency_id))], 0
+    await ctx.uow.append(
+        stream_id, [NewEvent(event, subject, ctx.caused_metadata(agency_id=agency_id))], 0
     )
 
 
-async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
+@policy(ConcernNoticed)
+async def concern_noticed(e: ConcernNoticed, ctx: PolicyContext) -> None:
     """ConcernNoticed (community) -> ConsultationReceived or OutreachStarted."""
-    e = delivery.event
-    assert isinstance(e, ConcernNoticed)
-    household_id = await _known_household(uow, e.household_id)
+    household_id = await _known_household(ctx.uow, e.household_id)
     now = datetime.now(UTC)
     named = e.reporter_link in (ReporterLink.NAME_ONLY, ReporterLink.MAY_CONTACT)
     contact = e.reporter_contact if e.reporter_link is ReporterLink.MAY_CONTACT else None
@@ -81,9 +78,7 @@ async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
             concern_report_id=e.concern_id,
             received_at=e.noticed_at,
         )
-        await _start(
-            delivery, uow, f"consultation-{cid}", received, household_id or cid, e.forward_to
-        )
+        await _start(ctx, f"consultation-{cid}", received, household_id or cid, e.forward_to)
         return
     oid = derived_id("outreach", e.concern_id)
     started = OutreachStarted(
@@ -99,14 +94,13 @@ async def concern_noticed(delivery: Delivery, uow: UnitOfWork) -> None:
         reporter_contact=contact,
         started_at=now,
     )
-    await _start(delivery, uow, f"outreach-{oid}", started, household_id or oid, e.forward_to)
+    await _start(ctx, f"outreach-{oid}", started, household_id or oid, e.forward_to)
 
 
-async def outreach_requested(delivery: Delivery, uow: UnitOfWork) -> None:
+@policy(OutreachRequested)
+async def outreach_requested(e: OutreachRequested, ctx: PolicyContext) -> None:
     """OutreachRequested (coordination) -> OutreachStarted at the agency asked to go."""
-    e = delivery.event
-    assert isinstance(e, OutreachRequested)
-    household_id = await _known_household(uow, e.household_id)
+    household_id = await _known_household(ctx.uow, e.household_id)
     oid = derived_id("outreach", e.request_id)
     started = OutreachStarted(
         outreach_id=oid,
@@ -122,10 +116,4 @@ async def outreach_requested(delivery: Delivery, uow: UnitOfWork) -> None:
         reporter_contact=None,
         started_at=datetime.now(UTC),
     )
-    await _start(delivery, uow, f"outreach-{oid}", started, household_id or oid, e.outreach_agency)
-
-
-POLICIES: dict[str, Handler] = {
-    ConcernNoticed.event_type: concern_noticed,
-    OutreachRequested.event_type: outreach_requested,
-}
+    await _start(ctx, f"outreach-{oid}", started, household_id or oid, e.outreach_agency)
