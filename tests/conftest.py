@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.database import create_engine
+from kyosei_platform.bus import kafka_broker as kafka_broker_of
 from kyosei_platform.embedded import EmbeddedKafka
 
 PG_URL = os.environ.get(
@@ -139,8 +141,19 @@ async def pg_store(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]
 
 
 @pytest.fixture(scope="session")
+async def kafka_broker(kafka_bootstrap: list[str]) -> AsyncIterator[KafkaBroker]:
+    """A service's Kafka client, as the relay publishes through it (connected, no
+    subscribers)."""
+    broker = kafka_broker_of(kafka_bootstrap, service="test")
+    await broker.start()
+    yield broker
+    await broker.stop()
+
+
+@pytest.fixture(scope="session")
 async def kafka_producer(kafka_bootstrap: list[str]) -> AsyncIterator[Any]:
-    """The relay's producer: idempotent, acks from all in-sync replicas."""
+    """A plain Kafka producer, for messages exactly as a test writes them (any headers,
+    any value, a chosen partition), as another agency's system might send them."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(

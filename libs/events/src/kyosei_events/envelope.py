@@ -9,6 +9,11 @@ Headers (all UTF-8):
     content-type, and the kyosei extensions ce_schemaversion, ce_correlationid,
     ce_causationid, ce_agencyid, ce_staffid, ce_streamid, ce_streamversion,
     ce_prevhash, ce_hash.
+
+On the wire the service's Kafka client (FastStream) adds one header of its own,
+``correlation_id``: :attr:`Envelope.effective_correlation_id` (the correlation id, or
+ce_id when the event starts a correlation). It is not a CloudEvents attribute (no
+``ce_`` prefix), so CloudEvents SDKs ignore it; FastStream's logs and tracing use it.
 """
 
 from __future__ import annotations

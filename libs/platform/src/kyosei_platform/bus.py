@@ -1,7 +1,8 @@
 """The one Kafka client of a service process: a FastStream ``KafkaBroker``.
 
-The idempotent consumer runs the service's policies on its one subscriber and writes
-dead letters through it (``kyosei_events.consumer``). FastStream's Prometheus
+The outbox relay publishes the service's events through it, the idempotent consumer
+runs the service's policies on its one subscriber and writes dead letters through it
+(``kyosei_events.relay``, ``kyosei_events.consumer``). FastStream's Prometheus
 middleware counts and times every message received and published on the registry
 ``/metrics`` serves; its log lines go to structlog.
 """

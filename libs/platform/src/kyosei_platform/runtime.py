@@ -1,4 +1,5 @@
-"""The composition root of a service process: one store, one relay, one consumer group."""
+"""The composition root of a service process: one store, one Kafka client (a FastStream
+broker) shared by the relay and the consumer, one consumer group for the policies."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import contextlib
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay, events_topic
@@ -37,9 +37,14 @@ class ServiceRuntime:
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
         self.topic = settings.topic_prefix + events_topic(service.name)
-        self.producer: AIOKafkaProducer | None = None
-        self.relay: OutboxRelay | None = None
         self.broker = kafka_broker(settings.kafka_bootstrap, service=service.name)
+        self.relay = OutboxRelay(
+            self.store,
+            self.broker,
+            topic=self.topic,
+            source=f"/kyosei/{service.name}",
+            poll_interval=settings.relay_poll_interval,
+        )
         self.consumer: IdempotentConsumer | None = None
         if service.policies:
             self.consumer = IdempotentConsumer(
@@ -75,20 +80,9 @@ class ServiceRuntime:
         await asyncio.shield(self._connect_task)
 
     async def _connect(self) -> None:
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=2,
-        )
-        await _retry("kafka producer", self.producer.start)
-        self.relay = OutboxRelay(
-            self.store,
-            self.producer,
-            topic=self.topic,
-            source=f"/kyosei/{self.service.name}",
-            poll_interval=self.settings.relay_poll_interval,
-        )
+        # The producer first, so that the relay publishes while the consumer group
+        # is still being joined.
+        await _retry("kafka", self.broker.connect)
         self.relay.start()
         await _retry("kafka consumer", self.broker.start)
         log.info(
@@ -113,13 +107,8 @@ class ServiceRuntime:
                 problems[name] = type(exc).__name__
         if problems:
             return problems
-        try:
-            assert self.producer is not None
-            ok = await asyncio.wait_for(self.producer.client.force_metadata_update(), 2)
-            if not ok:
-                problems["kafka"] = "metadata unavailable"
-        except Exception as exc:
-            problems["kafka"] = type(exc).__name__
+        if not await self.broker.ping(timeout=2):
+            problems["kafka"] = "unreachable"
         return problems
 
     async def stop(self) -> None:
@@ -127,13 +116,9 @@ class ServiceRuntime:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect_task
+        await self.relay.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
-        if self.relay is not None:
-            await self.relay.stop()
-        if self.producer is not None:
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
         await self.engine.dispose()
         await self.keys_engine.dispose()
 
