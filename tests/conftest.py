@@ -8,6 +8,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,6 +126,25 @@ async def store(database: Database, vault: KeyVault) -> AsyncIterator[EventStore
 
 
 # -- backbone tests (libs/events) ------------------------------------------------------
+
+
+@asynccontextmanager
+async def sqlite_store(folder: Path, vault: KeyVault, name: str) -> AsyncIterator[EventStore]:
+    """A service's event store in its own SQLite file, with the shared key vault."""
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / name}.db")
+    s = EventStore(engine, vault, name=name)
+    await s.create_tables()
+    try:
+        yield s
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def source(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
+    """The producing service's store (intake), whose events a consumer test receives."""
+    async with sqlite_store(tmp_path, vault, "intake") as s:
+        yield s
 
 
 @pytest.fixture

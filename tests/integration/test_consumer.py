@@ -11,7 +11,6 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from kyosei_events import (
     Envelope,
     EventStore,
     IdempotentConsumer,
-    KeyVault,
     PolicyContext,
     RecordedEvent,
     Unprocessable,
@@ -30,7 +28,6 @@ from kyosei_events import (
 )
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import ConsultationReceived
-from kyosei_events.database import create_engine
 from kyosei_platform.bus import kafka_broker
 from tests.backbone_support import (
     JAPANESE_SUMMARY,
@@ -52,16 +49,6 @@ handled = Table(
     Column("consultation_id", String(64), primary_key=True),
     Column("summary", String(2000)),
 )
-
-
-@pytest.fixture
-async def source(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
-    """The producing service's store (same key vault, its own database)."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'intake'}.db")
-    s = EventStore(engine, vault, name="intake")
-    await s.create_tables()
-    yield s
-    await engine.dispose()
 
 
 @pytest.fixture

@@ -26,34 +26,21 @@ from kyosei_events import (
     policy,
 )
 from kyosei_events.catalogue.intake import ConsultationReceived
-from kyosei_events.database import create_engine
 from kyosei_events.policy import by_event_type
 from kyosei_platform.bus import kafka_broker
 from tests.backbone_support import CALLER_NAME, case_opened, consultation, headers_for, new
 from tests.backbone_support import outcomes as outcomes_of
+from tests.conftest import sqlite_store
 
 TOPIC = "kyosei.intake.events"
 SOURCE = "/kyosei/intake"
 
 
 @pytest.fixture
-async def source(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
-    """The producing service's store: its records are what its relay publishes."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'intake'}.db")
-    store = EventStore(engine, vault, name="intake")
-    await store.create_tables()
-    yield store
-    await engine.dispose()
-
-
-@pytest.fixture
 async def own(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
-    """The consuming service's store."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'coordination'}.db")
-    store = EventStore(engine, vault, name="coordination")
-    await store.create_tables()
-    yield store
-    await engine.dispose()
+    """The consuming service's store (``source``, the producing one's, is in conftest)."""
+    async with sqlite_store(tmp_path, vault, "coordination") as store:
+        yield store
 
 
 class Seen:
