@@ -12,9 +12,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from kyosei_events import Envelope, EventStore, Metadata, NewEvent
+from kyosei_events import Envelope, EventStore, Metadata, NewEvent, Outcome
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived, Window
@@ -177,3 +178,14 @@ async def settled(store: EventStore, within: float = 30.0) -> None:
                 f"(read horizon {horizon})"
             )
         await asyncio.sleep(0.02)
+
+
+def outcomes(consumer: str) -> dict[str, int]:
+    """What became of the messages ``consumer`` has seen, by outcome (its metric)."""
+    counts = {
+        str(o): REGISTRY.get_sample_value(
+            "kyosei_consumer_messages_total", {"consumer": consumer, "outcome": o}
+        )
+        for o in Outcome
+    }
+    return {o: int(n) for o, n in counts.items() if n}

@@ -8,16 +8,19 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from faststream.kafka import KafkaBroker
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.database import create_engine
+from kyosei_platform.bus import kafka_broker as kafka_broker_of
 from kyosei_platform.embedded import EmbeddedKafka
 
 PG_URL = os.environ.get(
@@ -125,6 +128,25 @@ async def store(database: Database, vault: KeyVault) -> AsyncIterator[EventStore
 # -- backbone tests (libs/events) ------------------------------------------------------
 
 
+@asynccontextmanager
+async def sqlite_store(folder: Path, vault: KeyVault, name: str) -> AsyncIterator[EventStore]:
+    """A service's event store in its own SQLite file, with the shared key vault."""
+    engine = create_engine(f"sqlite+aiosqlite:///{folder / name}.db")
+    s = EventStore(engine, vault, name=name)
+    await s.create_tables()
+    try:
+        yield s
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def source(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
+    """The producing service's store (intake), whose events a consumer test receives."""
+    async with sqlite_store(tmp_path, vault, "intake") as s:
+        yield s
+
+
 @pytest.fixture
 async def pg_store(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
     """An event store on PostgreSQL only, for behaviour that only PostgreSQL has
@@ -139,8 +161,19 @@ async def pg_store(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]
 
 
 @pytest.fixture(scope="session")
+async def kafka_broker(kafka_bootstrap: list[str]) -> AsyncIterator[KafkaBroker]:
+    """A service's Kafka client, as the relay publishes through it (connected, no
+    subscribers)."""
+    broker = kafka_broker_of(kafka_bootstrap, service="test")
+    await broker.start()
+    yield broker
+    await broker.stop()
+
+
+@pytest.fixture(scope="session")
 async def kafka_producer(kafka_bootstrap: list[str]) -> AsyncIterator[Any]:
-    """The relay's producer: idempotent, acks from all in-sync replicas."""
+    """A plain Kafka producer, for messages exactly as a test writes them (any headers,
+    any value, a chosen partition), as another agency's system might send them."""
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(

@@ -56,7 +56,7 @@ class System:
             await store.create_tables()
             relay = OutboxRelay(
                 store,
-                intake.producer,
+                intake.broker,
                 topic=self.topic_prefix + events_topic(service),
                 source=f"/kyosei/{service}",
             )

@@ -1,34 +1,34 @@
-"""Idempotent consumers and the dead-letter topic, with messages that crossed the
-embedded broker. The producing service's store is SQLite; the consuming service's
-store runs on SQLite and PostgreSQL."""
+"""Idempotent consumers and the dead-letter topic on the embedded broker: messages are
+published over the Kafka protocol and consumed by the consumer's FastStream subscriber,
+as in a running service. The producing service's store is SQLite; the consuming
+service's store runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, select
 
 from kyosei_events import (
-    Delivery,
     Envelope,
     EventStore,
     IdempotentConsumer,
-    KeyVault,
-    Outcome,
+    PolicyContext,
     RecordedEvent,
-    UnitOfWork,
     Unprocessable,
     dead_letter_topic,
+    policy,
 )
 from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import ConsultationReceived
-from kyosei_events.database import create_engine
+from kyosei_platform.bus import kafka_broker
 from tests.backbone_support import (
     JAPANESE_SUMMARY,
     case_opened,
@@ -36,6 +36,7 @@ from tests.backbone_support import (
     header,
     headers_for,
     new,
+    outcomes,
     read_topic,
 )
 
@@ -51,16 +52,6 @@ handled = Table(
 
 
 @pytest.fixture
-async def source(tmp_path: Path, vault: KeyVault) -> AsyncIterator[EventStore]:
-    """The producing service's store (same key vault, its own database)."""
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'intake'}.db")
-    s = EventStore(engine, vault, name="intake")
-    await s.create_tables()
-    yield s
-    await engine.dispose()
-
-
-@pytest.fixture
 async def consumer_store(store: EventStore) -> EventStore:
     async with store.engine.begin() as conn:
         await conn.run_sync(read_model.create_all)
@@ -70,15 +61,15 @@ async def consumer_store(store: EventStore) -> EventStore:
 class Handler:
     """Opens a case for each consultation: a read-model row and an appended event."""
 
+    __name__ = "open_case"
+
     def __init__(self, *, fail_times: int = 0) -> None:
         self.calls = 0
         self.fail_times = fail_times
 
-    async def __call__(self, delivery: Delivery, uow: UnitOfWork) -> None:
+    async def __call__(self, e: ConsultationReceived, ctx: PolicyContext) -> None:
         self.calls += 1
-        e = delivery.event
-        assert isinstance(e, ConsultationReceived)
-        await uow.conn.execute(
+        await ctx.uow.conn.execute(
             handled.insert().values(consultation_id=e.consultation_id, summary=e.summary)
         )
         if self.calls <= self.fail_times:
@@ -93,38 +84,52 @@ class Handler:
             concerns=e.concerns,
             opened_at=e.received_at,
         )
-        await uow.append(
+        await ctx.uow.append(
             f"case-{e.consultation_id}",
-            [new(case, e.household_id, meta=delivery.caused_metadata(agency_id="coord"))],
+            [new(case, e.household_id, meta=ctx.caused_metadata(agency_id="coord"))],
             0,
         )
 
 
-def consumer_for(
-    store: EventStore, producer: Any, handler: Handler, **kw: Any
-) -> IdempotentConsumer:
-    return IdempotentConsumer(
-        f"coordination-{uuid.uuid4().hex[:8]}",
+@asynccontextmanager
+async def consuming(
+    store: EventStore,
+    bootstrap: list[str],
+    topic: str,
+    handler: Handler,
+    *,
+    name: str | None = None,
+    **kw: Any,
+) -> AsyncIterator[IdempotentConsumer]:
+    """A consumer subscribed to ``topic`` on its own broker, as a service runs it."""
+    broker = kafka_broker(bootstrap, service="coordination")
+    consumer = IdempotentConsumer(
+        name or f"coordination-{uuid.uuid4().hex[:8]}",
         store,
-        {"ConsultationReceived": handler},
-        producer,
+        [policy(ConsultationReceived)(handler)],
+        broker,
         base_backoff=0.01,
         **kw,
     )
+    consumer.subscribe(topic)
+    await broker.start()
+    try:
+        yield consumer
+    finally:
+        await broker.stop()
 
 
-async def deliver(consumer: IdempotentConsumer, record: Any) -> Outcome:
-    return await consumer.handle(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        headers=record.headers,
-        key=record.key,
-        value=record.value,
-    )
+async def seen(consumer: IdempotentConsumer, count: int, within: float = 30.0) -> dict[str, int]:
+    """The consumer's outcomes, once it has seen ``count`` messages in all."""
+    deadline = asyncio.get_running_loop().time() + within
+    while sum((found := outcomes(consumer.name)).values()) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{consumer.name} saw only {found} after {within}s")
+        await asyncio.sleep(0.05)
+    return found
 
 
-async def publish(producer: Any, topic: str, messages: list[tuple[Any, bytes]]) -> None:
+async def publish(producer: Any, topic: str, messages: list[tuple[Any, bytes | None]]) -> None:
     """(headers, value) pairs, all to partition 0 so that they are read in this order."""
     for headers, value in messages:
         await producer.send_and_wait(
@@ -159,18 +164,14 @@ async def test_a_redelivered_message_has_no_second_effect(
     topic: str,
 ) -> None:
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
-    await publish(kafka_producer, topic, [message_of(rec)])
-    (record,) = await read_topic(kafka_bootstrap, topic)
-
     handler = Handler()
-    consumer = consumer_for(consumer_store, kafka_producer, handler)
-    assert await deliver(consumer, record) is Outcome.PROCESSED
-    assert await deliver(consumer, record) is Outcome.DUPLICATE
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        await publish(kafka_producer, topic, [message_of(rec), message_of(rec)])
+        assert await seen(consumer, 2) == {"processed": 1, "duplicate": 1}
     # After a restart (a new consumer object with the same name), still a duplicate.
-    restarted = IdempotentConsumer(
-        consumer.name, consumer_store, {"ConsultationReceived": handler}, kafka_producer
-    )
-    assert await deliver(restarted, record) is Outcome.DUPLICATE
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler, name=consumer.name):
+        await publish(kafka_producer, topic, [message_of(rec)])
+        assert await seen(consumer, 3) == {"processed": 1, "duplicate": 2}
 
     assert handler.calls == 1
     consultation_id = json.loads(rec.payload)["consultation_id"]
@@ -209,8 +210,9 @@ async def test_messages_that_can_never_be_processed_go_to_the_dead_letter_topic(
     future = replace(for_schema.envelope(SOURCE), schema_version=99)
     unknown = replace(other_type.envelope(SOURCE), event_type="SomethingNew")
     tampered = for_hash.payload.replace("agency-d", "agency-x").encode()
+    not_utf8 = [(k, b"\xff\xfe" if k == "ce_subject" else v) for k, v in message_of(good_a)[0]]
 
-    messages = [
+    messages: list[tuple[Any, bytes | None]] = [
         (no_id, good_a.payload.encode()),  # 0 bad headers
         message_of(good_a),  # 1 good
         (headers_for(for_json.envelope(SOURCE), not_json), not_json.encode()),  # 2
@@ -220,46 +222,49 @@ async def test_messages_that_can_never_be_processed_go_to_the_dead_letter_topic(
         (headers_for(future, for_schema.payload), for_schema.payload.encode()),  # 6
         (for_hash.envelope(SOURCE).to_headers(), tampered),  # 7 hash mismatch
         message_of(reject),  # 8 Unprocessable
-        message_of(good_e),  # 9 good
+        (message_of(good_e)[0], None),  # 9 a tombstone
+        (not_utf8, good_e.payload.encode()),  # 10 a header that is not UTF-8
+        message_of(good_e),  # 11 good
     ]
-    await publish(kafka_producer, topic, messages)
-    records = await read_topic(kafka_bootstrap, topic)
-    assert [r.offset for r in records] == list(range(10))
-
     handler = Handler()
-    consumer = consumer_for(consumer_store, kafka_producer, handler)
-    outcomes = [await deliver(consumer, r) for r in records]
-    D, P, I = Outcome.DEAD_LETTERED, Outcome.PROCESSED, Outcome.IGNORED  # noqa: E741
-    assert outcomes == [D, P, D, D, I, I, D, D, D, P]
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        await publish(kafka_producer, topic, messages)
+        assert await seen(consumer, 12) == {"dead_lettered": 8, "processed": 2, "ignored": 2}
+        records = await read_topic(kafka_bootstrap, topic)
+        assert [r.offset for r in records] == list(range(12))
 
-    dead = await read_topic(kafka_bootstrap, dead_letter_topic(consumer.name))
-    by_offset = {int(header(r, "dlq_offset") or -1): r for r in dead}
-    assert sorted(by_offset) == [0, 2, 3, 6, 7, 8]
-    reasons = {offset: header(r, "dlq_reason") or "" for offset, r in by_offset.items()}
-    assert "bad envelope: missing header ce_id" in reasons[0]
-    assert "JSONDecodeError" in reasons[2]
-    assert "CorruptEvent" in reasons[3] and "agency_id" in reasons[3]
-    assert "UnknownEventType" in reasons[6] and "v3" in reasons[6]
-    assert "ce_hash" in reasons[7]
-    assert reasons[8] == "no coordination office for agency-reject"
-    for offset, r in by_offset.items():
-        assert header(r, "dlq_consumer") == consumer.name
-        assert header(r, "dlq_topic") == topic
-        assert header(r, "dlq_partition") == "0"
-        assert r.value == records[offset].value  # the message as it was, for inspection
-        assert r.key == b"hh-1"
-    assert header(by_offset[8], "ce_id") == reject.event_id
+        dead = await read_topic(kafka_bootstrap, dead_letter_topic(consumer.name))
+        by_offset = {int(header(r, "dlq_offset") or -1): r for r in dead}
+        assert sorted(by_offset) == [0, 2, 3, 6, 7, 8, 9, 10]
+        reasons = {offset: header(r, "dlq_reason") or "" for offset, r in by_offset.items()}
+        assert "bad envelope: missing header ce_id" in reasons[0]
+        assert "JSONDecodeError" in reasons[2]
+        assert "CorruptEvent" in reasons[3] and "agency_id" in reasons[3]
+        assert "UnknownEventType" in reasons[6] and "v3" in reasons[6]
+        assert "ce_hash" in reasons[7]
+        assert reasons[8] == "no coordination office for agency-reject"
+        assert reasons[9].startswith("tombstone")
+        assert reasons[10] == "bad envelope: header ce_subject is not UTF-8"
+        for offset, r in by_offset.items():
+            assert header(r, "dlq_consumer") == consumer.name
+            assert header(r, "dlq_topic") == topic
+            assert header(r, "dlq_partition") == "0"
+            assert r.value == records[offset].value  # the message as it was, for inspection
+            assert r.key == b"hh-1"
+        assert header(by_offset[8], "ce_id") == reject.event_id
 
-    # The good messages around the bad ones were processed; the rejected one left nothing.
-    assert {r[0] for r in await rows(consumer_store)} == {
-        json.loads(good_a.payload)["consultation_id"],
-        json.loads(good_e.payload)["consultation_id"],
-    }
-    assert await count_events(consumer_store) == 2
+        # The good messages around the bad ones were processed; the rejected one left
+        # nothing.
+        assert {r[0] for r in await rows(consumer_store)} == {
+            json.loads(good_a.payload)["consultation_id"],
+            json.loads(good_e.payload)["consultation_id"],
+        }
+        assert await count_events(consumer_store) == 2
 
-    # A redelivered rejected message is not dead-lettered a second time.
-    assert await deliver(consumer, records[8]) is Outcome.DUPLICATE
-    assert len(await read_topic(kafka_bootstrap, dead_letter_topic(consumer.name))) == 6
+        # A redelivered rejected message is not dead-lettered a second time.
+        await publish(kafka_producer, topic, [message_of(reject)])
+        assert (await seen(consumer, 13))["duplicate"] == 1
+        assert len(await read_topic(kafka_bootstrap, dead_letter_topic(consumer.name))) == 8
 
 
 async def test_a_tampered_copy_does_not_stop_the_genuine_message(
@@ -273,18 +278,16 @@ async def test_a_tampered_copy_does_not_stop_the_genuine_message(
     must not mark that id as processed, or the genuine copy would be dropped."""
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
     headers, value = message_of(rec)
-    await publish(
-        kafka_producer,
-        topic,
-        [
-            (headers, value.replace(b"agency-a", b"agency-z")),
-            (headers, value),
-        ],
-    )
-    tampered, genuine = await read_topic(kafka_bootstrap, topic)
-    consumer = consumer_for(consumer_store, kafka_producer, Handler())
-    assert await deliver(consumer, tampered) is Outcome.DEAD_LETTERED
-    assert await deliver(consumer, genuine) is Outcome.PROCESSED
+    async with consuming(consumer_store, kafka_bootstrap, topic, Handler()) as consumer:
+        await publish(
+            kafka_producer,
+            topic,
+            [
+                (headers, value.replace(b"agency-a", b"agency-z")),
+                (headers, value),
+            ],
+        )
+        assert await seen(consumer, 2) == {"dead_lettered": 1, "processed": 1}
     assert len(await rows(consumer_store)) == 1
 
 
@@ -296,17 +299,15 @@ async def test_a_transient_failure_is_retried_and_then_succeeds(
     topic: str,
 ) -> None:
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
-    await publish(kafka_producer, topic, [message_of(rec)])
-    (record,) = await read_topic(kafka_bootstrap, topic)
     handler = Handler(fail_times=2)
-    consumer = consumer_for(consumer_store, kafka_producer, handler, max_attempts=5)
-    for _ in range(2):
-        with pytest.raises(ConnectionError):
-            await deliver(consumer, record)  # the caller does not commit the offset
-        assert await rows(consumer_store) == []  # the failed attempt left nothing
-    assert await deliver(consumer, record) is Outcome.PROCESSED
+    async with consuming(
+        consumer_store, kafka_bootstrap, topic, handler, max_attempts=5
+    ) as consumer:
+        await publish(kafka_producer, topic, [message_of(rec)])
+        # Each failure nacks the message: Kafka delivers it again.
+        assert await seen(consumer, 1) == {"processed": 1}
     assert handler.calls == 3
-    assert len(await rows(consumer_store)) == 1
+    assert len(await rows(consumer_store)) == 1  # the failed attempts left nothing
     assert await count_events(consumer_store) == 1
     assert await read_topic(kafka_bootstrap, consumer.dead_letter_topic, wait=0.3) == []
 
@@ -320,30 +321,58 @@ async def test_a_failure_that_persists_is_dead_lettered_after_max_attempts(
 ) -> None:
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
     (second,) = await source.append("consultation-2", [new(consultation("hh-1"))], 0)
-    await publish(kafka_producer, topic, [message_of(rec), message_of(second)])
-    record, next_record = await read_topic(kafka_bootstrap, topic)
-    handler = Handler(fail_times=1_000)
-    consumer = consumer_for(consumer_store, kafka_producer, handler, max_attempts=3)
-    for _ in range(2):
-        with pytest.raises(ConnectionError):
-            await deliver(consumer, record)
-    assert await deliver(consumer, record) is Outcome.DEAD_LETTERED
-    assert handler.calls == 3
+    handler = Handler(fail_times=3)  # the first message's three attempts
+    async with consuming(
+        consumer_store, kafka_bootstrap, topic, handler, max_attempts=3
+    ) as consumer:
+        await publish(kafka_producer, topic, [message_of(rec), message_of(second)])
+        # The consumer goes on with the next message once the first is dead-lettered.
+        assert await seen(consumer, 2) == {"dead_lettered": 1, "processed": 1}
+        assert handler.calls == 4
 
-    (dead,) = await read_topic(kafka_bootstrap, consumer.dead_letter_topic)
-    reason = header(dead, "dlq_reason") or ""
-    assert reason.startswith("failed 3 times")
-    assert "ConnectionError: database went away" in reason
-    assert (
-        Envelope.from_headers([(k, v) for k, v in dead.headers if not k.startswith("dlq_")]).id
-        == rec.event_id
-    )
-    assert await rows(consumer_store) == []
-    # Redelivered after dead-lettering: not handled again.
-    assert await deliver(consumer, record) is Outcome.DUPLICATE
-    assert handler.calls == 3
+        (dead,) = await read_topic(kafka_bootstrap, consumer.dead_letter_topic)
+        reason = header(dead, "dlq_reason") or ""
+        assert reason.startswith("failed 3 times")
+        assert "ConnectionError: database went away" in reason
+        assert (
+            Envelope.from_headers([(k, v) for k, v in dead.headers if not k.startswith("dlq_")]).id
+            == rec.event_id
+        )
+        assert await rows(consumer_store) == [
+            (json.loads(second.payload)["consultation_id"], JAPANESE_SUMMARY)
+        ]
+        # Redelivered after dead-lettering: not handled again.
+        await publish(kafka_producer, topic, [message_of(rec)])
+        assert (await seen(consumer, 3))["duplicate"] == 1
+    assert handler.calls == 4
 
-    # The consumer goes on with the next message once the cause is gone.
-    handler.fail_times = 0
-    assert await deliver(consumer, next_record) is Outcome.PROCESSED
-    assert len(await rows(consumer_store)) == 1
+
+async def test_a_payload_that_cannot_be_opened_yet_is_retried(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The key vault not answering is transient, like a failing policy: the message is
+    delivered again, not dead-lettered."""
+    (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
+    vault_open = consumer_store.vault.open
+    failures = [ConnectionError("key vault went away")] * 2
+
+    async def flaky_open(*args: Any, **kw: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await vault_open(*args, **kw)
+
+    monkeypatch.setattr(consumer_store.vault, "open", flaky_open)
+    handler = Handler()
+    async with consuming(
+        consumer_store, kafka_bootstrap, topic, handler, max_attempts=5
+    ) as consumer:
+        await publish(kafka_producer, topic, [message_of(rec)])
+        assert await seen(consumer, 1) == {"processed": 1}
+    assert failures == []
+    assert handler.calls == 1
+    assert await read_topic(kafka_bootstrap, consumer.dead_letter_topic, wait=0.3) == []

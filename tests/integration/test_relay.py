@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
+from faststream.kafka import KafkaBroker
 
 from kyosei_events import START, Envelope, EventStore, KeyVault, OutboxRelay, RecordedEvent
 from kyosei_events.database import create_engine
@@ -62,11 +63,11 @@ async def eventually_read(bootstrap: list[str], topic: str, count: int, within: 
 
 
 async def test_relay_publishes_committed_events_with_key_headers_and_order(
-    store: EventStore, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     appended = await append_interleaved(store, households=4, rounds=5)
     await settled(store)
-    relay = OutboxRelay(store, kafka_producer, topic=topic, source=SOURCE, batch_size=6)
+    relay = OutboxRelay(store, kafka_broker, topic=topic, source=SOURCE, batch_size=6)
     assert await relay.publish_pending() == 20
     assert await store.checkpoint(relay.name) == appended[-1].cursor
 
@@ -79,6 +80,11 @@ async def test_relay_publishes_committed_events_with_key_headers_and_order(
         rec = stored[env.id]
         assert record.key == rec.subject.encode() == env.key
         assert env == rec.envelope(SOURCE)
+        # On the wire: the CloudEvents headers exactly, plus FastStream's correlation_id
+        # (the correlation the event belongs to), each once.
+        wire = dict(record.headers)
+        assert len(wire) == len(record.headers)
+        assert wire == dict(env.to_headers()) | {"correlation_id": b"corr-1"}
         assert record.value == rec.payload.encode()  # exactly as stored (sealed)
         assert CALLER_NAME.encode() not in record.value
         partitions[rec.subject].add(record.partition)
@@ -99,9 +105,9 @@ async def test_relay_publishes_committed_events_with_key_headers_and_order(
 
 
 async def test_relay_wakes_when_the_store_commits(
-    store: EventStore, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
-    relay = OutboxRelay(store, kafka_producer, topic=topic, source=SOURCE, poll_interval=60)
+    relay = OutboxRelay(store, kafka_broker, topic=topic, source=SOURCE, poll_interval=60)
     relay.start()
     try:
         await asyncio.sleep(0.1)
@@ -114,11 +120,11 @@ async def test_relay_wakes_when_the_store_commits(
 
 @pytest.mark.postgres
 async def test_relay_wakes_on_notify_from_another_process(
-    pg_store: EventStore, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    pg_store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     channel = f"relay_{topic.split('.')[1]}"
     pg_store.notify_channel(channel)
-    relay = OutboxRelay(pg_store, kafka_producer, topic=topic, source=SOURCE, poll_interval=60)
+    relay = OutboxRelay(pg_store, kafka_broker, topic=topic, source=SOURCE, poll_interval=60)
     # The writer is another store object (another process): no in-process wake-up.
     writer = EventStore(pg_store.engine, pg_store.vault, name="writer")
     writer.notify_channel(channel)
@@ -141,10 +147,9 @@ CHILD = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys
 
-    from aiokafka import AIOKafkaProducer
-
     from kyosei_events import EventStore, KeyVault, OutboxRelay
     from kyosei_events.database import create_engine
+    from kyosei_platform.bus import kafka_broker
     from tests.backbone_support import case_opened, consultation, new
 
     async def main(data: str, mode: str, bootstrap: str, topic: str) -> None:
@@ -161,11 +166,9 @@ CHILD = textwrap.dedent(
             ids += [r.event_id for r in recs]
         print(json.dumps(ids), flush=True)
         if mode == "crash-before-checkpoint":
-            producer = AIOKafkaProducer(
-                bootstrap_servers=bootstrap, enable_idempotence=True, acks="all"
-            )
-            await producer.start()
-            relay = OutboxRelay(store, producer, topic=topic, source="urn:child", batch_size=5)
+            broker = kafka_broker(bootstrap.split(","), service="child")
+            await broker.start()
+            relay = OutboxRelay(store, broker, topic=topic, source="urn:child", batch_size=5)
 
             async def crash(*_args):
                 print("published, crashing before the checkpoint", flush=True)
@@ -211,7 +214,7 @@ async def restarted(tmp_path: Path) -> tuple[EventStore, Any]:
 
 
 async def test_a_crash_between_commit_and_publish_loses_nothing(
-    tmp_path: Path, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    tmp_path: Path, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     ids = await run_child(tmp_path, "crash-after-commit", kafka_bootstrap, topic)
     assert await read_topic(kafka_bootstrap, topic, wait=0.5) == []
@@ -219,7 +222,7 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
     store, engine = await restarted(tmp_path)
     try:
         assert await store.checkpoint("relay") == START
-        relay = OutboxRelay(store, kafka_producer, topic=topic, source=SOURCE, batch_size=5)
+        relay = OutboxRelay(store, kafka_broker, topic=topic, source=SOURCE, batch_size=5)
         assert await relay.publish_pending() == 12
         records = await read_topic(kafka_bootstrap, topic)
         assert sorted(ids_of(records)) == sorted(ids)
@@ -229,7 +232,7 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
 
 
 async def test_a_crash_between_publish_and_checkpoint_republishes(
-    tmp_path: Path, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    tmp_path: Path, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     ids = await run_child(tmp_path, "crash-before-checkpoint", kafka_bootstrap, topic)
     first = await read_topic(kafka_bootstrap, topic)
@@ -238,7 +241,7 @@ async def test_a_crash_between_publish_and_checkpoint_republishes(
     store, engine = await restarted(tmp_path)
     try:
         assert await store.checkpoint("relay") == START  # ... but was not checkpointed
-        relay = OutboxRelay(store, kafka_producer, topic=topic, source=SOURCE)
+        relay = OutboxRelay(store, kafka_broker, topic=topic, source=SOURCE)
         assert await relay.publish_pending() == 12
         records = await read_topic(kafka_bootstrap, topic)
         seen = ids_of(records)
@@ -248,28 +251,28 @@ async def test_a_crash_between_publish_and_checkpoint_republishes(
         await engine.dispose()
 
 
-class FailingProducer:
-    """Sends through the real producer, but fails ``failures`` sends after ``ok`` sends."""
+class FailingBroker:
+    """Publishes through the real broker, but fails ``failures`` publishes after ``ok``."""
 
-    def __init__(self, inner: Any, *, ok: int, failures: int = 1_000_000) -> None:
+    def __init__(self, inner: KafkaBroker, *, ok: int, failures: int = 1_000_000) -> None:
         self.inner, self.ok, self.failures = inner, ok, failures
         self.sent = 0
 
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Any) -> Any:
+    async def publish(self, message: bytes, topic: str, **kw: Any) -> Any:
         if self.ok == 0 and self.failures > 0:
             self.failures -= 1
             raise KafkaConnectionError("broker went away")
         self.ok = max(self.ok - 1, 0)
         self.sent += 1
-        return await self.inner.send(topic, value=value, key=key, headers=headers)
+        return await self.inner.publish(message, topic, **kw)
 
 
 async def test_a_relay_failing_mid_batch_is_completed_by_the_next(
-    store: EventStore, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     appended = await append_interleaved(store, households=3, rounds=4)
     await settled(store)
-    failing = FailingProducer(kafka_producer, ok=6)
+    failing = FailingBroker(kafka_broker, ok=6)
     relay = OutboxRelay(store, failing, topic=topic, source=SOURCE, batch_size=4)
     with pytest.raises(KafkaConnectionError):
         await relay.publish_pending()
@@ -277,7 +280,7 @@ async def test_a_relay_failing_mid_batch_is_completed_by_the_next(
     # The first batch was acknowledged and checkpointed; the second was not.
     assert await store.checkpoint(relay.name) == appended[3].cursor
 
-    again = OutboxRelay(store, kafka_producer, topic=topic, source=SOURCE, batch_size=4)
+    again = OutboxRelay(store, kafka_broker, topic=topic, source=SOURCE, batch_size=4)
     assert await again.publish_pending() == 8
     records = await read_topic(kafka_bootstrap, topic)
     seen = ids_of(records)
@@ -291,11 +294,11 @@ async def test_a_relay_failing_mid_batch_is_completed_by_the_next(
 
 
 async def test_a_running_relay_retries_until_the_broker_is_back(
-    store: EventStore, kafka_bootstrap: list[str], kafka_producer: Any, topic: str
+    store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
 ) -> None:
     appended = await append_interleaved(store, households=2, rounds=3)
     await settled(store)
-    failing = FailingProducer(kafka_producer, ok=2, failures=2)
+    failing = FailingBroker(kafka_broker, ok=2, failures=2)
     relay = OutboxRelay(store, failing, topic=topic, source=SOURCE, batch_size=4, poll_interval=60)
     relay.start()
     try:

@@ -11,7 +11,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
+from faststream.kafka import KafkaBroker
 
 from kyosei_events import EventStore, KeyVault, NewEvent, OutboxRelay
 from kyosei_events.catalogue.coordination import CaseOpened
@@ -19,7 +20,7 @@ from tests.conftest import _drop, _new_database
 
 
 async def test_relay_wakes_on_notify_from_another_writer(
-    tmp_path: Path, vault: KeyVault, kafka_bootstrap: list[str]
+    tmp_path: Path, vault: KeyVault, kafka_bootstrap: list[str], kafka_broker: KafkaBroker
 ) -> None:
     database = await _new_database("postgresql", tmp_path, "notify")
     channel = f"kyosei_test_{uuid.uuid4().hex[:8]}"
@@ -31,9 +32,7 @@ async def test_relay_wakes_on_notify_from_another_writer(
     writer = EventStore(writer_engine, vault, name="writer-side")
     writer.notify_channel(channel)
 
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
-    await producer.start()
-    relay = OutboxRelay(relay_store, producer, topic=topic, source="/test", poll_interval=60)
+    relay = OutboxRelay(relay_store, kafka_broker, topic=topic, source="/test", poll_interval=60)
     relay.start()
     consumer = AIOKafkaConsumer(
         topic,
@@ -60,7 +59,6 @@ async def test_relay_wakes_on_notify_from_another_writer(
     finally:
         await consumer.stop()
         await relay.stop()
-        await producer.stop()
         await relay_engine.dispose()
         await writer_engine.dispose()
         await _drop(database)

@@ -1,12 +1,14 @@
 """kyosei_events: the event contract (catalogue, envelope, schemas) and the backbone
-(event store, hash chains, personal-data sealing, outbox relay, idempotent consumer)."""
+(event store, hash chains, personal-data sealing, outbox relay, event policies and the
+idempotent consumer that runs them)."""
 
 from . import catalogue
-from .consumer import Delivery, IdempotentConsumer, Outcome, Unprocessable
+from .consumer import IdempotentConsumer, Outcome
 from .crypto import KeyErased, KeyVault
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, Personal, UnknownEventType
 from .model import catalogue as event_catalogue
+from .policy import Policy, PolicyContext, Unprocessable, policy
 from .records import (
     START,
     ConcurrencyError,
@@ -30,7 +32,6 @@ __all__ = [
     "ConcurrencyError",
     "CorruptEvent",
     "DecodedEvent",
-    "Delivery",
     "DomainEvent",
     "Envelope",
     "EnvelopeError",
@@ -44,6 +45,8 @@ __all__ = [
     "OutboxRelay",
     "Outcome",
     "Personal",
+    "Policy",
+    "PolicyContext",
     "RecordedEvent",
     "UnitOfWork",
     "UnknownEventType",
@@ -53,4 +56,5 @@ __all__ = [
     "dead_letter_topic",
     "event_catalogue",
     "events_topic",
+    "policy",
 ]

@@ -9,6 +9,11 @@ Headers (all UTF-8):
     content-type, and the kyosei extensions ce_schemaversion, ce_correlationid,
     ce_causationid, ce_agencyid, ce_staffid, ce_streamid, ce_streamversion,
     ce_prevhash, ce_hash.
+
+On the wire the service's Kafka client (FastStream) adds one header of its own,
+``correlation_id``: :attr:`Envelope.effective_correlation_id` (the correlation id, or
+ce_id when the event starts a correlation). It is not a CloudEvents attribute (no
+``ce_`` prefix), so CloudEvents SDKs ignore it; FastStream's logs and tracing use it.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ class Envelope:
         return f"urn:kyosei:schema:{self.event_type}:v{self.schema_version}"
 
     @property
+    def effective_correlation_id(self) -> str:
+        """The correlation this event belongs to: its correlation id, or its own id
+        when it starts one."""
+        return self.correlation_id or self.id
+
+    @property
     def key(self) -> bytes:
         return self.subject.encode()
 
@@ -73,6 +84,10 @@ class Envelope:
         return link_hash(self.prev_hash, record)
 
     def to_headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v.encode()) for k, v in self.header_map().items()]
+
+    def header_map(self) -> dict[str, str]:
+        """The headers as text, the form the service's Kafka client publishes."""
         pairs: list[tuple[str, str | None]] = [
             ("ce_specversion", SPEC_VERSION),
             ("ce_id", self.id),
@@ -92,7 +107,7 @@ class Envelope:
             ("ce_agencyid", self.agency_id),
             ("ce_staffid", self.staff_id),
         ]
-        return [(k, v.encode()) for k, v in pairs if v is not None]
+        return {k: v for k, v in pairs if v is not None}
 
     @classmethod
     def from_headers(

@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed events from the store to Kafka.
 
 At least once and in order per key: a batch is read from the log in commit-safe
-order, sent with the idempotent producer (acks=all), and only when every send is
-acknowledged is the checkpoint saved. A crash between commit and publish, or
+order, published through the service's FastStream broker (its producer idempotent,
+acks=all) without waiting for each message, and only when every message of the batch
+is acknowledged is the checkpoint saved. A crash between commit and publish, or
 between publish and checkpoint, means the events are (re)published on restart;
 consumers drop duplicates by ``ce_id``.
 
@@ -14,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Protocol
 
 import structlog
+from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 
 from .records import LogCursor
@@ -25,22 +26,16 @@ from .wakeup import Listening
 
 log = structlog.get_logger(__name__)
 
-RELAYED = Counter("kyosei_relay_published_total", "Events published by the relay", ["store"])
+# Publish counts and durations are FastStream's (faststream_published_messages_*).
 RELAY_POSITION = Gauge("kyosei_relay_position", "Last log position the relay published", ["store"])
 RELAY_ERRORS = Counter("kyosei_relay_errors_total", "Relay batches that failed", ["store"])
-
-
-class Producer(Protocol):
-    async def send(
-        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]]
-    ) -> Any: ...
 
 
 class OutboxRelay:
     def __init__(
         self,
         store: EventStore,
-        producer: Any,
+        broker: KafkaBroker,
         *,
         topic: str,
         source: str,
@@ -49,7 +44,7 @@ class OutboxRelay:
         poll_interval: float = 5.0,
     ) -> None:
         self.store = store
-        self.producer = producer
+        self.broker = broker
         self.topic = topic
         self.source = source
         self.name = name
@@ -75,18 +70,19 @@ class OutboxRelay:
             for rec in batch:
                 env = rec.envelope(self.source)
                 futures.append(
-                    await self.producer.send(
+                    await self.broker.publish(
+                        rec.payload.encode(),
                         self.topic,
-                        value=rec.payload.encode(),
                         key=env.key,
-                        headers=env.to_headers(),
+                        headers=env.header_map(),
+                        correlation_id=env.effective_correlation_id,
+                        no_confirm=True,
                     )
                 )
             await asyncio.gather(*futures)
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += len(batch)
-            RELAYED.labels(self.store.name).inc(len(batch))
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
 

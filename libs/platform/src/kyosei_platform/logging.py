@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
@@ -17,6 +19,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _lift_extra,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
@@ -29,3 +32,13 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(name)s %(message)s")
+
+
+def _lift_extra(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """FastStream logs its context (topic, group_id, message_id) as ``extra``, as for
+    the stdlib: make those keys of the JSON line like any other."""
+    extra = event.pop("extra", None)
+    if isinstance(extra, dict):
+        for key, value in extra.items():
+            event.setdefault(key, value)
+    return event

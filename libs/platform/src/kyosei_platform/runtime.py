@@ -1,4 +1,5 @@
-"""The composition root of a service process: one store, one relay, one consumer group."""
+"""The composition root of a service process: one store, one Kafka client (a FastStream
+broker) shared by the relay and the consumer, one consumer group for the policies."""
 
 from __future__ import annotations
 
@@ -7,17 +8,13 @@ import contextlib
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaProducer
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import text
 
 from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay, events_topic
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
-from kyosei_events.model import event_class
 
+from .bus import kafka_broker
 from .service import Service
 from .settings import Settings
 
@@ -40,18 +37,31 @@ class ServiceRuntime:
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
         self.topic = settings.topic_prefix + events_topic(service.name)
-        self.producer: AIOKafkaProducer | None = None
-        self.relay: OutboxRelay | None = None
-        self.broker: KafkaBroker | None = None
+        self.broker = kafka_broker(settings.kafka_bootstrap, service=service.name)
+        self.relay = OutboxRelay(
+            self.store,
+            self.broker,
+            topic=self.topic,
+            source=f"/kyosei/{service.name}",
+            poll_interval=settings.relay_poll_interval,
+        )
         self.consumer: IdempotentConsumer | None = None
+        if service.policies:
+            self.consumer = IdempotentConsumer(
+                f"{settings.topic_prefix}kyosei-{service.name}",
+                self.store,
+                service.policies,
+                self.broker,
+            )
+            self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
 
     @property
     def consumed_topics(self) -> list[str]:
         return sorted(
             {
-                self.settings.topic_prefix + events_topic(event_class(t).producer)
-                for t in self.service.policies
+                self.settings.topic_prefix + events_topic(p.event_type.producer)
+                for p in self.service.policies
             }
         )
 
@@ -70,57 +80,17 @@ class ServiceRuntime:
         await asyncio.shield(self._connect_task)
 
     async def _connect(self) -> None:
-        self.producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=2,
-        )
-        await _retry("kafka producer", self.producer.start)
-        self.relay = OutboxRelay(
-            self.store,
-            self.producer,
-            topic=self.topic,
-            source=f"/kyosei/{self.service.name}",
-            poll_interval=self.settings.relay_poll_interval,
-        )
+        # The producer first, so that the relay publishes while the consumer group
+        # is still being joined.
+        await _retry("kafka", self.broker.connect)
         self.relay.start()
-        if self.service.policies:
-            await self._start_consumer()
+        await _retry("kafka consumer", self.broker.start)
         log.info(
             "service_started",
             service=self.service.name,
             topic=self.topic,
             consumes=self.consumed_topics,
         )
-
-    async def _start_consumer(self) -> None:
-        consumer = self.consumer = IdempotentConsumer(
-            f"{self.settings.topic_prefix}kyosei-{self.service.name}",
-            self.store,
-            self.service.policies,
-            self.producer,
-        )
-        broker = self.broker = KafkaBroker(self.settings.kafka_bootstrap, logger=None)
-
-        @broker.subscriber(
-            *self.consumed_topics,
-            group_id=consumer.name,
-            auto_offset_reset="earliest",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-        )
-        async def on_event(msg: KafkaMessage) -> None:
-            raw: Any = msg.raw_message
-            await consumer.handle(
-                topic=raw.topic,
-                partition=raw.partition,
-                offset=raw.offset,
-                headers=raw.headers or (),
-                key=raw.key,
-                value=raw.value,
-            )
-
-        await _retry("kafka consumer", broker.start)
 
     async def ready(self) -> dict[str, str]:
         """What is not reachable, by name (empty when ready)."""
@@ -137,13 +107,8 @@ class ServiceRuntime:
                 problems[name] = type(exc).__name__
         if problems:
             return problems
-        try:
-            assert self.producer is not None
-            ok = await asyncio.wait_for(self.producer.client.force_metadata_update(), 2)
-            if not ok:
-                problems["kafka"] = "metadata unavailable"
-        except Exception as exc:
-            problems["kafka"] = type(exc).__name__
+        if not await self.broker.ping(timeout=2):
+            problems["kafka"] = "unreachable"
         return problems
 
     async def stop(self) -> None:
@@ -151,13 +116,9 @@ class ServiceRuntime:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect_task
-        if self.broker is not None:
+        await self.relay.stop()
+        with contextlib.suppress(Exception):
             await self.broker.stop()
-        if self.relay is not None:
-            await self.relay.stop()
-        if self.producer is not None:
-            with contextlib.suppress(Exception):
-                await self.producer.stop()
         await self.engine.dispose()
         await self.keys_engine.dispose()
 

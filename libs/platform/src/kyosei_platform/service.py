@@ -6,14 +6,15 @@ entry point; the CLI (serve, migrate, dev, verify, rebuild) finds them there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 
-from kyosei_events.consumer import Handler
+from kyosei_events.policy import Policy, by_event_type
 from kyosei_events.projection import Projection
 from kyosei_events.topics import SERVICES
 
@@ -26,8 +27,15 @@ class Service:
     router: APIRouter
     migrations: Path
     projections: Sequence[Callable[[], Projection]] = ()
-    # event type -> policy, for events consumed from other services' topics
-    policies: Mapping[str, Handler] = field(default_factory=dict)
+    # what it does with events consumed from other services' topics: @policy functions,
+    # at most one per event type
+    policies: Sequence[Policy[Any]] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            by_event_type(self.policies)
+        except ValueError as exc:
+            raise ValueError(f"service {self.name}: {exc}") from None
 
 
 def discover() -> dict[str, Service]:
