@@ -7,6 +7,7 @@ from pathlib import Path
 from kyosei_platform.service import Service
 
 from .api import router
+from .policies import POLICIES
 from .projections import CaseList
 
 service = Service(
