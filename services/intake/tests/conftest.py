@@ -1,56 +1,34 @@
-"""Intake's own fast tests: commands run on a SQLite store in a temporary folder, with
-the read models and household directory intake keeps, and no HTTP or broker."""
+"""Intake's own fast tests: commands and policies on a SQLite store in a temporary
+folder, with the read models and household directory intake keeps; no HTTP, and the
+in-memory broker for policies."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
-from kyosei_events import EventStore, KeyVault, Metadata
-from kyosei_events.database import create_engine
-from kyosei_households import HouseholdDirectory
+from kyosei_events import EventStore
 from kyosei_households.directory import metadata as directory_tables
-from kyosei_intake.projections import IntakeReadModel
+from kyosei_intake.app import service
 from kyosei_intake.projections import metadata as intake_tables
 from kyosei_platform.application import CommandContext
-from kyosei_platform.auth import Identity, Role
+from kyosei_platform.testing import PolicyBus, acting_as, local_store, policy_bus
 
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[EventStore]:
-    keys = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'keys'}.db")
-    vault = KeyVault(keys, bytes(range(32)))
-    await vault.create_tables()
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'intake'}.db")
-    s = EventStore(
-        engine, vault, name="intake", projections=[HouseholdDirectory(), IntakeReadModel()]
-    )
-    await s.create_tables()
-    async with engine.begin() as conn:
-        await conn.run_sync(intake_tables.create_all)
-        await conn.run_sync(directory_tables.create_all)
-    yield s
-    await engine.dispose()
-    await keys.dispose()
-
-
-class Agencies:
-    """Command contexts for staff of named agencies."""
-
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    def __call__(self, agency: str, role: Role = Role.STAFF) -> CommandContext:
-        who = Identity(agency, f"{agency}-staff", role)
-        return CommandContext(
-            store=self.store,
-            actor=who,
-            metadata=Metadata(agency_id=agency, staff_id=who.staff_id),
-        )
+    async with local_store(tmp_path, service, intake_tables, directory_tables) as s:
+        yield s
 
 
 @pytest.fixture
-def as_agency(store: EventStore) -> Agencies:
-    return Agencies(store)
+def as_agency(store: EventStore) -> Callable[[str], CommandContext]:
+    return lambda agency: acting_as(store, agency)
+
+
+@pytest.fixture
+async def bus(tmp_path: Path, store: EventStore) -> AsyncIterator[PolicyBus]:
+    async with policy_bus(tmp_path, service, store) as b:
+        yield b

@@ -7,8 +7,8 @@ jiritsu and none of his; his refusal blocks neither a consultation nor outreach.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Any
 
 import pytest
 
@@ -17,16 +17,16 @@ from kyosei_events.catalogue.intake import Channel, ConsentGiver, ConsentPurpose
 from kyosei_intake.access import open_household
 from kyosei_intake.commands import consultations, households, outreach
 from kyosei_intake.views import picture
-from kyosei_platform.application import Rejected
+from kyosei_platform.application import CommandContext, Rejected
 from kyosei_platform.auth import Identity, Role
 
-Agencies = Any  # the as_agency fixture (conftest.py)
+Agencies = Callable[[str], CommandContext]  # the as_agency fixture
 
 HOUKATSU, JIRITSU = "houkatsu", "jiritsu"
 SHARING = ConsentPurpose.INFORMATION_SHARING
 
 
-async def register_8050(as_agency: Agencies) -> tuple[str, str, str]:
+async def register_8050(store: EventStore, as_agency: Agencies) -> tuple[str, str, str]:
     registered = await households.register_household(
         as_agency(HOUKATSU),
         households.RegisterHousehold(
@@ -38,7 +38,7 @@ async def register_8050(as_agency: Agencies) -> tuple[str, str, str]:
         ),
     )
     assert registered.household_id is not None and not registered.candidates
-    state = (await open_household(as_agency.store, None, registered.household_id)).survivor
+    state = (await open_household(store, None, registered.household_id)).survivor
     mother, son = (m.member_id for m in state.members.values())
     return registered.household_id, mother, son
 
@@ -65,7 +65,7 @@ def jiritsu() -> Identity:
 async def test_the_mothers_consent_opens_her_consultations_and_none_of_her_sons(
     store: EventStore, as_agency: Agencies
 ) -> None:
-    hid, mother, son = await register_8050(as_agency)
+    hid, mother, son = await register_8050(store, as_agency)
     hers = await consult(as_agency, hid, [mother], "母に物忘れ、介護保険の申請")
     his = await consult(as_agency, hid, [son], "息子は20年ひきこもり")
     both = await consult(as_agency, hid, [], "母と息子の二人暮らし、年金のみ")
@@ -93,7 +93,7 @@ async def test_the_mothers_consent_opens_her_consultations_and_none_of_her_sons(
 async def test_a_refusal_is_shown_and_blocks_neither_consultation_nor_outreach(
     store: EventStore, as_agency: Agencies
 ) -> None:
-    hid, _, son = await register_8050(as_agency)
+    hid, _, son = await register_8050(store, as_agency)
     refusal = await households.refuse_consent(
         as_agency(HOUKATSU),
         hid,
@@ -119,7 +119,7 @@ async def test_a_refusal_is_shown_and_blocks_neither_consultation_nor_outreach(
 async def test_a_guardian_consents_for_a_person_once_recorded_as_their_proxy(
     store: EventStore, as_agency: Agencies
 ) -> None:
-    hid, mother, _ = await register_8050(as_agency)
+    hid, mother, _ = await register_8050(store, as_agency)
     with pytest.raises(Rejected) as unrecorded:
         await households.give_consent(
             as_agency(HOUKATSU),

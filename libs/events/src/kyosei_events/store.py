@@ -97,6 +97,11 @@ class UnitOfWork:
                 await projection.apply(self, decoded)
         return recorded
 
+    async def load(self, stream_id: str) -> tuple[list[DecodedEvent], int]:
+        """A stream's events, decoded, and its version, read inside this transaction (on
+        SQLite another connection would wait for this transaction's write lock)."""
+        return await self.store.decode_stream(stream_id, await _read_stream(self.conn, stream_id))
+
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 if new), read inside this transaction."""
         row = (
@@ -213,12 +218,7 @@ class EventStore:
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                select(*_COLUMNS)
-                .where(events.c.stream_id == stream_id, events.c.version > after_version)
-                .order_by(events.c.version)
-            )
-            return [_row_to_recorded(r) for r in rows]
+            return await _read_stream(conn, stream_id, after_version)
 
     async def read_log(self, after: LogCursor = START, limit: int = 1000) -> list[RecordedEvent]:
         """Committed events after ``after``, in commit-safe order, at most ``limit``."""
@@ -263,7 +263,12 @@ class EventStore:
 
     async def load(self, stream_id: str) -> tuple[list[DecodedEvent], int]:
         """A stream's events, decoded, and its version (for the next expected_version)."""
-        recorded = await self.read_stream(stream_id)
+        return await self.decode_stream(stream_id, await self.read_stream(stream_id))
+
+    async def decode_stream(
+        self, stream_id: str, recorded: list[RecordedEvent]
+    ) -> tuple[list[DecodedEvent], int]:
+        """A stream's recorded events decoded, and its version; remembers its head."""
         if recorded:
             self.writer.remember_head(stream_id, recorded[-1].version, recorded[-1].hash)
         return [await self.decode(r) for r in recorded], (recorded[-1].version if recorded else 0)
@@ -291,3 +296,14 @@ class EventStore:
 
     async def verify_all(self) -> list[verification.ChainReport]:
         return await verification.verify_all(self)
+
+
+async def _read_stream(
+    conn: AsyncConnection, stream_id: str, after_version: int = 0
+) -> list[RecordedEvent]:
+    rows = await conn.execute(
+        select(*_COLUMNS)
+        .where(events.c.stream_id == stream_id, events.c.version > after_version)
+        .order_by(events.c.version)
+    )
+    return [_row_to_recorded(r) for r in rows]

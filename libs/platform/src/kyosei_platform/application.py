@@ -140,7 +140,8 @@ class CommandContext:
 
     async def load(self, stream: str, make: Callable[[], A]) -> A:
         """The aggregate folded from ``stream`` (``exists`` is False when it is new)."""
-        events, _ = await self.store.load(stream)
+        source = self.uow if self.uow is not None else self.store
+        events, _ = await source.load(stream)
         state = make()
         for d in events:
             state.evolve(d.event)

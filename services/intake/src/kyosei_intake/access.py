@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from kyosei_events import EventStore
 from kyosei_households import Household, find, has_part, may_read_household, may_read_record
 from kyosei_households.access import SHARING
-from kyosei_platform.application import not_found, stream_id, today
+from kyosei_platform.application import CommandContext, not_found, stream_id, today
 from kyosei_platform.auth import Identity, Role
 
 from . import queries
@@ -80,6 +80,16 @@ async def household_of(store: EventStore, household_id: str | None) -> Household
         return None
     async with store.engine.connect() as conn:
         return await find(conn, household_id)
+
+
+async def members_of(ctx: CommandContext, household_id: str | None) -> frozenset[str]:
+    """The members of a record's household, read where the command runs (in a policy,
+    inside its transaction)."""
+    if household_id is None:
+        return frozenset()
+    async with ctx.connect() as conn:
+        household = await find(conn, household_id)
+    return household.member_ids if household else frozenset()
 
 
 async def may_read(

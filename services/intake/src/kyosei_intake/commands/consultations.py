@@ -27,7 +27,7 @@ from kyosei_platform.application import (
 )
 from kyosei_platform.auth import Identity, Role
 
-from ..access import household_of, may_read
+from ..access import may_read, members_of
 from ..domain import consultation as domain
 from ..projections import referrals
 
@@ -147,7 +147,6 @@ async def receive_consultation(
     policy passes the id it derives from the event it handles, so a redelivery finds
     the consultation already there and records nothing twice."""
     household_id = await known_household(ctx, cmd.household_id) if cmd.household_id else None
-    directory = await household_of(ctx.store, household_id)
     cid = consultation_id or str(uuid.uuid4())
     state = domain.Consultation(cid)
     if consultation_id is not None and await ctx.exists(stream(cid)):
@@ -169,7 +168,7 @@ async def receive_consultation(
         concern_report_id=concern_report_id,
         received_at=cmd.received_at or at,
     )
-    members = directory.member_ids if directory else frozenset()
+    members = await members_of(ctx, household_id)
     events = domain.receive(received, cmd.escalation_reason, at, members)
     await ctx.save(Change(state, stream(cid), events, household_id or cid, expected=0))
     return state

@@ -31,7 +31,7 @@ from kyosei_platform.application import (
 )
 from kyosei_platform.auth import Identity
 
-from ..access import household_of, may_read, open_household
+from ..access import may_read, members_of, open_household
 from ..domain import outreach as domain
 from .consultations import known_household
 
@@ -126,7 +126,6 @@ async def start_outreach(
     state = domain.Outreach(oid)
     if outreach_id is not None and await ctx.exists(stream(oid)):
         return state
-    directory = await household_of(ctx.store, household_id)
     started = domain.start(
         OutreachStarted(
             outreach_id=oid,
@@ -139,7 +138,7 @@ async def start_outreach(
             started_at=now(),
             **origin.model_dump(),
         ),
-        directory.member_ids if directory else frozenset(),
+        await members_of(ctx, household_id),
     )
     await ctx.save(Change(state, stream(oid), [started], household_id or oid, expected=0))
     return state
