@@ -20,6 +20,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from kyosei_platform.service import discover
 from kyosei_platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +32,16 @@ K8S_OVERLAY = K8S / "overlays" / "example"
 README = ROOT / "deploy" / "README.md"
 KUBERNETES_VERSION = "1.30.0"
 
-# The runtime contract: the only variables a kyosei service reads.
-# Every variable a service reads: derived from Settings, so code and deploy files agree.
-CONTRACT_ENV = frozenset(f"KYOSEI_{name.upper()}" for name in Settings.model_fields)
+# The runtime contract: the only variables a kyosei service reads, derived from the
+# code so that code and deploy files agree: what every service reads (Settings), and
+# per service what only it reads (its Service.settings, KYOSEI_<SERVICE>_*).
+PLATFORM_ENV = frozenset(f"KYOSEI_{name.upper()}" for name in Settings.model_fields)
+SERVICE_ENV = {
+    name: frozenset(f"{svc.env_prefix}{field.upper()}" for field in svc.settings.model_fields)
+    for name, svc in discover().items()
+    if svc.settings is not None
+}
+CONTRACT_ENV = PLATFORM_ENV.union(*SERVICE_ENV.values())
 # The ones every deployment sets explicitly.
 COMPOSE_SETS = frozenset(
     {
@@ -182,7 +190,8 @@ def test_compose_gives_services_only_contract_variables_and_requires_secrets() -
     for name, spec in kyosei.items():
         environment = spec["environment"]
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
-        unknown = set(environment) - CONTRACT_ENV
+        service = name.removesuffix("-migrate")
+        unknown = set(environment) - PLATFORM_ENV - SERVICE_ENV.get(service, frozenset())
         assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
         missing = COMPOSE_SETS - set(environment)
         assert not missing, f"{name} does not set {missing}"
@@ -303,7 +312,8 @@ def _check_deployment(
         ), f"{service}/{container['name']}: /tmp must be an emptyDir"
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env.get("KYOSEI_DB_SCHEMA") == service
-        assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+        allowed = PLATFORM_ENV | SERVICE_ENV.get(service, frozenset())
+        assert set(env) <= allowed, set(env) - allowed
         _check_env_sources(container, objects)
 
     assert app["livenessProbe"]["httpGet"]["path"] == "/health/live"

@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings
 
 from . import service as services
 from .auth import Role, issue_token
@@ -72,8 +76,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         svc = services.get(args.service)
         settings = _settings()
+        # Read the service's own settings in every command, so that a bad value stops
+        # `kyosei migrate` (the init container) before the service is rolled out.
+        own = _configured(svc.load_settings)
         if args.command == "serve":
-            _serve(svc, settings)
+            _serve(svc, settings, own)
         elif args.command == "migrate":
             from .migrate import upgrade
 
@@ -90,8 +97,15 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _settings() -> Settings:
+    return _configured(Settings)
+
+
+T = TypeVar("T")
+
+
+def _configured(load: Callable[[], T]) -> T:
     try:
-        return Settings()
+        return load()
     except Exception as exc:
         raise SystemExit(f"configuration error:\n{exc}") from None
 
@@ -106,7 +120,7 @@ def _auth_secret(data: str) -> str:
     return dev_secrets(data)["auth_secret"]
 
 
-def _serve(svc: services.Service, settings: Settings) -> None:
+def _serve(svc: services.Service, settings: Settings, own: BaseSettings | None) -> None:
     import uvicorn
 
     from .http import create_app
@@ -114,7 +128,7 @@ def _serve(svc: services.Service, settings: Settings) -> None:
 
     configure(settings.log_level, settings.log_format)
     uvicorn.run(
-        create_app(svc, settings),
+        create_app(svc, settings, own),
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level,

@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from fastapi import APIRouter
+from pydantic_settings import BaseSettings
 
 from kyosei_events.consumer import Handler
 from kyosei_events.projection import Projection
@@ -28,6 +29,27 @@ class Service:
     projections: Sequence[Callable[[], Projection]] = ()
     # event type -> policy, for events consumed from other services' topics
     policies: Mapping[str, Handler] = field(default_factory=dict)
+    # What only this service reads, from KYOSEI_<NAME>_* (its settings.py); the
+    # runtime loads it at start: ServiceRuntime.service_settings(TheClass).
+    settings: type[BaseSettings] | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings is not None:
+            prefix = self.settings.model_config.get("env_prefix")
+            if prefix != self.env_prefix:
+                raise TypeError(
+                    f"{self.settings.__name__} of service {self.name} must read "
+                    f"{self.env_prefix}* (env_prefix), not {prefix or 'no prefix'}"
+                )
+
+    @property
+    def env_prefix(self) -> str:
+        """Where this service's own settings come from: ``KYOSEI_<NAME>_``."""
+        return f"KYOSEI_{self.name.upper()}_"
+
+    def load_settings(self) -> BaseSettings | None:
+        """This service's own settings from the environment (None if it has none)."""
+        return None if self.settings is None else self.settings()
 
 
 def discover() -> dict[str, Service]:

@@ -9,6 +9,7 @@ from kyosei_platform.service import Service
 from .api import router
 from .handlers import POLICIES
 from .projections import IntakeReadModel
+from .settings import IntakeSettings
 
 service = Service(
     name="intake",
@@ -24,4 +25,5 @@ service = Service(
     migrations=Path(__file__).resolve().parents[2] / "migrations",
     projections=[IntakeReadModel],
     policies=POLICIES,
+    settings=IntakeSettings,
 )

@@ -1,7 +1,7 @@
 """Consultations (相談): received at any window, held to an outcome.
 
 Outcomes: handled by the receiving agency, referred (つなぎ), or escalated to
-多機関協働. A consultation left without an outcome for KYOSEI_UNRESOLVED_AFTER_DAYS
+多機関協働. A consultation left without an outcome for KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS
 is listed as unresolved; the outcome report makes the never-refuse rule auditable.
 """
 
@@ -25,6 +25,7 @@ from .. import queries
 from ..access import Access, party_to
 from ..domain import consultation as domain
 from ..projections import consultations, utc
+from ..settings import IntakeSettings
 from .common import (
     IfMatch,
     Note,
@@ -208,9 +209,10 @@ async def unresolved_consultations(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ConsultationSummary]:
     """未対応の相談: consultations with no outcome after ``older_than_days`` (default
-    KYOSEI_UNRESOLVED_AFTER_DAYS), oldest first. Staff see their agency's;
+    KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS), oldest first. Staff see their agency's;
     coordinators and auditors see every agency's."""
-    days = runtime.settings.unresolved_after_days if older_than_days is None else older_than_days
+    default = runtime.service_settings(IntakeSettings).unresolved_after_days
+    days = default if older_than_days is None else older_than_days
     at = now()
     query = (
         select(consultations)
@@ -250,7 +252,8 @@ async def outcome_report(
     """相談の対応状況: per agency, how many consultations were received and what became
     of them. There is no 'refused' outcome: every consultation is counted here."""
     at = now()
-    cutoff = utc(at - timedelta(days=runtime.settings.unresolved_after_days))
+    days = runtime.service_settings(IntakeSettings).unresolved_after_days
+    cutoff = utc(at - timedelta(days=days))
     c = consultations.c
     query = (
         select(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from kyosei_platform.http import Runtime
 
 from ..projections import consultations, outreach_cases, referrals, utc
+from ..settings import IntakeSettings
 from .common import Reader, now
 from .views import (
     ConsultationSummary,
@@ -46,7 +47,8 @@ async def inbox(identity: Reader, runtime: Runtime) -> Inbox:
     unresolved intakes and active outreach, for the caller's agency."""
     me = identity.agency_id
     at = now()
-    cutoff = utc(at - timedelta(days=runtime.settings.unresolved_after_days))
+    days = runtime.service_settings(IntakeSettings).unresolved_after_days
+    cutoff = utc(at - timedelta(days=days))
     c, r, o = consultations.c, referrals.c, outreach_cases.c
     async with runtime.engine.connect() as conn:
         incoming = (
