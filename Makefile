@@ -26,7 +26,7 @@ test: .venv/.synced ## the whole test suite
 lint: .venv/.synced
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/events/src libs/platform/src services/intake/src services/coordination/src
+	$(UV) run --frozen mypy  # every libs/*/src and services/*/src ([tool.mypy] files)
 
 format: .venv/.synced
 	$(UV) run --frozen ruff format .

@@ -81,5 +81,6 @@ def test_a_service_settings_class_must_read_its_own_prefix() -> None:
             description="d",
             router=APIRouter(),
             migrations=Path("."),
+            order=99,
             settings=Misnamed,
         )

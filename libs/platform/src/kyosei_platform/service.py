@@ -16,7 +16,6 @@ from pydantic_settings import BaseSettings
 
 from kyosei_events.consumer import Handler
 from kyosei_events.projection import Projection
-from kyosei_events.topics import SERVICES
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,10 @@ class Service:
     description: str
     router: APIRouter
     migrations: Path
+    # Place in pillar order (intake 1, coordination 2, participation 3, community 4,
+    # audit 5; a new service takes the next number). Installed services are listed,
+    # given `make dev` ports and compose host ports in this order.
+    order: int
     projections: Sequence[Callable[[], Projection]] = ()
     # event type -> policy, for events consumed from other services' topics
     policies: Mapping[str, Handler] = field(default_factory=dict)
@@ -60,10 +63,9 @@ def discover() -> dict[str, Service]:
         if not isinstance(service, Service):
             raise TypeError(f"entry point {ep.value} is not a kyosei Service")
         found[service.name] = service
-    # Pillar order (intake, coordination, participation, community, audit), so that
-    # `make dev` gives each service the same port every time.
-    order = {name: i for i, name in enumerate(SERVICES)}
-    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    # In their declared order, so that `make dev` and the deploy files give each
+    # service the same port every time.
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
 
 
 def get(name: str) -> Service:

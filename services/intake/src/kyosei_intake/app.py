@@ -13,6 +13,7 @@ from .settings import IntakeSettings
 
 service = Service(
     name="intake",
+    order=1,
     title="包括的相談支援・アウトリーチ",
     description=(
         "Every consultation enters here, at any window, about anyone (断らない相談): "
