@@ -1,9 +1,9 @@
 """The deployment files stay valid and complete.
 
 docker-compose.yml is checked against the compose specification and the Kubernetes
-manifests (rendered with kustomize) against the Kubernetes API schemas; every service
-that has a Dockerfile must be deployed by both; the services get only the variables of
-the runtime contract, and every secret must be set explicitly.
+manifests (rendered with kustomize) against the Kubernetes API schemas; every installed
+service is built from the one Dockerfile and deployed by both; the services get only
+the variables of the runtime contract, and every secret must be set explicitly.
 """
 
 from __future__ import annotations
@@ -61,11 +61,10 @@ SECRET_ENV = frozenset({"KYOSEI_MASTER_KEY", "KYOSEI_AUTH_SECRET"})
 SECRET_IN_K8S = SECRET_ENV | {"KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"}
 
 
-def _services_with_dockerfile() -> list[str]:
-    return sorted(path.parent.name for path in ROOT.glob("services/*/Dockerfile"))
-
-
-SERVICES = _services_with_dockerfile()
+# Every installed service (its `kyosei.services` entry point), each built from the one
+# Dockerfile with --build-arg SERVICE=<name>.
+SERVICES = list(discover())
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 def _compose() -> dict[str, Any]:
@@ -74,11 +73,10 @@ def _compose() -> dict[str, Any]:
 
 
 def _kyosei_compose_services() -> dict[str, dict[str, Any]]:
-    """Compose services built from one of our Dockerfiles (service and migrate)."""
+    """Compose services built from our Dockerfile (service and migrate)."""
     found = {}
     for name, spec in _compose()["services"].items():
-        dockerfile = (spec.get("build") or {}).get("dockerfile", "")
-        if dockerfile.startswith("services/"):
+        if (spec.get("build") or {}).get("dockerfile") == "Dockerfile":
             found[name] = spec
     return found
 
@@ -91,27 +89,47 @@ def _interpolated_variables(text: str) -> dict[str, str]:
     }
 
 
-def test_the_known_services_have_dockerfiles() -> None:
+def test_the_known_services_are_installed() -> None:
     assert {"intake", "coordination"} <= set(SERVICES)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_builds_only_its_own_package_and_serves_it(service: str) -> None:
-    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text(encoding="utf-8")
+def test_one_dockerfile_builds_only_the_named_package_and_serves_it() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(
         r"^FROM python:3\.11-slim|^ARG PYTHON_IMAGE=python:3\.11-slim", dockerfile, re.M
     )
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    for stage in stages:
+        if "${SERVICE}" in stage:
+            assert re.search(r"^ARG SERVICE$", stage, re.M), "each stage must declare ARG SERVICE"
     assert "pip install --no-cache-dir uv==0.13.9" in dockerfile
     syncs = re.findall(r"uv sync [^\n\\]*", dockerfile)
     assert syncs, "the image must be built with uv sync"
     for sync in syncs:
-        assert f"--frozen --no-dev --package kyosei-{service}" in sync, sync
-    other_services = {path.parent.name for path in ROOT.glob("services/*/pyproject.toml")}
-    for other in other_services - {service}:
-        assert f"services/{other}/" not in dockerfile, f"{service} image copies {other}"
+        assert "--frozen --no-dev --package kyosei-${SERVICE}" in sync, sync
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M)
+    for sources in copied:
+        for source in sources.split():
+            assert source.startswith(
+                ("libs/", "services/${SERVICE}/", "pyproject.toml", "uv.lock")
+            ), f"the image copies {source}: only libs/ and services/${{SERVICE}}/ belong in it"
     assert re.search(r"^USER (?!0\b|root\b)\S+", dockerfile, re.M), "must run as non-root"
+    assert "USER 10001:10001" in dockerfile
     assert 'ENTRYPOINT ["kyosei"]' in dockerfile
-    assert f'CMD ["serve", "{service}"]' in dockerfile
+    assert 'CMD ["serve"]' in dockerfile
+    assert re.search(r"KYOSEI_SERVICE=\$\{SERVICE\}", dockerfile), (
+        "serve defaults to the image's service"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_dockerfile_finds_what_it_copies_for_every_service(service: str) -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8").replace("${SERVICE}", service)
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
+        for source in sources.split():
+            assert (ROOT / source).exists(), f"{service}: COPY {source} finds nothing"
+    manifest = (ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'name = "kyosei-{service}"' in manifest, "the package is named kyosei-<service>"
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
@@ -152,13 +170,17 @@ def test_compose_runs_kafka_in_kraft_mode_and_postgres_16_with_healthchecks() ->
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_migrates_then_serves_every_service(service: str) -> None:
     services = _compose()["services"]
-    assert service in services, f"services/{service} has a Dockerfile but no compose service"
+    assert service in services, f"service {service} is installed but not in docker-compose.yml"
     migrate_name = f"{service}-migrate"
     assert migrate_name in services, f"no one-shot {migrate_name} in docker-compose.yml"
     migrate, serve = services[migrate_name], services[service]
 
     for spec in (migrate, serve):
-        assert spec["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+        assert spec["build"] == {
+            "context": ".",
+            "dockerfile": "Dockerfile",
+            "args": {"SERVICE": service},
+        }
         assert spec["environment"]["KYOSEI_DB_SCHEMA"] == service
     assert migrate["image"] == serve["image"]
     assert migrate["command"] == ["migrate", service]
@@ -186,7 +208,7 @@ def test_compose_host_ports() -> None:
 
 def test_compose_gives_services_only_contract_variables_and_requires_secrets() -> None:
     kyosei = _kyosei_compose_services()
-    assert kyosei, "no service is built from services/*/Dockerfile"
+    assert kyosei, "no service is built from the Dockerfile"
     for name, spec in kyosei.items():
         environment = spec["environment"]
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
@@ -280,7 +302,7 @@ def test_rendered_manifests_are_valid_kubernetes(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
     deployments = _deployments(objects)
-    assert set(deployments) == set(SERVICES), "every service with a Dockerfile, and only those"
+    assert set(deployments) == set(SERVICES), "every installed service, and only those"
     for service, deployment in deployments.items():
         _check_deployment(service, deployment, objects)
 

@@ -5,6 +5,7 @@ kyosei serve SERVICE        one service (HTTP API, relay, consumers)
 kyosei migrate SERVICE      run a service's database migrations
 kyosei verify SERVICE       check every hash chain in a service's store
 kyosei rebuild SERVICE      rebuild a service's read models from its events
+                            (in an image, SERVICE defaults to the image's service)
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
 kyosei services             list installed services
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> None:
         ("rebuild", "rebuild a service's read models from its events"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("service")
+        # In an image, the image's own service (KYOSEI_SERVICE, set by the Dockerfile).
+        p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
 
     token = sub.add_parser("token", help="issue an access token")
     token.add_argument("--agency", required=True)
@@ -74,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     else:
+        if not args.service:
+            parser.error(f"{args.command}: name a service (installed: {_installed()})")
         svc = services.get(args.service)
         settings = _settings()
         # Read the service's own settings in every command, so that a bad value stops
@@ -96,6 +101,10 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(rebuild(svc, settings))
 
 
+def _installed() -> str:
+    return ", ".join(services.discover()) or "none"
+
+
 def _settings() -> Settings:
     return _configured(Settings)
 
@@ -111,8 +120,6 @@ def _configured(load: Callable[[], T]) -> T:
 
 
 def _auth_secret(data: str) -> str:
-    import os
-
     if secret := os.environ.get("KYOSEI_AUTH_SECRET"):
         return secret
     from .dev import dev_secrets
