@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 
-.PHONY: dev test lint typecheck format bench schemas clean
+.PHONY: dev test lint typecheck format bench schemas deploy-files clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -37,6 +37,9 @@ bench: .venv/.synced ## throughput against the eventsourcing library, side by si
 
 schemas: .venv/.synced ## regenerate the published JSON Schemas and AsyncAPI document
 	$(UV) run --frozen python -m kyosei_events.schemas
+
+deploy-files: .venv/.synced ## regenerate the per-service parts of compose, Kubernetes and deploy/README.md
+	$(UV) run --frozen python -m kyosei_platform.deploy
 
 clean:
 	rm -rf .venv .tools data

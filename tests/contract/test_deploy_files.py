@@ -20,7 +20,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from kyosei_platform.service import discover
+from kyosei_platform import deploy
+from kyosei_platform.service import discover, host_ports
 from kyosei_platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -197,13 +198,21 @@ def test_compose_migrates_then_serves_every_service(service: str) -> None:
     assert any(str(port).endswith(":8000") for port in serve["ports"])
 
 
-def test_compose_host_ports() -> None:
+def test_deploy_files_are_what_the_installed_services_generate() -> None:
+    problems = deploy.out_of_date(discover())
+    assert not problems, (
+        "the per-service parts of the deploy files differ from the installed services; "
+        f"run `{deploy.COMMAND}` and commit the result:\n  " + "\n  ".join(problems)
+    )
+
+
+def test_compose_host_ports_are_the_dev_ports() -> None:
     services = _compose()["services"]
-    assert services["intake"]["ports"][0].endswith(":8001:8000")
-    assert services["coordination"]["ports"][0].endswith(":8002:8000")
+    for name, port in host_ports(discover()).items():
+        assert services[name]["ports"][0].endswith(f":{port}:8000"), name
     published = [port for spec in services.values() for port in spec.get("ports", [])]
-    host_ports = [port.rsplit(":", 2)[-2] for port in published]
-    assert len(host_ports) == len(set(host_ports)), f"host port used twice: {published}"
+    on_host = [port.rsplit(":", 2)[-2] for port in published]
+    assert len(on_host) == len(set(on_host)), f"host port used twice: {published}"
 
 
 def test_compose_gives_services_only_contract_variables_and_requires_secrets() -> None:

@@ -34,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
 
     dev = sub.add_parser("dev", help="run every service on the embedded default")
     dev.add_argument("--data", default="data", help="folder for SQLite files (default: data)")
-    dev.add_argument("--port", type=int, default=8001, help="first HTTP port (default: 8001)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=services.FIRST_PORT,
+        help=f"first HTTP port (default: {services.FIRST_PORT})",
+    )
     dev.add_argument("--host", default="127.0.0.1")
 
     for name, help_ in (

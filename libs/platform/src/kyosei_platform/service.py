@@ -6,6 +6,7 @@ entry point; the CLI (serve, migrate, dev, verify, rebuild) finds them there.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -16,6 +17,10 @@ from pydantic_settings import BaseSettings
 
 from kyosei_events.consumer import Handler
 from kyosei_events.projection import Projection
+
+NAME = re.compile(r"[a-z][a-z0-9]*")
+# The host port of the first service in `make dev` and compose; the others follow in order.
+FIRST_PORT = 8001
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Service:
     settings: type[BaseSettings] | None = None
 
     def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(
+                f"service name {self.name!r}: lowercase letters and digits, starting with a "
+                "letter (it names the package kyosei_<name>, its topic, schema and variables)"
+            )
         if self.settings is not None:
             prefix = self.settings.model_config.get("env_prefix")
             if prefix != self.env_prefix:
@@ -66,6 +76,12 @@ def discover() -> dict[str, Service]:
     # In their declared order, so that `make dev` and the deploy files give each
     # service the same port every time.
     return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def host_ports(services: Mapping[str, Service], first: int = FIRST_PORT) -> dict[str, int]:
+    """The host port of each service, in order: what `make dev` serves it on, and
+    what compose publishes it on."""
+    return {name: first + i for i, name in enumerate(services)}
 
 
 def get(name: str) -> Service:
