@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from kyosei_events import catalogue as _catalogue  # noqa: F401  (registers every type)
-from kyosei_events.model import DomainEvent, catalogue
+from kyosei_events.model import DomainEvent, catalogue, installed_event_modules
 from kyosei_events.schemas import SCHEMA_DIR, event_schema, rendered
 from kyosei_events.topics import events_topic
 from tests.backbone_support import case_opened, consultation, matched
@@ -26,8 +26,10 @@ EVENTS = sorted(catalogue().items())
 
 
 def producer_modules(service: str) -> set[str]:
-    """Where the event types a service produces may be declared."""
-    return {f"kyosei_events.catalogue.{service}"}
+    """Where the event types a service produces may be declared: its catalogue module,
+    or the module its package declares under the `kyosei.events` entry point."""
+    own = installed_event_modules().get(service)
+    return {f"kyosei_events.catalogue.{service}"} | ({own} if own else set())
 
 
 def committed() -> dict[str, str]:
