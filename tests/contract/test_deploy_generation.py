@@ -24,25 +24,25 @@ from kyosei_platform.service import Service, discover
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class PilotSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KYOSEI_PILOT_")
+class TrialSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KYOSEI_TRIAL_")
 
     note_max_length: int = Field(2000, description="longest note | in characters")
 
 
 async def ignore(delivery: Delivery, uow: UnitOfWork) -> None:
-    """A policy, so that the pilot consumes a topic."""
+    """A policy, so that the trial service consumes a topic."""
 
 
-PILOT = Service(
-    name="pilot",
+TRIAL = Service(
+    name="trial",
     title="試行",
     description="a service that exists only in this test",
     router=APIRouter(),
     migrations=ROOT,
     order=90,
     policies={CaseEscalated.event_type: ignore},
-    settings=PilotSettings,
+    settings=TrialSettings,
 )
 
 
@@ -55,24 +55,24 @@ def copy(tmp_path: Path) -> Path:
 
 def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) -> None:
     installed = discover()
-    services = {**installed, "pilot": PILOT}
+    services = {**installed, "trial": TRIAL}
     changed = deploy.write(services, copy)
     assert set(changed) == {
         deploy.COMPOSE,
         deploy.K8S_BASE / "kustomization.yaml",
         deploy.K8S_OVERLAY,
         deploy.README,
-        deploy.K8S_SERVICES / "pilot" / "kustomization.yaml",
+        deploy.K8S_SERVICES / "trial" / "kustomization.yaml",
     }
     assert deploy.out_of_date(services, copy) == []
-    assert deploy.out_of_date(installed, copy), "the repository's files now lack the pilot"
+    assert deploy.out_of_date(installed, copy), "the repository's files now lack the trial service"
 
     compose = yaml.safe_load((copy / "docker-compose.yml").read_text(encoding="utf-8"))
-    pilot = compose["services"]["pilot"]
-    assert pilot["build"]["args"] == {"SERVICE": "pilot"}
-    assert pilot["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{8001 + len(installed)}:8000"]
-    assert compose["services"]["pilot-migrate"]["command"] == ["migrate", "pilot"]
-    assert "# publishes kyosei.pilot.events; consumes kyosei.intake.events" in (
+    trial = compose["services"]["trial"]
+    assert trial["build"]["args"] == {"SERVICE": "trial"}
+    assert trial["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{8001 + len(installed)}:8000"]
+    assert compose["services"]["trial-migrate"]["command"] == ["migrate", "trial"]
+    assert "# publishes kyosei.trial.events; consumes kyosei.intake.events" in (
         copy / "docker-compose.yml"
     ).read_text(encoding="utf-8")
     check = subprocess.run(
@@ -87,29 +87,29 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
     assert check.returncode == 0, check.stdout + check.stderr
 
     readme = (copy / deploy.README).read_text(encoding="utf-8")
-    assert "| `KYOSEI_PILOT_NOTE_MAX_LENGTH` | pilot | longest note \\| in characters; " in readme
-    assert "| `pilot` | 試行 | `kyosei-pilot` |" in readme
+    assert "| `KYOSEI_TRIAL_NOTE_MAX_LENGTH` | trial | longest note \\| in characters; " in readme
+    assert "| `trial` | 試行 | `kyosei-trial` |" in readme
 
     objects = _kustomize(copy / "deploy" / "k8s" / "overlays" / "example")
     names = {(o["kind"], o["metadata"]["name"]) for o in objects}
-    assert {("Deployment", "kyosei-pilot"), ("Service", "kyosei-pilot")} <= names
+    assert {("Deployment", "kyosei-trial"), ("Service", "kyosei-trial")} <= names
     for obj in objects:
         kubernetes_validate.validate(obj, "1.30.0", strict=True)
     (deployment,) = [
-        o for o in objects if (o["kind"], o["metadata"]["name"]) == ("Deployment", "kyosei-pilot")
+        o for o in objects if (o["kind"], o["metadata"]["name"]) == ("Deployment", "kyosei-trial")
     ]
     pod = deployment["spec"]["template"]["spec"]
-    assert pod["containers"][0]["args"] == ["serve", "pilot"]
-    assert pod["containers"][0]["image"] == "registry.example.jp/kyosei/pilot:0.1.0"
+    assert pod["containers"][0]["args"] == ["serve", "trial"]
+    assert pod["containers"][0]["image"] == "registry.example.jp/kyosei/trial:0.1.0"
 
     assert deploy.write(installed, copy) == [
         deploy.COMPOSE,
         deploy.K8S_BASE / "kustomization.yaml",
         deploy.K8S_OVERLAY,
         deploy.README,
-        deploy.K8S_SERVICES / "pilot",
+        deploy.K8S_SERVICES / "trial",
     ]
-    assert not (copy / deploy.K8S_SERVICES / "pilot").exists()
+    assert not (copy / deploy.K8S_SERVICES / "trial").exists()
     for path in deploy.rendered(installed, copy):
         assert (copy / path).read_text(encoding="utf-8") == (ROOT / path).read_text("utf-8")
 
