@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 
-.PHONY: dev test lint typecheck format bench schemas clean
+.PHONY: dev test lint typecheck format bench schemas deploy-files new-service clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,7 +26,7 @@ test: .venv/.synced ## the whole test suite
 lint: .venv/.synced
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
-	$(UV) run --frozen mypy libs/events/src libs/platform/src libs/households/src services/intake/src services/coordination/src
+	$(UV) run --frozen mypy  # every libs/*/src and services/*/src ([tool.mypy] files)
 
 format: .venv/.synced
 	$(UV) run --frozen ruff format .
@@ -37,6 +37,21 @@ bench: .venv/.synced ## throughput against the eventsourcing library, side by si
 
 schemas: .venv/.synced ## regenerate the published JSON Schemas and AsyncAPI document
 	$(UV) run --frozen python -m kyosei_events.schemas
+
+deploy-files: .venv/.synced ## regenerate the per-service parts of compose, Kubernetes and deploy/README.md
+	$(UV) run --frozen python -m kyosei_platform.deploy
+
+new-service: .venv/.synced ## services/$(NAME) from the template, then every generated list (NAME=x [TITLE=...])
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name> [TITLE=<title>]" >&2; exit 2; }
+	$(UV) run --frozen python -m kyosei_platform.scaffold $(NAME) $(if $(TITLE),--title "$(TITLE)")
+	$(UV) lock
+	$(UV) sync --frozen --all-packages
+	touch .venv/.synced
+	$(UV) run --frozen ruff check --fix --quiet services/$(NAME)
+	$(UV) run --frozen ruff format --quiet services/$(NAME)
+	$(UV) run --frozen python -m kyosei_platform.deploy
+	$(UV) run --frozen python -m kyosei_events.schemas
+	@echo "services/$(NAME) is installed: make test, make lint, then commit it with the files above"
 
 clean:
 	rm -rf .venv .tools data

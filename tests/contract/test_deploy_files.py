@@ -1,9 +1,9 @@
 """The deployment files stay valid and complete.
 
 docker-compose.yml is checked against the compose specification and the Kubernetes
-manifests (rendered with kustomize) against the Kubernetes API schemas; every service
-that has a Dockerfile must be deployed by both; the services get only the variables of
-the runtime contract, and every secret must be set explicitly.
+manifests (rendered with kustomize) against the Kubernetes API schemas; every installed
+service is built from the one Dockerfile and deployed by both; the services get only
+the variables of the runtime contract, and every secret must be set explicitly.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from kyosei_platform import deploy
+from kyosei_platform.service import discover, host_ports
 from kyosei_platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,9 +33,16 @@ K8S_OVERLAY = K8S / "overlays" / "example"
 README = ROOT / "deploy" / "README.md"
 KUBERNETES_VERSION = "1.30.0"
 
-# The runtime contract: the only variables a kyosei service reads.
-# Every variable a service reads: derived from Settings, so code and deploy files agree.
-CONTRACT_ENV = frozenset(f"KYOSEI_{name.upper()}" for name in Settings.model_fields)
+# The runtime contract: the only variables a kyosei service reads, derived from the
+# code so that code and deploy files agree: what every service reads (Settings), and
+# per service what only it reads (its Service.settings, KYOSEI_<SERVICE>_*).
+PLATFORM_ENV = frozenset(f"KYOSEI_{name.upper()}" for name in Settings.model_fields)
+SERVICE_ENV = {
+    name: frozenset(f"{svc.env_prefix}{field.upper()}" for field in svc.settings.model_fields)
+    for name, svc in discover().items()
+    if svc.settings is not None
+}
+CONTRACT_ENV = PLATFORM_ENV.union(*SERVICE_ENV.values())
 # The ones every deployment sets explicitly.
 COMPOSE_SETS = frozenset(
     {
@@ -53,11 +62,10 @@ SECRET_ENV = frozenset({"KYOSEI_MASTER_KEY", "KYOSEI_AUTH_SECRET"})
 SECRET_IN_K8S = SECRET_ENV | {"KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"}
 
 
-def _services_with_dockerfile() -> list[str]:
-    return sorted(path.parent.name for path in ROOT.glob("services/*/Dockerfile"))
-
-
-SERVICES = _services_with_dockerfile()
+# Every installed service (its `kyosei.services` entry point), each built from the one
+# Dockerfile with --build-arg SERVICE=<name>.
+SERVICES = list(discover())
+DOCKERFILE = ROOT / "Dockerfile"
 
 
 def _compose() -> dict[str, Any]:
@@ -66,11 +74,10 @@ def _compose() -> dict[str, Any]:
 
 
 def _kyosei_compose_services() -> dict[str, dict[str, Any]]:
-    """Compose services built from one of our Dockerfiles (service and migrate)."""
+    """Compose services built from our Dockerfile (service and migrate)."""
     found = {}
     for name, spec in _compose()["services"].items():
-        dockerfile = (spec.get("build") or {}).get("dockerfile", "")
-        if dockerfile.startswith("services/"):
+        if (spec.get("build") or {}).get("dockerfile") == "Dockerfile":
             found[name] = spec
     return found
 
@@ -83,27 +90,47 @@ def _interpolated_variables(text: str) -> dict[str, str]:
     }
 
 
-def test_the_known_services_have_dockerfiles() -> None:
+def test_the_known_services_are_installed() -> None:
     assert {"intake", "coordination"} <= set(SERVICES)
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_dockerfile_builds_only_its_own_package_and_serves_it(service: str) -> None:
-    dockerfile = (ROOT / "services" / service / "Dockerfile").read_text(encoding="utf-8")
+def test_one_dockerfile_builds_only_the_named_package_and_serves_it() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(
         r"^FROM python:3\.11-slim|^ARG PYTHON_IMAGE=python:3\.11-slim", dockerfile, re.M
     )
+    stages = re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+    for stage in stages:
+        if "${SERVICE}" in stage:
+            assert re.search(r"^ARG SERVICE$", stage, re.M), "each stage must declare ARG SERVICE"
     assert "pip install --no-cache-dir uv==0.13.9" in dockerfile
     syncs = re.findall(r"uv sync [^\n\\]*", dockerfile)
     assert syncs, "the image must be built with uv sync"
     for sync in syncs:
-        assert f"--frozen --no-dev --package kyosei-{service}" in sync, sync
-    other_services = {path.parent.name for path in ROOT.glob("services/*/pyproject.toml")}
-    for other in other_services - {service}:
-        assert f"services/{other}/" not in dockerfile, f"{service} image copies {other}"
+        assert "--frozen --no-dev --package kyosei-${SERVICE}" in sync, sync
+    copied = re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M)
+    for sources in copied:
+        for source in sources.split():
+            assert source.startswith(
+                ("libs/", "services/${SERVICE}/", "pyproject.toml", "uv.lock")
+            ), f"the image copies {source}: only libs/ and services/${{SERVICE}}/ belong in it"
     assert re.search(r"^USER (?!0\b|root\b)\S+", dockerfile, re.M), "must run as non-root"
+    assert "USER 10001:10001" in dockerfile
     assert 'ENTRYPOINT ["kyosei"]' in dockerfile
-    assert f'CMD ["serve", "{service}"]' in dockerfile
+    assert 'CMD ["serve"]' in dockerfile
+    assert re.search(r"KYOSEI_SERVICE=\$\{SERVICE\}", dockerfile), (
+        "serve defaults to the image's service"
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_dockerfile_finds_what_it_copies_for_every_service(service: str) -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8").replace("${SERVICE}", service)
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", dockerfile, re.M):
+        for source in sources.split():
+            assert (ROOT / source).exists(), f"{service}: COPY {source} finds nothing"
+    manifest = (ROOT / "services" / service / "pyproject.toml").read_text(encoding="utf-8")
+    assert f'name = "kyosei-{service}"' in manifest, "the package is named kyosei-<service>"
 
 
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
@@ -144,13 +171,17 @@ def test_compose_runs_kafka_in_kraft_mode_and_postgres_16_with_healthchecks() ->
 @pytest.mark.parametrize("service", SERVICES)
 def test_compose_migrates_then_serves_every_service(service: str) -> None:
     services = _compose()["services"]
-    assert service in services, f"services/{service} has a Dockerfile but no compose service"
+    assert service in services, f"service {service} is installed but not in docker-compose.yml"
     migrate_name = f"{service}-migrate"
     assert migrate_name in services, f"no one-shot {migrate_name} in docker-compose.yml"
     migrate, serve = services[migrate_name], services[service]
 
     for spec in (migrate, serve):
-        assert spec["build"] == {"context": ".", "dockerfile": f"services/{service}/Dockerfile"}
+        assert spec["build"] == {
+            "context": ".",
+            "dockerfile": "Dockerfile",
+            "args": {"SERVICE": service},
+        }
         assert spec["environment"]["KYOSEI_DB_SCHEMA"] == service
     assert migrate["image"] == serve["image"]
     assert migrate["command"] == ["migrate", service]
@@ -167,22 +198,31 @@ def test_compose_migrates_then_serves_every_service(service: str) -> None:
     assert any(str(port).endswith(":8000") for port in serve["ports"])
 
 
-def test_compose_host_ports() -> None:
+def test_deploy_files_are_what_the_installed_services_generate() -> None:
+    problems = deploy.out_of_date(discover())
+    assert not problems, (
+        "the per-service parts of the deploy files differ from the installed services; "
+        f"run `{deploy.COMMAND}` and commit the result:\n  " + "\n  ".join(problems)
+    )
+
+
+def test_compose_host_ports_are_the_dev_ports() -> None:
     services = _compose()["services"]
-    assert services["intake"]["ports"][0].endswith(":8001:8000")
-    assert services["coordination"]["ports"][0].endswith(":8002:8000")
+    for name, port in host_ports(discover()).items():
+        assert services[name]["ports"][0].endswith(f":{port}:8000"), name
     published = [port for spec in services.values() for port in spec.get("ports", [])]
-    host_ports = [port.rsplit(":", 2)[-2] for port in published]
-    assert len(host_ports) == len(set(host_ports)), f"host port used twice: {published}"
+    on_host = [port.rsplit(":", 2)[-2] for port in published]
+    assert len(on_host) == len(set(on_host)), f"host port used twice: {published}"
 
 
 def test_compose_gives_services_only_contract_variables_and_requires_secrets() -> None:
     kyosei = _kyosei_compose_services()
-    assert kyosei, "no service is built from services/*/Dockerfile"
+    assert kyosei, "no service is built from the Dockerfile"
     for name, spec in kyosei.items():
         environment = spec["environment"]
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
-        unknown = set(environment) - CONTRACT_ENV
+        service = name.removesuffix("-migrate")
+        unknown = set(environment) - PLATFORM_ENV - SERVICE_ENV.get(service, frozenset())
         assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
         missing = COMPOSE_SETS - set(environment)
         assert not missing, f"{name} does not set {missing}"
@@ -271,7 +311,7 @@ def test_rendered_manifests_are_valid_kubernetes(path: Path) -> None:
     assert not problems, "\n".join(problems)
 
     deployments = _deployments(objects)
-    assert set(deployments) == set(SERVICES), "every service with a Dockerfile, and only those"
+    assert set(deployments) == set(SERVICES), "every installed service, and only those"
     for service, deployment in deployments.items():
         _check_deployment(service, deployment, objects)
 
@@ -303,7 +343,8 @@ def _check_deployment(
         ), f"{service}/{container['name']}: /tmp must be an emptyDir"
         env = {e["name"]: e.get("value") for e in container.get("env", [])}
         assert env.get("KYOSEI_DB_SCHEMA") == service
-        assert set(env) <= CONTRACT_ENV, set(env) - CONTRACT_ENV
+        allowed = PLATFORM_ENV | SERVICE_ENV.get(service, frozenset())
+        assert set(env) <= allowed, set(env) - allowed
         _check_env_sources(container, objects)
 
     assert app["livenessProbe"]["httpGet"]["path"] == "/health/live"

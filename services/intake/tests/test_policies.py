@@ -45,7 +45,7 @@ async def test_a_residents_concern_with_a_request_for_help_is_a_consultation(
 ) -> None:
     (event_id,) = await bus.publish("community", noticed())
     await bus.redeliver("community", event_id)
-    (row,) = await rows(store, consultations)
+    assert len(await rows(store, consultations)) == 1
     received = await open_consultation(store, None, derived_id("consultation", "n-1"))
     assert received.agency_id == "madoguchi" and received.channel.value == "community"
     # その他 is in the concerns, so the words go with it; the reporter agreed to contact.
@@ -61,7 +61,7 @@ async def test_without_a_request_for_help_it_is_outreach_naming_the_reporter_as_
         "community",
         noticed(person_asked_for_help=False, reporter_link="name_only", concerns=["hoarding"]),
     )
-    (row,) = await rows(store, outreach_cases)
+    assert len(await rows(store, outreach_cases)) == 1
     case = await open_outreach(store, None, derived_id("outreach", "n-1"))
     assert case.origin is not None and case.origin.value == "community"
     assert case.reporter_name == "隣の田中" and case.reporter_contact is None
@@ -80,6 +80,6 @@ async def test_coordinations_request_starts_outreach_once(
     )
     (event_id,) = await bus.publish("coordination", request)
     await bus.redeliver("coordination", event_id)
-    (row,) = await rows(store, outreach_cases)
+    assert len(await rows(store, outreach_cases)) == 1
     case = await open_outreach(store, None, derived_id("outreach", "r-1"))
     assert case.agency_id == "outreach-team" and case.origin_ref == "case-1"

@@ -3,12 +3,18 @@
 Every event type is a frozen pydantic model registered under its English name and
 schema version. Changing an event's meaning means a new version plus an upcaster:
 stored events are never rewritten, they are upcast when read.
+
+The catalogue is ``kyosei_events.catalogue`` (one module per producing service) plus
+the event modules that installed service packages declare under the ``kyosei.events``
+entry point (name = the producing service), so a new service can start with event
+types of its own; they are registered, published and decoded like the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -71,6 +77,27 @@ class _Entry:
 
 
 _REGISTRY: dict[str, _Entry] = {}
+_installed_loaded = False
+
+
+def _load_installed() -> None:
+    """Import the event modules of installed services (``kyosei.events`` entry points)."""
+    global _installed_loaded
+    if _installed_loaded:
+        return
+    _installed_loaded = True  # before importing: those modules use this registry
+    try:
+        for ep in entry_points(group="kyosei.events"):
+            ep.load()
+    except BaseException:
+        _installed_loaded = False
+        raise
+
+
+def installed_event_modules() -> dict[str, str]:
+    """Producing service -> the module of its own event types, for installed services
+    that declare one (the ``kyosei.events`` entry point)."""
+    return {ep.name: ep.value for ep in entry_points(group="kyosei.events")}
 
 
 def event(cls: E) -> E:
@@ -91,7 +118,7 @@ def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaste
     """Register a function that turns a ``from_version`` payload into the next version."""
 
     def register(fn: Upcaster) -> Upcaster:
-        entry = _REGISTRY.get(event_type)
+        entry = _REGISTRY.get(event_type) or _installed(event_type)
         if entry is None:
             raise UnknownEventType(event_type)
         if from_version >= entry.latest.schema_version:
@@ -104,19 +131,26 @@ def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaste
 
 def catalogue() -> Mapping[str, type[DomainEvent]]:
     """Every registered event type, by name, at its latest version."""
+    _load_installed()
     return {name: entry.latest for name, entry in sorted(_REGISTRY.items())}
 
 
 def event_class(event_type: str) -> type[DomainEvent]:
-    try:
-        return _REGISTRY[event_type].latest
-    except KeyError:
-        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+    entry = _REGISTRY.get(event_type) or _installed(event_type)
+    if entry is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return entry.latest
+
+
+def _installed(event_type: str) -> _Entry | None:
+    """A type not registered yet may be an installed service's own: load those."""
+    _load_installed()
+    return _REGISTRY.get(event_type)
 
 
 def upcast(event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
     """Bring a stored payload of ``version`` up to the latest version of its type."""
-    entry = _REGISTRY.get(event_type)
+    entry = _REGISTRY.get(event_type) or _installed(event_type)
     if entry is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     latest = entry.latest.schema_version

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-SERVICES = ("intake", "coordination", "participation", "community", "audit")
-
 
 def events_topic(service: str) -> str:
     """The topic a service's relay publishes its events to."""

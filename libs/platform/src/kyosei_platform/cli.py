@@ -5,6 +5,7 @@ kyosei serve SERVICE        one service (HTTP API, relay, consumers)
 kyosei migrate SERVICE      run a service's database migrations
 kyosei verify SERVICE       check every hash chain in a service's store
 kyosei rebuild SERVICE      rebuild a service's read models from its events
+                            (in an image, SERVICE defaults to the image's service)
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
 kyosei services             list installed services
 """
@@ -13,7 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+from pydantic_settings import BaseSettings
 
 from . import service as services
 from .auth import Role, issue_token
@@ -28,7 +34,12 @@ def main(argv: list[str] | None = None) -> None:
 
     dev = sub.add_parser("dev", help="run every service on the embedded default")
     dev.add_argument("--data", default="data", help="folder for SQLite files (default: data)")
-    dev.add_argument("--port", type=int, default=8001, help="first HTTP port (default: 8001)")
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=services.FIRST_PORT,
+        help=f"first HTTP port (default: {services.FIRST_PORT})",
+    )
     dev.add_argument("--host", default="127.0.0.1")
 
     for name, help_ in (
@@ -38,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
         ("rebuild", "rebuild a service's read models from its events"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("service")
+        # In an image, the image's own service (KYOSEI_SERVICE, set by the Dockerfile).
+        p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
 
     token = sub.add_parser("token", help="issue an access token")
     token.add_argument("--agency", required=True)
@@ -70,10 +82,15 @@ def main(argv: list[str] | None = None) -> None:
             )
         )
     else:
+        if not args.service:
+            parser.error(f"{args.command}: name a service (installed: {_installed()})")
         svc = services.get(args.service)
         settings = _settings()
+        # Read the service's own settings in every command, so that a bad value stops
+        # `kyosei migrate` (the init container) before the service is rolled out.
+        own = _configured(svc.load_settings)
         if args.command == "serve":
-            _serve(svc, settings)
+            _serve(svc, settings, own)
         elif args.command == "migrate":
             from .migrate import upgrade
 
@@ -89,16 +106,25 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(rebuild(svc, settings))
 
 
+def _installed() -> str:
+    return ", ".join(services.discover()) or "none"
+
+
 def _settings() -> Settings:
+    return _configured(Settings)
+
+
+T = TypeVar("T")
+
+
+def _configured(load: Callable[[], T]) -> T:
     try:
-        return Settings()
+        return load()
     except Exception as exc:
         raise SystemExit(f"configuration error:\n{exc}") from None
 
 
 def _auth_secret(data: str) -> str:
-    import os
-
     if secret := os.environ.get("KYOSEI_AUTH_SECRET"):
         return secret
     from .dev import dev_secrets
@@ -106,7 +132,7 @@ def _auth_secret(data: str) -> str:
     return dev_secrets(data)["auth_secret"]
 
 
-def _serve(svc: services.Service, settings: Settings) -> None:
+def _serve(svc: services.Service, settings: Settings, own: BaseSettings | None) -> None:
     import uvicorn
 
     from .http import create_app
@@ -114,7 +140,7 @@ def _serve(svc: services.Service, settings: Settings) -> None:
 
     configure(settings.log_level, settings.log_format)
     uvicorn.run(
-        create_app(svc, settings),
+        create_app(svc, settings, own),
         host=settings.http_host,
         port=settings.http_port,
         log_level=settings.log_level,

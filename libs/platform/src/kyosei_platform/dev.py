@@ -20,7 +20,7 @@ from .embedded import EmbeddedKafka
 from .http import create_app
 from .logging import configure
 from .migrate import upgrade
-from .service import discover
+from .service import discover, host_ports
 from .settings import Settings
 
 
@@ -73,8 +73,9 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
     kafka = EmbeddedKafka()
     servers: list[uvicorn.Server] = []
     lines = []
-    for i, (name, svc) in enumerate(services.items()):
-        settings = dev_settings(name, data, kafka.bootstrap, first_port + i, host)
+    for name, port in host_ports(services, first_port).items():
+        svc = services[name]
+        settings = dev_settings(name, data, kafka.bootstrap, port, host)
         await asyncio.to_thread(upgrade, svc, settings)
         config = uvicorn.Config(
             create_app(svc, settings),

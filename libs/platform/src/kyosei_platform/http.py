@@ -13,6 +13,7 @@ import structlog
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
+from pydantic_settings import BaseSettings
 
 from . import errors
 from .runtime import ServiceRuntime
@@ -26,8 +27,10 @@ REQUESTS = Histogram(
 )
 
 
-def create_app(service: Service, settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(service, settings)
+def create_app(
+    service: Service, settings: Settings, service_settings: BaseSettings | None = None
+) -> FastAPI:
+    runtime = ServiceRuntime(service, settings, service_settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

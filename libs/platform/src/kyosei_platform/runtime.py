@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
+from pydantic_settings import BaseSettings
 from sqlalchemy import text
 
 from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay, events_topic
@@ -19,12 +20,23 @@ from .service import Service
 from .settings import Settings
 
 log = structlog.get_logger(__name__)
+S = TypeVar("S", bound=BaseSettings)
 
 
 class ServiceRuntime:
-    def __init__(self, service: Service, settings: Settings) -> None:
+    def __init__(
+        self,
+        service: Service,
+        settings: Settings,
+        service_settings: BaseSettings | None = None,
+    ) -> None:
+        """``service_settings`` overrides what the service's own settings class would
+        read from the environment (tests, the dev runner)."""
         self.service = service
         self.settings = settings
+        self._service_settings = (
+            service.load_settings() if service_settings is None else service_settings
+        )
         self.engine = create_engine(settings.database_url, schema=settings.db_schema)
         self.keys_engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
         self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
@@ -55,6 +67,16 @@ class ServiceRuntime:
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
+
+    def service_settings(self, kind: type[S]) -> S:
+        """The service's own settings (``Service.settings``), as the class it declared:
+        ``runtime.service_settings(IntakeSettings).unresolved_after_days``."""
+        if not isinstance(self._service_settings, kind):
+            declared = self.service.settings.__name__ if self.service.settings else "none"
+            raise TypeError(
+                f"service {self.service.name} declares settings {declared}, not {kind.__name__}"
+            )
+        return self._service_settings
 
     @property
     def consumed_topics(self) -> list[str]:

@@ -6,17 +6,22 @@ entry point; the CLI (serve, migrate, dev, verify, rebuild) finds them there.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic_settings import BaseSettings
 
 from kyosei_events.policy import Policy, by_event_type
 from kyosei_events.projection import Projection
-from kyosei_events.topics import SERVICES
+
+NAME = re.compile(r"[a-z][a-z0-9]*")
+# The host port of the first service in `make dev` and compose; the others follow in order.
+FIRST_PORT = 8001
 
 
 @dataclass(frozen=True)
@@ -26,16 +31,44 @@ class Service:
     description: str
     router: APIRouter
     migrations: Path
+    # Place in pillar order (intake 1, coordination 2, participation 3, community 4,
+    # audit 5; a new service takes the next number). Installed services are listed,
+    # given `make dev` ports and compose host ports in this order.
+    order: int
     projections: Sequence[Callable[[], Projection]] = ()
     # what it does with events consumed from other services' topics: @policy functions,
     # at most one per event type
     policies: Sequence[Policy[Any]] = ()
+    # What only this service reads, from KYOSEI_<NAME>_* (its settings.py); the
+    # runtime loads it at start: ServiceRuntime.service_settings(TheClass).
+    settings: type[BaseSettings] | None = None
 
     def __post_init__(self) -> None:
+        if not NAME.fullmatch(self.name):
+            raise ValueError(
+                f"service name {self.name!r}: lowercase letters and digits, starting with a "
+                "letter (it names the package kyosei_<name>, its topic, schema and variables)"
+            )
         try:
             by_event_type(self.policies)
         except ValueError as exc:
             raise ValueError(f"service {self.name}: {exc}") from None
+        if self.settings is not None:
+            prefix = self.settings.model_config.get("env_prefix")
+            if prefix != self.env_prefix:
+                raise TypeError(
+                    f"{self.settings.__name__} of service {self.name} must read "
+                    f"{self.env_prefix}* (env_prefix), not {prefix or 'no prefix'}"
+                )
+
+    @property
+    def env_prefix(self) -> str:
+        """Where this service's own settings come from: ``KYOSEI_<NAME>_``."""
+        return f"KYOSEI_{self.name.upper()}_"
+
+    def load_settings(self) -> BaseSettings | None:
+        """This service's own settings from the environment (None if it has none)."""
+        return None if self.settings is None else self.settings()
 
 
 def discover() -> dict[str, Service]:
@@ -46,10 +79,15 @@ def discover() -> dict[str, Service]:
         if not isinstance(service, Service):
             raise TypeError(f"entry point {ep.value} is not a kyosei Service")
         found[service.name] = service
-    # Pillar order (intake, coordination, participation, community, audit), so that
-    # `make dev` gives each service the same port every time.
-    order = {name: i for i, name in enumerate(SERVICES)}
-    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+    # In their declared order, so that `make dev` and the deploy files give each
+    # service the same port every time.
+    return dict(sorted(found.items(), key=lambda kv: (kv[1].order, kv[0])))
+
+
+def host_ports(services: Mapping[str, Service], first: int = FIRST_PORT) -> dict[str, int]:
+    """The host port of each service, in order: what `make dev` serves it on, and
+    what compose publishes it on."""
+    return {name: first + i for i, name in enumerate(services)}
 
 
 def get(name: str) -> Service:

@@ -1,4 +1,9 @@
-"""Settings of a service process, from KYOSEI_* environment variables."""
+"""Settings of a service process, from KYOSEI_* environment variables.
+
+These are what every service needs. A setting only one service reads belongs to that
+service: its ``settings.py`` declares a class read from ``KYOSEI_<SERVICE>_*`` and
+names it in its :class:`~kyosei_platform.service.Service` (``settings=``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """What an operator sets per service (see deploy/README.md)."""
+    """What an operator sets for every service (see deploy/README.md)."""
 
     model_config = SettingsConfigDict(env_prefix="KYOSEI_", extra="ignore")
 
@@ -32,12 +37,6 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field("json", description="json, or console for people reading a terminal")
     relay_poll_interval: float = 5.0
-    unresolved_after_days: int = Field(
-        14,
-        ge=1,
-        description="intake: days a consultation may go without an outcome before it is "
-        "listed as unresolved",
-    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod

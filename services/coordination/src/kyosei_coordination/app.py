@@ -12,6 +12,7 @@ from .projections import CaseList
 
 service = Service(
     name="coordination",
+    order=2,
     title="多機関協働",
     description=(
         "Multi-agency coordination: opens a case for every consultation escalated by "

@@ -10,9 +10,11 @@ from kyosei_platform.service import Service
 from .api import router
 from .policies import POLICIES
 from .projections import IntakeReadModel
+from .settings import IntakeSettings
 
 service = Service(
     name="intake",
+    order=1,
     title="包括的相談支援・アウトリーチ",
     description=(
         "Every consultation enters here, at any window, about anyone (断らない相談): "
@@ -25,4 +27,5 @@ service = Service(
     migrations=Path(__file__).resolve().parents[2] / "migrations",
     projections=[HouseholdDirectory, IntakeReadModel],
     policies=POLICIES,
+    settings=IntakeSettings,
 )

@@ -1,8 +1,8 @@
 """Consultations (相談): received at any window, held to an outcome.
 
 Outcomes: handled by the receiving agency, referred (つなぎ), or escalated to
-多機関協働. A consultation left without an outcome for the unresolved threshold is
-listed as unresolved; the outcome report makes the never-refuse rule auditable.
+多機関協働. A consultation left without an outcome for KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS
+is listed as unresolved; the outcome report makes the never-refuse rule auditable.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
 from ..projections import consultations, utc
+from ..settings import IntakeSettings
 from ..views import ConsultationSummary, ConsultationView, consultation_row, consultation_view
 
 router = APIRouter(prefix="/consultations", tags=["consultations 相談"])
@@ -36,9 +37,10 @@ async def unresolved_consultations(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ConsultationSummary]:
     """未対応の相談: consultations with no outcome after ``older_than_days`` (default
-    KYOSEI_UNRESOLVED_AFTER_DAYS), oldest first. Staff see their agency's;
+    KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS), oldest first. Staff see their agency's;
     coordinators and auditors see every agency's."""
-    days = runtime.settings.unresolved_after_days if older_than_days is None else older_than_days
+    default = runtime.service_settings(IntakeSettings).unresolved_after_days
+    days = default if older_than_days is None else older_than_days
     at = now()
     query = (
         select(consultations)
@@ -78,7 +80,8 @@ async def outcome_report(
     """相談の対応状況: per agency, how many consultations were received and what became
     of them. There is no 'refused' outcome: every consultation is counted here."""
     at = now()
-    cutoff = utc(at - timedelta(days=runtime.settings.unresolved_after_days))
+    days = runtime.service_settings(IntakeSettings).unresolved_after_days
+    cutoff = utc(at - timedelta(days=days))
     c = consultations.c
     query = (
         select(

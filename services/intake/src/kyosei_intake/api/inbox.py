@@ -13,6 +13,7 @@ from kyosei_platform.application import now
 from kyosei_platform.http import Runtime
 
 from ..projections import consultations, outreach_cases, referrals, utc
+from ..settings import IntakeSettings
 from ..views import (
     ConsultationSummary,
     OutreachSummary,
@@ -47,7 +48,8 @@ async def inbox(identity: Reader, runtime: Runtime) -> Inbox:
     unresolved intakes and active outreach, for the caller's agency."""
     me = identity.agency_id
     at = now()
-    cutoff = utc(at - timedelta(days=runtime.settings.unresolved_after_days))
+    days = runtime.service_settings(IntakeSettings).unresolved_after_days
+    cutoff = utc(at - timedelta(days=days))
     c, r, o = consultations.c, referrals.c, outreach_cases.c
     async with runtime.engine.connect() as conn:
         incoming = (
