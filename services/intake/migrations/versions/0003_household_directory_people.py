@@ -20,22 +20,62 @@ branch_labels = None
 depends_on = None
 
 
+def _consultations(*, people: bool) -> None:
+    op.create_table(
+        "consultations",
+        sa.Column("consultation_id", sa.String(64), primary_key=True),
+        sa.Column("household_id", sa.String(64), index=True),
+        *([sa.Column("member_ids", sa.Text, nullable=False)] if people else []),
+        sa.Column("agency_id", sa.String(64), nullable=False, index=True),
+        sa.Column("window", sa.String(64), nullable=False),
+        sa.Column("channel", sa.String(32), nullable=False),
+        sa.Column("concerns", sa.Text, nullable=False),
+        sa.Column("complex", sa.Boolean, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("escalated", sa.Boolean, nullable=False),
+        sa.Column("returned", sa.Boolean, nullable=False),
+        sa.Column("received_at", sa.String(40), nullable=False, index=True),
+        sa.Column("outcome_at", sa.String(40)),
+        sa.Column("concern_report_id", sa.String(64)),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+
+
+def _outreach_cases(*, people: bool) -> None:
+    op.create_table(
+        "outreach_cases",
+        sa.Column("outreach_id", sa.String(64), primary_key=True),
+        sa.Column("household_id", sa.String(64), index=True),
+        *([sa.Column("member_id", sa.String(64))] if people else []),
+        sa.Column("agency_id", sa.String(64), nullable=False, index=True),
+        sa.Column("origin", sa.String(16), nullable=False),
+        sa.Column("origin_ref", sa.String(64)),
+        sa.Column("concerns", sa.Text, nullable=False),
+        sa.Column("stage", sa.String(24), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+        sa.Column("last_result", sa.String(24)),
+        sa.Column("last_contact_at", sa.String(40)),
+        sa.Column("status", sa.String(8), nullable=False),
+        sa.Column("started_at", sa.String(40), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+    )
+
+
 def upgrade() -> None:
-    op.drop_table("households")
-    op.drop_table("consents")
+    # Read models: dropped and created in their new shape, then rebuilt from events.
+    for table in ("households", "consents", "consultations", "outreach_cases"):
+        op.drop_table(table)
     directory_v1(op)
-    with op.batch_alter_table("consultations") as batch:
-        batch.add_column(sa.Column("member_ids", sa.Text, nullable=False, server_default="[]"))
-    with op.batch_alter_table("outreach_cases") as batch:
-        batch.add_column(sa.Column("member_id", sa.String(64)))
+    _consultations(people=True)
+    _outreach_cases(people=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outreach_cases") as batch:
-        batch.drop_column("member_id")
-    with op.batch_alter_table("consultations") as batch:
-        batch.drop_column("member_ids")
     drop_directory_v1(op)
+    op.drop_table("consultations")
+    op.drop_table("outreach_cases")
+    _consultations(people=False)
+    _outreach_cases(people=False)
     op.create_table(
         "households",
         sa.Column("household_id", sa.String(64), primary_key=True),

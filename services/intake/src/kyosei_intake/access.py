@@ -10,14 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from kyosei_events import EventStore
 from kyosei_households import Household, find, has_part, may_read_household, may_read_record
 from kyosei_households.access import SHARING
 from kyosei_platform.application import CommandContext, not_found, stream_id, today
 from kyosei_platform.auth import Identity, Role
 
-from . import queries
 from .domain import household as domain
+from .projections import household_parties
 
 
 @dataclass
@@ -67,7 +70,7 @@ async def open_household(store: EventStore, identity: Identity | None, household
         directory = await find(conn, household_id)
         if directory is None:
             raise not_found("household", "世帯", household_id)
-        parties = await queries.parties(conn, list(directory.record_ids))
+        parties = await household_parties_of(conn, list(directory.record_ids))
     if identity is not None and not may_read_household(identity, directory, parties, today()):
         raise not_found("household", "世帯", household_id)
     records = [await load_household(store, i) for i in directory.record_ids]
@@ -112,3 +115,11 @@ async def may_read(
         household=household,
         on=today(),
     )
+
+
+async def household_parties_of(conn: AsyncConnection, ids: list[str]) -> set[str]:
+    """The agencies with a part in any of these household records."""
+    rows = await conn.execute(
+        select(household_parties.c.agency_id).where(household_parties.c.household_id.in_(ids))
+    )
+    return {r.agency_id for r in rows}

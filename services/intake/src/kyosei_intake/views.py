@@ -8,9 +8,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from kyosei_events import EventStore
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import (
     Channel,
@@ -20,17 +18,11 @@ from kyosei_events.catalogue.intake import (
     RelationshipStage,
     Window,
 )
-from kyosei_households import COORDINATION
-from kyosei_households.access import SHARING
 from kyosei_platform.api import LabelledValue, labelled, labelled_opt
-from kyosei_platform.application import today
-from kyosei_platform.auth import Identity
 
-from .access import open_household
 from .domain.consultation import Consultation, Referral
 from .domain.household import Consent, Member, Proxy, Refusal
 from .domain.outreach import Outreach
-from .projections import consultations, outreach_cases, referrals
 
 
 class MemberView(BaseModel):
@@ -414,82 +406,52 @@ class HouseholdPicture(BaseModel):
     version: int
 
 
-async def picture(store: EventStore, identity: Identity, household_id: str) -> HouseholdPicture:
-    """世帯の全体像 as far as the caller may read it (404 if it may read nothing)."""
-    opened = await open_household(store, identity, household_id)
-    ids = list(opened.directory.record_ids)
-    async with store.engine.connect() as conn:
-        c_rows = (
-            await conn.execute(
-                select(consultations)
-                .where(consultations.c.household_id.in_(ids))
-                .order_by(consultations.c.received_at)
-            )
-        ).all()
-        r_rows = (
-            await conn.execute(
-                select(referrals)
-                .where(referrals.c.household_id.in_(ids))
-                .order_by(referrals.c.made_at)
-            )
-        ).all()
-        o_rows = (
-            await conn.execute(
-                select(outreach_cases)
-                .where(outreach_cases.c.household_id.in_(ids))
-                .order_by(outreach_cases.c.started_at)
-            )
-        ).all()
-    referred: dict[str, set[str]] = {}
-    for r in r_rows:
-        referred.setdefault(r.consultation_id, set()).update({r.from_agency, r.to_agency})
-    about = {r.consultation_id: json.loads(r.member_ids) for r in c_rows}
+class OutcomeCounts(BaseModel):
+    agency_id: str
+    received: int
+    pending: int
+    handled: int
+    referred: int
+    escalated: int
+    unresolved: int = Field(description="pending for longer than the unresolved threshold")
 
-    def consultation_parties(row: Any) -> set[str]:
-        return {
-            row.agency_id,
-            *referred.get(row.consultation_id, ()),
-            *([COORDINATION] if row.escalated else []),
-        }
 
-    s = opened.survivor
-    return HouseholdPicture(
-        household_id=s.household_id,
-        access="full" if opened.complete_for(identity) else "own",
-        opened_by_consent=sorted(opened.directory.consenting(identity.agency_id, SHARING, today())),
-        records=ids,
-        registered_by=s.registered_by,
-        registered_at=s.registered_at,
-        address=s.address,
-        phone=s.phone,
-        members=[
-            member_view(m, h.household_id) for h in opened.records for m in h.members.values()
-        ],
-        consents=[consent_view(c) for h in opened.records for c in h.consents.values()],
-        proxies=[proxy_view(p) for h in opened.records for p in h.proxies.values()],
-        refusals=[refusal_view(r) for h in opened.records for r in h.refusals.values()],
-        consultations=[
-            consultation_row(r)
-            for r in c_rows
-            if opened.may_read(
-                identity, persons=about[r.consultation_id], parties=consultation_parties(r)
-            )
-        ],
-        referrals=[
-            referral_row(r)
-            for r in r_rows
-            if opened.may_read(
-                identity,
-                persons=about.get(r.consultation_id, []),
-                parties={r.from_agency, r.to_agency},
-            )
-        ],
-        outreach=[
-            outreach_row(r)
-            for r in o_rows
-            if opened.may_read(
-                identity, persons=[r.member_id] if r.member_id else [], parties={r.agency_id}
-            )
-        ],
-        version=s.version,
+class Inbox(BaseModel):
+    agency_id: str
+    referrals_to_answer: list[ReferralView] = Field(description="つなぎ: accept or decline")
+    referrals_to_complete: list[ReferralView] = Field(description="accepted, not yet completed")
+    returned_referrals: list[ConsultationSummary] = Field(
+        description="consultations whose referral was declined: decide their outcome again"
+    )
+    unresolved_intakes: list[ConsultationSummary] = Field(
+        description="consultations with no outcome after the unresolved threshold"
+    )
+    awaiting_outcome: int = Field(description="consultations still without an outcome")
+    outreach: list[OutreachSummary] = Field(
+        description="active outreach cases, longest without contact first"
+    )
+
+
+class DuplicateCandidate(BaseModel):
+    household_id: str
+    matched_on: list[str]
+    strength: str
+    registered_by: str | None
+
+
+class PossibleDuplicate(BaseModel):
+    """409 answer of POST /households: existing records that may be this household."""
+
+    error: dict[str, str]
+    candidates: list[DuplicateCandidate]
+
+
+class SearchResult(BaseModel):
+    household_id: str
+    matched_on: list[str]
+    registered_by: str | None
+    member_count: int
+    access: str
+    member_names: list[str] | None = Field(
+        None, description="only when the caller may read the household"
     )

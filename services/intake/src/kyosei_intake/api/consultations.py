@@ -7,23 +7,19 @@ is listed as unresolved; the outcome report makes the never-refuse rule auditabl
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from pydantic import BaseModel
 
-from kyosei_households import same_household
 from kyosei_platform.api import Command, IfMatch, Note, Reader
-from kyosei_platform.application import now
-from kyosei_platform.auth import Role
 from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
-from ..projections import consultations, utc
+from ..queries import consultations as queries
 from ..settings import IntakeSettings
-from ..views import ConsultationSummary, ConsultationView, consultation_row, consultation_view
+from ..views import ConsultationSummary, ConsultationView, OutcomeCounts, consultation_view
 
 router = APIRouter(prefix="/consultations", tags=["consultations 相談"])
 
@@ -41,33 +37,8 @@ async def unresolved_consultations(
     coordinators and auditors see every agency's."""
     default = runtime.service_settings(IntakeSettings).unresolved_after_days
     days = default if older_than_days is None else older_than_days
-    at = now()
-    query = (
-        select(consultations)
-        .where(
-            consultations.c.status == "pending",
-            consultations.c.received_at <= utc(at - timedelta(days=days)),
-        )
-        .order_by(consultations.c.received_at)
-        .limit(limit)
-    )
-    if identity.role is Role.STAFF:
-        query = query.where(consultations.c.agency_id == identity.agency_id)
-    elif agency_id:
-        query = query.where(consultations.c.agency_id == agency_id)
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [consultation_row(r, (at - datetime.fromisoformat(r.received_at)).days) for r in rows]
-
-
-class OutcomeCounts(BaseModel):
-    agency_id: str
-    received: int
-    pending: int
-    handled: int
-    referred: int
-    escalated: int
-    unresolved: int = Field(description="pending for longer than the unresolved threshold")
+        return await queries.unresolved(conn, identity, days=days, agency_id=agency_id, limit=limit)
 
 
 @router.get("/outcomes", response_model=list[OutcomeCounts])
@@ -79,37 +50,14 @@ async def outcome_report(
 ) -> list[OutcomeCounts]:
     """相談の対応状況: per agency, how many consultations were received and what became
     of them. There is no 'refused' outcome: every consultation is counted here."""
-    at = now()
-    days = runtime.service_settings(IntakeSettings).unresolved_after_days
-    cutoff = utc(at - timedelta(days=days))
-    c = consultations.c
-    query = (
-        select(
-            c.agency_id,
-            func.count().label("received"),
-            *(
-                func.sum(func.cast(c.status == s, type_=consultations.c.version.type)).label(s)
-                for s in ("pending", "handled", "referred", "escalated")
-            ),
-            func.sum(
-                func.cast((c.status == "pending") & (c.received_at <= cutoff), c.version.type)
-            ).label("unresolved"),
-        )
-        .group_by(c.agency_id)
-        .order_by(c.agency_id)
-    )
-    if identity.role is Role.STAFF:
-        query = query.where(c.agency_id == identity.agency_id)
-    if received_from is not None:
-        query = query.where(c.received_at >= utc(received_from))
-    if received_to is not None:
-        query = query.where(c.received_at < utc(received_to))
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [
-        OutcomeCounts(**{k: int(v or 0) if k != "agency_id" else v for k, v in r._mapping.items()})
-        for r in rows
-    ]
+        return await queries.outcome_counts(
+            conn,
+            identity,
+            unresolved_after_days=runtime.service_settings(IntakeSettings).unresolved_after_days,
+            received_from=received_from,
+            received_to=received_to,
+        )
 
 
 @router.get("", response_model=list[ConsultationSummary])
@@ -117,27 +65,15 @@ async def list_consultations(
     identity: Reader,
     runtime: Runtime,
     household_id: str | None = None,
-    status: Literal["pending", "handled", "referred", "escalated"] | None = None,
+    status: queries.Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConsultationSummary]:
     """Consultations received by the caller's agency (coordinators: escalated ones;
     auditors: all), newest first."""
-    query = select(consultations).order_by(consultations.c.received_at.desc()).limit(limit)
-    if identity.role is Role.STAFF:
-        query = query.where(consultations.c.agency_id == identity.agency_id)
-    elif identity.role is Role.COORDINATOR:
-        query = query.where(
-            (consultations.c.agency_id == identity.agency_id) | consultations.c.escalated
-        )
-    if status:
-        query = query.where(consultations.c.status == status)
     async with runtime.engine.connect() as conn:
-        if household_id:
-            # A merged record's consultations belong to the household it was merged into.
-            ids = await same_household(conn, household_id)
-            query = query.where(consultations.c.household_id.in_(ids))
-        rows = (await conn.execute(query)).all()
-    return [consultation_row(r) for r in rows]
+        return await queries.consultation_list(
+            conn, identity, household_id=household_id, status=status, limit=limit
+        )
 
 
 @router.get("/{consultation_id}", response_model=ConsultationView)

@@ -9,57 +9,29 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
-from kyosei_households import may_read_household
 from kyosei_platform.api import Command, IfMatch, Reader
-from kyosei_platform.application import today
-from kyosei_platform.auth import Identity
 from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 
-from .. import queries
-from ..access import open_household
 from ..commands import households as commands
+from ..queries import households as queries
 from ..views import (
     ConsentView,
+    DuplicateCandidate,
     HouseholdPicture,
     MemberView,
+    PossibleDuplicate,
     ProxyView,
     RefusalView,
+    SearchResult,
     consent_view,
     member_view,
-    picture,
     proxy_view,
     refusal_view,
 )
 
 router = APIRouter(prefix="/households", tags=["households 世帯"])
-
-
-class DuplicateCandidate(BaseModel):
-    household_id: str
-    matched_on: list[str]
-    strength: str
-    registered_by: str | None
-
-
-class PossibleDuplicate(BaseModel):
-    """409 answer of POST /households: existing records that may be this household."""
-
-    error: dict[str, str]
-    candidates: list[DuplicateCandidate]
-
-
-class SearchResult(BaseModel):
-    household_id: str
-    matched_on: list[str]
-    registered_by: str | None
-    member_count: int
-    access: str
-    member_names: list[str] | None = Field(
-        None, description="only when the caller may read the household"
-    )
 
 
 def _possible_duplicates(candidates: list[queries.Candidate]) -> JSONResponse:
@@ -111,7 +83,7 @@ async def register_household(body: commands.RegisterHousehold, ctx: Command) -> 
     if registered.household_id is None:
         return _possible_duplicates(registered.candidates)
     assert ctx.actor is not None
-    return await picture(ctx.store, ctx.actor, registered.household_id)
+    return await queries.picture(ctx.store, ctx.actor, registered.household_id)
 
 
 @router.get("/search", response_model=list[SearchResult])
@@ -152,24 +124,10 @@ async def search_households(
             phone=phone,
             limit=limit,
         )
-    return [await _search_result(runtime, identity, hid, matched) for hid, matched in found.items()]
-
-
-async def _search_result(
-    runtime: Runtime, identity: Identity, household_id: str, matched: set[str]
-) -> SearchResult:
-    opened = await open_household(runtime.store, None, household_id)
-    readable = may_read_household(identity, opened.directory, opened.parties, today())
-    return SearchResult(
-        household_id=household_id,
-        matched_on=sorted(matched),
-        registered_by=opened.survivor.registered_by,
-        member_count=sum(len(h.members) for h in opened.records),
-        access=("full" if opened.complete_for(identity) else "own") if readable else "none",
-        member_names=[m.name or "" for h in opened.records for m in h.members.values()]
-        if readable
-        else None,
-    )
+    return [
+        await queries.search_result(runtime.store, identity, hid, matched)
+        for hid, matched in found.items()
+    ]
 
 
 @router.get("/{household_id}", response_model=HouseholdPicture)
@@ -182,7 +140,7 @@ async def get_household(household_id: str, identity: Reader, runtime: Runtime) -
     consented to sharing with the caller's agency (``access: full`` when that is
     every member).
     """
-    return await picture(runtime.store, identity, household_id)
+    return await queries.picture(runtime.store, identity, household_id)
 
 
 @router.post("/{household_id}/members", status_code=201, response_model=MemberView)
@@ -205,7 +163,7 @@ async def merge_households(
     """
     survivor = await commands.merge_households(ctx, household_id, body)
     assert ctx.actor is not None
-    return await picture(ctx.store, ctx.actor, survivor.household_id)
+    return await queries.picture(ctx.store, ctx.actor, survivor.household_id)
 
 
 @router.post("/{household_id}/proxies", status_code=201, response_model=ProxyView)

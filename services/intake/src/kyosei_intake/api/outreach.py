@@ -6,15 +6,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlalchemy import select
 
 from kyosei_platform.api import Command, IfMatch, Reader
-from kyosei_platform.auth import Role
 from kyosei_platform.http import Runtime
 
 from ..commands import outreach as commands
-from ..projections import outreach_cases
-from ..views import OutreachSummary, OutreachView, outreach_row, outreach_view
+from ..queries import work
+from ..views import OutreachSummary, OutreachView, outreach_view
 
 router = APIRouter(prefix="/outreach", tags=["outreach アウトリーチ"])
 
@@ -35,18 +33,8 @@ async def list_outreach(
 ) -> list[OutreachSummary]:
     """The caller's agency's outreach cases (auditors: all), longest without contact
     first."""
-    query = (
-        select(outreach_cases)
-        .order_by(outreach_cases.c.last_contact_at.is_not(None), outreach_cases.c.last_contact_at)
-        .limit(limit)
-    )
-    if identity.role is not Role.AUDITOR:
-        query = query.where(outreach_cases.c.agency_id == identity.agency_id)
-    if not include_ended:
-        query = query.where(outreach_cases.c.status == "active")
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [outreach_row(r) for r in rows]
+        return await work.outreach_list(conn, identity, include_ended=include_ended, limit=limit)
 
 
 @router.get("/{outreach_id}", response_model=OutreachView)

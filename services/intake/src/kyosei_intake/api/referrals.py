@@ -10,14 +10,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
-from sqlalchemy import select
 
 from kyosei_platform.api import Command, IfMatch, Note, Reader
 from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
-from ..projections import referrals
-from ..views import ReferralView, referral_row, referral_view
+from ..queries import work
+from ..views import ReferralView, referral_view
 
 router = APIRouter(prefix="/referrals", tags=["referrals つなぎ"])
 
@@ -35,18 +34,10 @@ async def list_referrals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ReferralView]:
     """Referrals to the caller's agency (incoming) or from it (outgoing), newest first."""
-    column = referrals.c.to_agency if direction == "incoming" else referrals.c.from_agency
-    query = (
-        select(referrals)
-        .where(column == identity.agency_id)
-        .order_by(referrals.c.made_at.desc())
-        .limit(limit)
-    )
-    if status:
-        query = query.where(referrals.c.status == status)
     async with runtime.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [referral_row(r) for r in rows]
+        return await work.referral_list(
+            conn, identity, direction=direction, status=status, limit=limit
+        )
 
 
 @router.get("/{referral_id}", response_model=ReferralView)

@@ -26,9 +26,9 @@ from kyosei_events.catalogue.intake import (
 from kyosei_platform.api import Note
 from kyosei_platform.application import Change, CommandContext, now, stream_id, today
 
-from .. import queries
 from ..access import open_household
 from ..domain import household as domain
+from ..queries import households as queries
 
 
 def stream(household_id: str) -> str:

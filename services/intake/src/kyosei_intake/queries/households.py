@@ -1,28 +1,39 @@
-"""Questions intake asks of its read models: parties, search, duplicates. (Merges are
-the household directory's: kyosei_households.)"""
+"""Questions about households: duplicates before registering, search, the household's
+picture as far as the caller may read it. (Merges and members are the household
+directory's: kyosei_households.)"""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kyosei_events import KeyVault
-from kyosei_households import survivor_of
+from kyosei_events import EventStore, KeyVault
+from kyosei_households import COORDINATION, may_read_household, survivor_of
+from kyosei_households.access import SHARING
 from kyosei_households.directory import households
+from kyosei_platform.application import today
+from kyosei_platform.auth import Identity
 
-from .projections import household_parties, search_index
-from .search_terms import exact_terms, query_terms
-
-
-async def parties(conn: AsyncConnection, ids: list[str]) -> set[str]:
-    rows = await conn.execute(
-        select(household_parties.c.agency_id).where(household_parties.c.household_id.in_(ids))
-    )
-    return {r.agency_id for r in rows}
+from ..access import open_household
+from ..projections import consultations, outreach_cases, referrals, search_index
+from ..search_terms import exact_terms, query_terms
+from ..views import (
+    HouseholdPicture,
+    SearchResult,
+    consent_view,
+    consultation_row,
+    member_view,
+    outreach_row,
+    proxy_view,
+    referral_row,
+    refusal_view,
+)
 
 
 @dataclass
@@ -140,3 +151,103 @@ async def search(
         if len(out) >= limit:
             break
     return out
+
+
+async def search_result(
+    store: EventStore, identity: Identity, household_id: str, matched: set[str]
+) -> SearchResult:
+    """What a search tells the caller of one household: that it exists, and its members'
+    names only if the caller may read it."""
+    opened = await open_household(store, None, household_id)
+    readable = may_read_household(identity, opened.directory, opened.parties, today())
+    return SearchResult(
+        household_id=household_id,
+        matched_on=sorted(matched),
+        registered_by=opened.survivor.registered_by,
+        member_count=sum(len(h.members) for h in opened.records),
+        access=("full" if opened.complete_for(identity) else "own") if readable else "none",
+        member_names=[m.name or "" for h in opened.records for m in h.members.values()]
+        if readable
+        else None,
+    )
+
+
+async def picture(store: EventStore, identity: Identity, household_id: str) -> HouseholdPicture:
+    """世帯の全体像 as far as the caller may read it (404 if it may read nothing)."""
+    opened = await open_household(store, identity, household_id)
+    ids = list(opened.directory.record_ids)
+    async with store.engine.connect() as conn:
+        c_rows = (
+            await conn.execute(
+                select(consultations)
+                .where(consultations.c.household_id.in_(ids))
+                .order_by(consultations.c.received_at)
+            )
+        ).all()
+        r_rows = (
+            await conn.execute(
+                select(referrals)
+                .where(referrals.c.household_id.in_(ids))
+                .order_by(referrals.c.made_at)
+            )
+        ).all()
+        o_rows = (
+            await conn.execute(
+                select(outreach_cases)
+                .where(outreach_cases.c.household_id.in_(ids))
+                .order_by(outreach_cases.c.started_at)
+            )
+        ).all()
+    referred: dict[str, set[str]] = {}
+    for r in r_rows:
+        referred.setdefault(r.consultation_id, set()).update({r.from_agency, r.to_agency})
+    about = {r.consultation_id: json.loads(r.member_ids) for r in c_rows}
+
+    def consultation_parties(row: Any) -> set[str]:
+        return {
+            row.agency_id,
+            *referred.get(row.consultation_id, ()),
+            *([COORDINATION] if row.escalated else []),
+        }
+
+    s = opened.survivor
+    return HouseholdPicture(
+        household_id=s.household_id,
+        access="full" if opened.complete_for(identity) else "own",
+        opened_by_consent=sorted(opened.directory.consenting(identity.agency_id, SHARING, today())),
+        records=ids,
+        registered_by=s.registered_by,
+        registered_at=s.registered_at,
+        address=s.address,
+        phone=s.phone,
+        members=[
+            member_view(m, h.household_id) for h in opened.records for m in h.members.values()
+        ],
+        consents=[consent_view(c) for h in opened.records for c in h.consents.values()],
+        proxies=[proxy_view(p) for h in opened.records for p in h.proxies.values()],
+        refusals=[refusal_view(r) for h in opened.records for r in h.refusals.values()],
+        consultations=[
+            consultation_row(r)
+            for r in c_rows
+            if opened.may_read(
+                identity, persons=about[r.consultation_id], parties=consultation_parties(r)
+            )
+        ],
+        referrals=[
+            referral_row(r)
+            for r in r_rows
+            if opened.may_read(
+                identity,
+                persons=about.get(r.consultation_id, []),
+                parties={r.from_agency, r.to_agency},
+            )
+        ],
+        outreach=[
+            outreach_row(r)
+            for r in o_rows
+            if opened.may_read(
+                identity, persons=[r.member_id] if r.member_id else [], parties={r.agency_id}
+            )
+        ],
+        version=s.version,
+    )
