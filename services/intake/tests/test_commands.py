@@ -16,7 +16,7 @@ from kyosei_events import EventStore
 from kyosei_events.catalogue.intake import Channel, ConsentGiver, ConsentPurpose, Window
 from kyosei_intake.access import open_household
 from kyosei_intake.commands import consultations, households, outreach
-from kyosei_intake.views import picture
+from kyosei_intake.queries.households import picture
 from kyosei_platform.application import CommandContext, Rejected
 from kyosei_platform.auth import Identity, Role
 
