@@ -10,11 +10,12 @@ from sqlalchemy import select
 from kyosei_events import EventStore
 from kyosei_events.catalogue.community import ConcernNoticed
 from kyosei_events.catalogue.coordination import OutreachRequested
+from kyosei_intake.commands import households
 from kyosei_intake.commands.consultations import open_consultation
 from kyosei_intake.commands.outreach import open_outreach
 from kyosei_intake.policies import derived_id
 from kyosei_intake.projections import consultations, outreach_cases
-from kyosei_platform.testing import PolicyBus
+from kyosei_platform.testing import PolicyBus, acting_as
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -83,3 +84,26 @@ async def test_coordinations_request_starts_outreach_once(
     assert len(await rows(store, outreach_cases)) == 1
     case = await open_outreach(store, None, derived_id("outreach", "r-1"))
     assert case.agency_id == "outreach-team" and case.origin_ref == "case-1"
+
+
+async def test_a_request_the_domain_refuses_is_dead_lettered_with_the_refusal(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    registered = await households.register_household(
+        acting_as(store, "houkatsu"),
+        households.RegisterHousehold(members=[households.MemberIn(name="松戸 一郎")]),
+    )
+    request = OutreachRequested(
+        request_id="r-2",
+        case_id="case-2",
+        household_id=registered.household_id,
+        member_id="m-nobody",
+        outreach_agency="outreach-team",
+        concerns=["withdrawal"],
+        reason="見守り",
+        requested_at=NOW,
+    )
+    await bus.publish("coordination", request)
+    assert await rows(store, outreach_cases) == []
+    (reason,) = bus.dead_letter_reasons()
+    assert "no member m-nobody" in reason

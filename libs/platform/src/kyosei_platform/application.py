@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, UnitOfWork
+from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, UnitOfWork, Unprocessable
 
 if TYPE_CHECKING:  # auth's errors import this module's Rejected
     from .auth import Identity
@@ -44,8 +44,9 @@ def stream_id(kind: str, ident: str) -> str:
     return f"{kind}-{ident}"
 
 
-class Rejected(Exception):
-    """A command that the domain's rules do not allow (HTTP: a 4xx; policy: a dead letter).
+class Rejected(Unprocessable):
+    """A command that the domain's rules do not allow (HTTP: a 4xx; policy: a dead letter
+    at once, with this refusal as its reason: retrying cannot change the answer).
 
     ``status`` is 409 for a rule about the current state, 422 for a wrong field, 404
     for something that does not exist, 403 for a caller who may not do it.

@@ -11,10 +11,12 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import MetaData
 
 from kyosei_events import (
@@ -76,6 +78,11 @@ class PolicyBus:
     _sources: dict[str, EventStore]
     _tmp: Path
     _vault: KeyVault
+    dead_letters: list[dict[str, str]] = field(default_factory=list)
+
+    def dead_letter_reasons(self) -> list[str]:
+        """Why each message put on the service's dead-letter topic could not be processed."""
+        return [headers.get("dlq_reason", "") for headers in self.dead_letters]
 
     async def publish(
         self, producer: str, *events: DomainEvent, agency: str = "ext", subject: str | None = None
@@ -127,6 +134,14 @@ async def policy_bus(
     )
     consumer.subscribe(*sorted({events_topic(p.event_type.producer) for p in service.policies}))
     bus = PolicyBus(consumer, broker, {}, tmp_path, store.vault)
+
+    async def raw(message: KafkaMessage) -> Any:
+        return message.raw_message
+
+    @broker.subscriber(consumer.dead_letter_topic, decoder=raw)
+    async def dead_letter(record: Any) -> None:
+        bus.dead_letters.append({k: v.decode("utf-8", "replace") for k, v in record.headers})
+
     try:
         async with TestKafkaBroker(broker):
             yield bus
