@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kyosei_events import Delivery, UnitOfWork
+from kyosei_events import PolicyContext, policy
 from kyosei_events.catalogue.intake import CaseEscalated
 from kyosei_platform import deploy
 from kyosei_platform.service import Service, discover
@@ -30,7 +30,8 @@ class TrialSettings(BaseSettings):
     note_max_length: int = Field(2000, description="longest note | in characters")
 
 
-async def ignore(delivery: Delivery, uow: UnitOfWork) -> None:
+@policy(CaseEscalated)
+async def ignore(event: CaseEscalated, ctx: PolicyContext) -> None:
     """A policy, so that the trial service consumes a topic."""
 
 
@@ -41,7 +42,7 @@ TRIAL = Service(
     router=APIRouter(),
     migrations=ROOT,
     order=90,
-    policies={CaseEscalated.event_type: ignore},
+    policies=[ignore],
     settings=TrialSettings,
 )
 
