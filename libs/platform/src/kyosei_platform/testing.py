@@ -111,6 +111,10 @@ class PolicyBus:
             headers=rec.envelope(f"/kyosei/{producer}").header_map(),
         )
 
+    async def close(self) -> None:
+        for source in self._sources.values():
+            await source.engine.dispose()
+
     async def _source(self, producer: str) -> EventStore:
         if producer not in self._sources:
             engine = create_engine(f"sqlite+aiosqlite:///{self._tmp / producer}-source.db")
@@ -146,5 +150,4 @@ async def policy_bus(
         async with TestKafkaBroker(broker):
             yield bus
     finally:
-        for source in bus._sources.values():
-            await source.engine.dispose()
+        await bus.close()
