@@ -56,12 +56,13 @@ async def test_migrations_create_the_store_and_read_models(
     tables = await tables_of(database)
     assert {"events", "checkpoints", "processed_messages", "alembic_version"} <= tables
     assert ("consultations" if service == "intake" else "cases") in tables
+    assert "directory_households" in tables, "every service keeps the household directory"
     # Running again is a no-op, not an error.
     await asyncio.to_thread(upgrade, discover()[service], settings)
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0002", "coordination": "0001"}[service]
+        head = {"intake": "0003", "coordination": "0002"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 
@@ -126,6 +127,8 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
     from alembic import command
     from alembic.config import Config
 
+    from kyosei_events.catalogue.intake import HouseholdRegistered
+    from kyosei_households.directory import households
     from kyosei_intake.projections import consultations
     from tests.backbone_support import consultation
 
@@ -144,13 +147,19 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
     store = EventStore(engine, vault, name="intake")
     received = consultation("hh-1")
     await store.append(f"consultation-{received.consultation_id}", [NewEvent(received, "hh-1")], 0)
+    registered = HouseholdRegistered(
+        household_id="hh-1", registered_by="agency-a", registered_at=datetime.now(UTC)
+    )
+    await store.append("household-hh-1", [NewEvent(registered, "hh-1")], 0)
 
     await asyncio.to_thread(upgrade, service, settings)
-    assert "migrated 0001 -> 0002; rebuilding read models" in capfd.readouterr().out
+    assert "migrated 0001 -> 0003; rebuilding read models" in capfd.readouterr().out
     async with engine.connect() as conn:
         rows = (await conn.execute(consultations.select())).mappings().all()
-    assert [(r["consultation_id"], r["status"]) for r in rows] == [
-        (received.consultation_id, "pending")
+        directory = (await conn.execute(households.select())).mappings().all()
+    assert [(r["consultation_id"], r["status"], r["member_ids"]) for r in rows] == [
+        (received.consultation_id, "pending", "[]")
     ]
+    assert [(r["household_id"], r["merged_into"]) for r in directory] == [("hh-1", None)]
     await engine.dispose()
     await keys.dispose()
