@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kyosei_events import EventStore
 from kyosei_households import Household, find, has_part, may_read_household, may_read_record
 from kyosei_households.access import SHARING
-from kyosei_platform.application import CommandContext, not_found, stream_id, today
+from kyosei_platform.application import CommandContext, not_found, today
 from kyosei_platform.auth import Identity, Role
 
 from .domain import household as domain
@@ -57,7 +57,7 @@ class Opened:
 
 
 async def load_household(store: EventStore, household_id: str) -> domain.Household:
-    events, _ = await store.load(stream_id("household", household_id))
+    events, _ = await store.load(domain.stream(household_id))
     state = domain.Household(household_id)
     for d in events:
         state.evolve(d.event)

@@ -24,15 +24,13 @@ from kyosei_events.catalogue.intake import (
     Relationship,
 )
 from kyosei_platform.api import Note
-from kyosei_platform.application import Change, CommandContext, now, stream_id, today
+from kyosei_platform.application import Change, CommandContext, now, today
 
 from ..access import open_household
 from ..domain import household as domain
 from ..queries import households as queries
 
-
-def stream(household_id: str) -> str:
-    return stream_id("household", household_id)
+stream = domain.stream
 
 
 class MemberIn(BaseModel):

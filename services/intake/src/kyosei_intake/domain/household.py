@@ -26,7 +26,7 @@ from kyosei_events.catalogue.intake import (
     Relationship,
 )
 from kyosei_events.model import DomainEvent
-from kyosei_platform.application import Rejected, invalid
+from kyosei_platform.application import Rejected, invalid, stream_id
 
 
 @dataclass
@@ -39,6 +39,11 @@ class Member:
     relationship: Relationship
     attributes: list[MemberAttribute]
     language: str | None
+
+
+def stream(household_id: str) -> str:
+    """The stream of one household record."""
+    return stream_id("household", household_id)
 
 
 @dataclass
