@@ -153,7 +153,7 @@ def test_the_asyncapi_document_says_who_publishes_and_who_consumes_each_topic() 
     receivers: dict[tuple[str, str], set[str]] = {}
     for op in operations.values():
         if op["action"] == "receive":
-            consumer = op["title"].split()[0]
+            consumer = op["x-kyosei-service"]
             channel = op["channel"]["$ref"].removeprefix("#/channels/")
             topic = channels[channel]["address"]
             ids = {m["$ref"].rsplit("/", 1)[1] for m in op["messages"]}

@@ -206,6 +206,7 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
         }
         operations[f"{producer}Publishes"] = {
             "action": "send",
+            "x-kyosei-service": producer,
             "title": f"{producer} publishes its events",
             "description": f"The outbox relay of {producer} publishes every stored event, "
             "at least once and in order per key, as it was stored.",
@@ -222,6 +223,7 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
         for producer, ids in sorted(handled.items()):
             operations[f"{consumer}Receives{producer.capitalize()}Events"] = {
                 "action": "receive",
+                "x-kyosei-service": consumer,
                 "title": f"{consumer} consumes {producer}'s events",
                 "description": f"The consumer group kyosei-{consumer} runs its policies "
                 "on these; it skips the topic's other messages.",
@@ -240,6 +242,7 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
         }
         operations[f"{consumer}DeadLetters"] = {
             "action": "send",
+            "x-kyosei-service": consumer,
             "title": f"{consumer} dead-letters what it cannot process",
             "channel": {"$ref": f"#/channels/{consumer}DeadLetters"},
             "messages": [{"$ref": f"#/channels/{consumer}DeadLetters/messages/DeadLetter"}],
