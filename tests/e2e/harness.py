@@ -57,7 +57,7 @@ class System:
             relay = OutboxRelay(
                 store,
                 intake.broker,
-                topic=self.topic_prefix + events_topic(service),
+                topic=events_topic(service, self.topic_prefix),
                 source=f"/kyosei/{service}",
             )
             self._publishers[service] = (store, relay)

@@ -21,7 +21,7 @@ from .records import (
 )
 from .relay import OutboxRelay
 from .store import EventStore, UnitOfWork
-from .topics import dead_letter_topic, events_topic
+from .topics import consumer_group, dead_letter_topic, events_topic
 from .verification import BrokenLink, ChainReport
 from .wakeup import Wakeup
 
@@ -53,6 +53,7 @@ __all__ = [
     "Unprocessable",
     "Wakeup",
     "catalogue",
+    "consumer_group",
     "dead_letter_topic",
     "event_catalogue",
     "events_topic",

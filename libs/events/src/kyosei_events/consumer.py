@@ -37,13 +37,13 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from . import topics
 from .codec import decode_payload
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, UnknownEventType
 from .policy import Policy, PolicyContext, Unprocessable, by_event_type
 from .records import CorruptEvent
 from .store import EventStore
-from .topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
 
@@ -110,14 +110,19 @@ class IdempotentConsumer:
         policies: Sequence[Policy[Any]],
         broker: KafkaBroker,
         *,
+        dead_letter_topic: str | None = None,
         max_attempts: int = 10,
         base_backoff: float = 0.5,
     ) -> None:
+        """``name`` is the consumer group (and what processed messages are recorded
+        under); a service's consumer is ``topics.consumer_group(service, prefix)`` with
+        ``dead_letter_topic=topics.dead_letter_topic(service, prefix)``. Without one,
+        dead letters go to ``topics.dead_letter_topic(name)``."""
         self.name = name
         self.store = store
         self.policies = by_event_type(policies)
         self.broker = broker
-        self.dead_letter_topic = dead_letter_topic(name)
+        self.dead_letter_topic = dead_letter_topic or topics.dead_letter_topic(name)
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
         self._attempts: dict[tuple[str, int, int], int] = {}

@@ -148,6 +148,18 @@ def _installed(event_type: str) -> _Entry | None:
     return _REGISTRY.get(event_type)
 
 
+def readable_versions(event_type: str) -> list[int]:
+    """Every version of ``event_type`` that may be stored (and so travel as stored):
+    the latest and each older one an unbroken chain of upcasters brings up to it."""
+    entry = _REGISTRY.get(event_type) or _installed(event_type)
+    if entry is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    versions = [entry.latest.schema_version]
+    while versions[0] - 1 in entry.upcasters:
+        versions.insert(0, versions[0] - 1)
+    return versions
+
+
 def upcast(event_type: str, version: int, payload: dict[str, Any]) -> dict[str, Any]:
     """Bring a stored payload of ``version`` up to the latest version of its type."""
     entry = _REGISTRY.get(event_type) or _installed(event_type)

@@ -26,7 +26,7 @@ from pathlib import Path
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from kyosei_events.topics import events_topic
+from kyosei_events.topics import dead_letter_topic, events_topic
 
 from .service import Service, discover, host_ports
 
@@ -213,14 +213,15 @@ patches:
 
 def _services_table(services: Mapping[str, Service], ports: Mapping[str, int]) -> str:
     rows = [
-        "| service | what | image | compose host port | publishes | consumes |",
-        "|---|---|---|---|---|---|",
+        "| service | what | image | compose host port | publishes | consumes | dead letters |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, svc in services.items():
         consumes = ", ".join(f"`{t}`" for t in consumed_topics(svc)) or "nothing"
+        dead = f"`{dead_letter_topic(name)}`" if svc.policies else "none"
         rows.append(
             f"| `{name}` | {svc.title} | `kyosei-{name}` | {ports[name]} "
-            f"| `{events_topic(name)}` | {consumes} |"
+            f"| `{events_topic(name)}` | {consumes} | {dead} |"
         )
     return "\n".join(rows) + "\n"
 

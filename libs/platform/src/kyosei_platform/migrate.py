@@ -14,8 +14,7 @@ from alembic.config import Config
 from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 
-from kyosei_events import KeyVault
-from kyosei_events.crypto import master_key_from_hex
+from kyosei_events.crypto import key_metadata
 from kyosei_events.database import create_engine
 
 from .maintenance import rebuild
@@ -63,15 +62,45 @@ async def _revision(settings: Settings) -> str | None:
         await engine.dispose()
 
 
+# Services starting together on a fresh PostgreSQL database each create schemas (their
+# own, the shared key vault's) and the key vault's table. Two concurrent
+# `CREATE SCHEMA IF NOT EXISTS` (or `CREATE TABLE` after both checked) of one name
+# collide in the catalogue (unique violations in pg_namespace, pg_type): that DDL runs
+# one at a time under this transaction-scoped advisory lock, across every service.
+SCHEMA_DDL_LOCK = "kyosei-schema-ddl"
+
+
+def _lock_schema_ddl(connection: Connection) -> None:
+    """Inside a transaction on PostgreSQL: wait for the schema DDL lock (held until it ends)."""
+    connection.execute(text("select pg_advisory_xact_lock(hashtext(:k))"), {"k": SCHEMA_DDL_LOCK})
+
+
+def _create_schema(connection: Connection, schema: str) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS`` under the schema DDL lock, committed."""
+    _lock_schema_ddl(connection)
+    connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    connection.commit()
+
+
 async def _ensure_key_vault(settings: Settings) -> None:
+    """The shared key vault's schema and table, created by whichever service migrates
+    first; in one transaction under the schema DDL lock, so services migrating at the
+    same time find them created rather than collide."""
+    schema = settings.keys_db_schema
     engine = create_engine(settings.keys_database_url)
     try:
-        if engine.dialect.name == "postgresql" and settings.keys_db_schema:
-            async with engine.begin() as conn:
-                await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.keys_db_schema}"'))
-        await engine.dispose()
-        engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
-        await KeyVault(engine, master_key_from_hex(settings.master_key)).create_tables()
+        async with engine.connect() as conn:
+
+            def create(c: Connection) -> None:
+                if c.dialect.name == "postgresql":
+                    _lock_schema_ddl(c)
+                    if schema:
+                        c.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                        c = c.execution_options(schema_translate_map={None: schema})
+                key_metadata.create_all(c)
+                c.commit()
+
+            await conn.run_sync(create)
     finally:
         await engine.dispose()
 
@@ -90,8 +119,7 @@ def run_env(target_metadata: MetaData) -> None:
             )
             connection.commit()
         if schema and connection.dialect.name == "postgresql":
-            connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            connection.commit()
+            _create_schema(connection, schema)
             connection = connection.execution_options(schema_translate_map={None: schema})
         kwargs: dict[str, Any] = {}
         if schema and connection.dialect.name == "postgresql":

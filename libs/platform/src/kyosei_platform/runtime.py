@@ -11,7 +11,15 @@ import structlog
 from pydantic_settings import BaseSettings
 from sqlalchemy import text
 
-from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay, events_topic
+from kyosei_events import (
+    EventStore,
+    IdempotentConsumer,
+    KeyVault,
+    OutboxRelay,
+    consumer_group,
+    dead_letter_topic,
+    events_topic,
+)
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
@@ -48,7 +56,7 @@ class ServiceRuntime:
         )
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
-        self.topic = settings.topic_prefix + events_topic(service.name)
+        self.topic = events_topic(service.name, settings.topic_prefix)
         self.broker = kafka_broker(settings.kafka_bootstrap, service=service.name)
         self.relay = OutboxRelay(
             self.store,
@@ -60,10 +68,11 @@ class ServiceRuntime:
         self.consumer: IdempotentConsumer | None = None
         if service.policies:
             self.consumer = IdempotentConsumer(
-                f"{settings.topic_prefix}kyosei-{service.name}",
+                consumer_group(service.name, settings.topic_prefix),
                 self.store,
                 service.policies,
                 self.broker,
+                dead_letter_topic=dead_letter_topic(service.name, settings.topic_prefix),
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
@@ -82,7 +91,7 @@ class ServiceRuntime:
     def consumed_topics(self) -> list[str]:
         return sorted(
             {
-                self.settings.topic_prefix + events_topic(p.event_type.producer)
+                events_topic(p.event_type.producer, self.settings.topic_prefix)
                 for p in self.service.policies
             }
         )

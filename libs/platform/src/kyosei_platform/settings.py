@@ -29,8 +29,10 @@ class Settings(BaseSettings):
     auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
     topic_prefix: str = Field(
         "",
-        description="prepended to every topic and consumer group, e.g. 'nabari.' "
-        "when several municipalities share one Kafka cluster",
+        description="put in front of every topic and consumer group name "
+        "(<prefix>kyosei.<service>.events, <prefix>kyosei.<service>.dlq, "
+        "<prefix>kyosei-<service>), e.g. 'nabari.' when several municipalities share "
+        "one Kafka cluster",
     )
     http_host: str = "0.0.0.0"
     http_port: int = 8000

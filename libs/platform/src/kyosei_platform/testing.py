@@ -26,6 +26,7 @@ from kyosei_events import (
     KeyVault,
     Metadata,
     NewEvent,
+    dead_letter_topic,
     events_topic,
 )
 from kyosei_events.database import create_engine
@@ -134,7 +135,11 @@ async def policy_bus(
     """The service's policies subscribed as in production, on TestKafkaBroker."""
     broker = kafka_broker("localhost:9092", service=service.name)
     consumer = IdempotentConsumer(
-        f"kyosei-{service.name}-test{next(_runs)}", store, service.policies, broker
+        f"kyosei-{service.name}-test{next(_runs)}",
+        store,
+        service.policies,
+        broker,
+        dead_letter_topic=dead_letter_topic(service.name),
     )
     consumer.subscribe(*sorted({events_topic(p.event_type.producer) for p in service.policies}))
     bus = PolicyBus(consumer, broker, {}, tmp_path, store.vault)
