@@ -105,3 +105,55 @@ def test_household_wide_information_needs_a_part_or_a_members_consent() -> None:
     assert may_read_household(staff(), household(), {B}, ON)
     assert may_read_household(staff(), household(consent(SON)), set(), ON)
     assert not may_read_household(staff(B, Role.OPERATOR), household(), {B}, ON)
+
+
+def test_no_consent_ever_opens_a_record_about_someone_who_did_not_consent() -> None:
+    """For random households, consents (active, withdrawn, future, for other agencies or
+    purposes) and records: an agency that is not party to a record reads it only if
+    every person it concerns has their own active consent naming that agency for
+    情報共有 on that day."""
+    import random
+
+    rng = random.Random(7)
+    agencies = ["a", "b", "c"]
+    outcomes = []
+    for _ in range(3000):
+        people = [f"m{i}" for i in range(rng.randint(1, 4))]
+        consents = tuple(
+            consent(
+                rng.choice([*people, None]),
+                agencies=tuple(rng.sample(agencies, rng.randint(1, 3))),
+                consent_id=f"k{n}",
+                purposes=frozenset(rng.sample(list(ConsentPurpose), rng.randint(1, 2))),
+                given_on=date(2026, 11, rng.randint(1, 20)),
+                withdrawn_on=rng.choice([None, date(2026, 11, rng.randint(1, 20))]),
+                all_agencies=rng.random() < 0.1,
+            )
+            for n in range(rng.randint(0, 5))
+        )
+        h = Household(
+            household_id="h",
+            record_ids=("h",),
+            registered_by="a",
+            members=tuple(Member(p, "h", "other") for p in people),
+            consents=consents,
+            proxies=(),
+            refusals=(),
+        )
+        persons = rng.sample(people, rng.randint(0, len(people)))
+        reader = staff(rng.choice(agencies))
+        on = date(2026, 11, rng.randint(1, 25))
+        opened = reads(reader, persons, h, on=on)
+        concerned = set(persons) or set(people)
+        consenting = {
+            c.member_id
+            for c in consents
+            if c.member_id is not None
+            and SHARING in c.purposes
+            and (c.all_agencies or reader.agency_id in c.agencies)
+            and c.given_on <= on
+            and (c.withdrawn_on is None or on < c.withdrawn_on)
+        }
+        assert opened == (concerned <= consenting), (persons, consents, reader, on)
+        outcomes.append(opened)
+    assert 100 < sum(outcomes) < 2900, "both opened and closed records were tried"
