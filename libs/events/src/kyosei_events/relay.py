@@ -9,6 +9,13 @@ consumers drop duplicates by ``ce_id``.
 
 The relay wakes when the store commits in this process, on PostgreSQL also on
 LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll_interval``.
+
+Every replica of a service runs a relay, but one publishes at a time: on PostgreSQL the
+leader holds an advisory lock on a connection of its own, the others try to take it
+every ``poll_interval`` and take over when the leader's session ends (leader.py). The
+checkpoint only moves forward, so a relay that lost the lead mid-batch cannot rewind it;
+what it published in that window is published again by the new leader (duplicates
+that consumers drop).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import structlog
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 
+from .leader import AdvisoryLock, lock_key
 from .records import LogCursor
 from .store import EventStore
 from .wakeup import Listening
@@ -29,6 +37,9 @@ log = structlog.get_logger(__name__)
 # Publish counts and durations are FastStream's (faststream_published_messages_*).
 RELAY_POSITION = Gauge("kyosei_relay_position", "Last log position the relay published", ["store"])
 RELAY_ERRORS = Counter("kyosei_relay_errors_total", "Relay batches that failed", ["store"])
+RELAY_LEADER = Gauge(
+    "kyosei_relay_leader", "1 while this process's relay is the one that publishes", ["store"]
+)
 
 
 class OutboxRelay:
@@ -53,7 +64,40 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_conn: Listening | None = None
+        self._lock = (
+            AdvisoryLock(store.engine, lock_key(store.engine, name))
+            if store.dialect == "postgresql"
+            else None
+        )
+        self._leader = False
+        RELAY_LEADER.labels(store.name).set(0)
         store.on_commit(self._wake.set)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this relay is the one publishing (always, on SQLite, once running)."""
+        return self._leader
+
+    def _set_leader(self, leading: bool) -> None:
+        if leading != self._leader:
+            log.info(
+                "relay_leading" if leading else "relay_standing_by",
+                store=self.store.name,
+                relay=self.name,
+            )
+            RELAY_LEADER.labels(self.store.name).set(1 if leading else 0)
+        self._leader = leading
+
+    async def _lead(self) -> bool:
+        """Take or keep the lead; False when another relay has it."""
+        if self._lock is None:
+            leading = True
+        elif self._lock.held:
+            leading = await self._lock.check()
+        else:
+            leading = await self._lock.try_acquire()
+        self._set_leader(leading)
+        return leading
 
     def wake(self) -> None:
         self._wake.set()
@@ -63,6 +107,8 @@ class OutboxRelay:
         total = 0
         cursor = await self.store.checkpoint(self.name)
         while True:
+            if total and self._lock is not None and self._lock.held and not await self._lead():
+                return total  # the lead was lost: another relay carries on
             batch = await self.store.read_log(cursor, self.batch_size)
             if not batch:
                 return total
@@ -92,6 +138,9 @@ class OutboxRelay:
         while True:
             self._wake.clear()
             try:
+                if not await self._lead():
+                    await asyncio.sleep(self.poll_interval)
+                    continue
                 await self.publish_pending()
                 backoff = 0.5
             except asyncio.CancelledError:
@@ -119,6 +168,9 @@ class OutboxRelay:
         if self._listen_conn is not None:
             await self._listen_conn.close()
             self._listen_conn = None
+        if self._lock is not None:
+            await self._lock.release()
+        self._set_leader(False)
 
     @property
     def cursor_name(self) -> str:

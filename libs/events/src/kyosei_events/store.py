@@ -124,14 +124,24 @@ class UnitOfWork:
         result = await self.conn.execute(stmt)
         return bool(result.rowcount)
 
-    async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
+    async def save_checkpoint(
+        self, name: str, cursor: LogCursor, *, forward_only: bool = True
+    ) -> None:
+        """Save where reader ``name`` has got to. The checkpoint only moves forward: a
+        cursor at or before the saved one changes nothing (a relay that lost the lead
+        and finishes a stale batch cannot rewind it). ``forward_only=False`` moves it
+        anywhere (a rebuild starting over)."""
         stmt = self.store.writer.insert(checkpoints).values(
             name=name, tx_id=cursor.tx_id, position=cursor.position
+        )
+        newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
+            stmt.excluded.tx_id, stmt.excluded.position
         )
         await self.conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[checkpoints.c.name],
                 set_={"tx_id": cursor.tx_id, "position": cursor.position},
+                where=newer if forward_only else None,
             )
         )
 
@@ -284,9 +294,12 @@ class EventStore:
             ).first()
         return START if row is None else LogCursor(int(row[0]), int(row[1]))
 
-    async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
+    async def save_checkpoint(
+        self, name: str, cursor: LogCursor, *, forward_only: bool = True
+    ) -> None:
+        """Save a checkpoint; it only moves forward unless ``forward_only`` is False."""
         async with self.unit_of_work() as uow:
-            await uow.save_checkpoint(name, cursor)
+            await uow.save_checkpoint(name, cursor, forward_only=forward_only)
 
     # -- verifying -------------------------------------------------------------------
 
