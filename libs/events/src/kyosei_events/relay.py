@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
+from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
+from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 
 from .leader import AdvisoryLock, lock_key
-from .records import LogCursor
+from .records import LogCursor, RecordedEvent
 from .store import EventStore
 from .wakeup import Listening
 
@@ -37,9 +41,39 @@ log = structlog.get_logger(__name__)
 # Publish counts and durations are FastStream's (faststream_published_messages_*).
 RELAY_POSITION = Gauge("kyosei_relay_position", "Last log position the relay published", ["store"])
 RELAY_ERRORS = Counter("kyosei_relay_errors_total", "Relay batches that failed", ["store"])
+RELAY_STUCK = Gauge(
+    "kyosei_relay_stuck",
+    "1 while the relay is held up by an event it cannot publish (see the relay_stuck log)",
+    ["store"],
+)
 RELAY_LEADER = Gauge(
     "kyosei_relay_leader", "1 while this process's relay is the one that publishes", ["store"]
 )
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """The event the relay cannot get past: Kafka refused it for good (too large, or
+    another error no retry mends). Nothing after it is published until it goes out."""
+
+    stream_id: str
+    version: int
+    position: int
+    event_id: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether publishing one message failed for good (retrying the same message
+    cannot succeed): Kafka's non-retriable errors, or a message the client refuses."""
+    if isinstance(exc, KafkaTimeoutError | ProducerClosed | FastStreamException):
+        return False  # the broker is away or the client is (re)connecting
+    if isinstance(exc, KafkaError):
+        return not exc.retriable
+    return not isinstance(exc, OSError | TimeoutError | asyncio.CancelledError)
 
 
 class OutboxRelay:
@@ -70,7 +104,10 @@ class OutboxRelay:
             else None
         )
         self._leader = False
+        self._failing: RecordedEvent | None = None
+        self.stuck: Stuck | None = None
         RELAY_LEADER.labels(store.name).set(0)
+        RELAY_STUCK.labels(store.name).set(0)
         store.on_commit(self._wake.set)
 
     @property
@@ -105,6 +142,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish everything committed so far. Returns how many events were sent."""
         total = 0
+        self._failing = None
         cursor = await self.store.checkpoint(self.name)
         while True:
             if total and self._lock is not None and self._lock.held and not await self._lead():
@@ -112,25 +150,45 @@ class OutboxRelay:
             batch = await self.store.read_log(cursor, self.batch_size)
             if not batch:
                 return total
-            futures = []
-            for rec in batch:
-                env = rec.envelope(self.source)
-                futures.append(
-                    await self.broker.publish(
-                        rec.payload.encode(),
-                        self.topic,
-                        key=env.key,
-                        headers=env.header_map(),
-                        correlation_id=env.effective_correlation_id,
-                        no_confirm=True,
+            futures: list[Any] = []
+            try:
+                for rec in batch:
+                    self._failing = rec
+                    env = rec.envelope(self.source)
+                    futures.append(
+                        await self.broker.publish(
+                            rec.payload.encode(),
+                            self.topic,
+                            key=env.key,
+                            headers=env.header_map(),
+                            correlation_id=env.effective_correlation_id,
+                            no_confirm=True,
+                        )
                     )
-                )
-            await asyncio.gather(*futures)
+            except Exception:
+                await self._keep_acknowledged(batch, futures)
+                raise
+            await self._keep_acknowledged(batch, futures)
+            self._failing = None
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += len(batch)
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
+
+    async def _keep_acknowledged(self, batch: list[RecordedEvent], futures: list[Any]) -> None:
+        """Wait for the messages sent; if one failed, checkpoint those acknowledged
+        before it (fewer duplicates on the next try) and raise its error, with
+        ``_failing`` naming its event."""
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for i, result in enumerate(results):
+            if isinstance(result, BaseException):
+                if i:
+                    await self.store.save_checkpoint(self.name, batch[i - 1].cursor)
+                self._failing = batch[i]
+                raise result
+        if len(futures) < len(batch) and futures:
+            await self.store.save_checkpoint(self.name, batch[len(futures) - 1].cursor)
 
     async def run(self) -> None:
         self._listen_conn = await self.store.wakeup.listen(self._wake.set)
@@ -143,18 +201,52 @@ class OutboxRelay:
                     continue
                 await self.publish_pending()
                 backoff = 0.5
+                self._unstuck()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # Kafka or the database is unavailable: nothing is lost, the checkpoint
-                # has not moved; try again with backoff.
+                # has not moved; try again with backoff. An event Kafka refuses for good
+                # holds up everything after it (order per key): say so loudly.
                 RELAY_ERRORS.labels(self.store.name).inc()
-                log.warning("relay_failed", store=self.store.name, exc_info=True)
+                failing = self._failing
+                if failing is not None and _permanent(exc):
+                    self._stuck_on(failing, exc)
+                else:
+                    log.warning("relay_failed", store=self.store.name, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _stuck_on(self, rec: RecordedEvent, exc: Exception) -> None:
+        self.stuck = Stuck(
+            stream_id=rec.stream_id,
+            version=rec.version,
+            position=rec.position,
+            event_id=rec.event_id,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        RELAY_STUCK.labels(self.store.name).set(1)
+        log.error(
+            "relay_stuck",
+            store=self.store.name,
+            topic=self.topic,
+            stream_id=rec.stream_id,
+            version=rec.version,
+            position=rec.position,
+            event_id=rec.event_id,
+            error=self.stuck.error,
+            hint="Kafka refuses this event for good; nothing after it is published until "
+            "it is (raise the topic's max.message.bytes, or see the operations guide)",
+        )
+
+    def _unstuck(self) -> None:
+        if self.stuck is not None:
+            log.info("relay_unstuck", store=self.store.name, stream_id=self.stuck.stream_id)
+            self.stuck = None
+            RELAY_STUCK.labels(self.store.name).set(0)
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"relay:{self.name}")
@@ -177,4 +269,4 @@ class OutboxRelay:
         return self.name
 
 
-__all__ = ["LogCursor", "OutboxRelay"]
+__all__ = ["LogCursor", "OutboxRelay", "Stuck"]

@@ -14,6 +14,8 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
   first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
+- an event whose published message would exceed ``max_message_bytes`` is refused
+  (:class:`EventTooLarge`): nothing enters the outbox that Kafka would refuse.
 - the store is the outbox: the relay (relay.py) publishes what it has committed, woken
   by wakeup.py.
 """
@@ -31,7 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import verification
 from .codec import decode_payload
 from .crypto import KeyVault
-from .records import START, DecodedEvent, LogCursor, Metadata, NewEvent, RecordedEvent
+from .records import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    START,
+    DecodedEvent,
+    LogCursor,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+)
 from .tables import checkpoints, events, processed_messages
 from .wakeup import Wakeup
 from .writer import StreamWriter, utc_now
@@ -156,13 +166,17 @@ class EventStore:
         *,
         name: str = "events",
         projections: Sequence[InlineProjection] = (),
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        """``max_message_bytes``: the largest Kafka message an event may become; a
+        larger one is refused with :class:`EventTooLarge` (None: no limit)."""
         self.engine = engine
         self.projections = list(projections)
         self.vault = vault
         self.name = name
+        self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
-        self.writer = StreamWriter(vault, self.dialect)
+        self.writer = StreamWriter(vault, self.dialect, max_message_bytes)
         self.wakeup = Wakeup(engine)
         if self.dialect == "postgresql":
             self._horizon: ColumnElement[Any] = literal_column(

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
 from . import errors
+from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
 from .settings import Settings
@@ -93,6 +94,9 @@ def create_app(
         ).observe(time.perf_counter() - started)
         response.headers["x-correlation-id"] = correlation_id
         return response
+
+    # Outermost: a body over the limit is refused before any middleware reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:

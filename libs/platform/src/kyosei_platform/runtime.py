@@ -45,6 +45,7 @@ class ServiceRuntime:
             self.vault,
             name=service.name,
             projections=[make() for make in service.projections],
+            max_message_bytes=settings.max_message_bytes,
         )
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")

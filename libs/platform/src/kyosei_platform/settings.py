@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_format: str = Field("json", description="json, or console for people reading a terminal")
     relay_poll_interval: float = 5.0
+    max_message_bytes: int = Field(
+        1_000_000,
+        gt=0,
+        description="largest Kafka message an event may become (keep it at or below the "
+        "cluster's message.max.bytes); an append over it is refused with 413",
+    )
+    max_request_bytes: int = Field(
+        1_048_576, gt=0, description="largest HTTP request body accepted; larger is 413"
+    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
