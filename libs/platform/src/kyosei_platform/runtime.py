@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
+from prometheus_client import Gauge
 from pydantic_settings import BaseSettings
 from sqlalchemy import text
 
@@ -21,6 +23,33 @@ from .settings import Settings
 
 log = structlog.get_logger(__name__)
 S = TypeVar("S", bound=BaseSettings)
+
+KAFKA_CONNECTED = Gauge(
+    "kyosei_kafka_connected",
+    "1 when the service's Kafka client answered at the last readiness check",
+    ["service"],
+)
+
+
+@dataclass
+class Readiness:
+    """What /health/ready answers. Ready when the database and the key vault answer
+    (``problems`` empty); Kafka's state and the relay's are reported, not required:
+    writes need only the database, and the relay catches up when Kafka is back."""
+
+    problems: dict[str, str] = field(default_factory=dict)
+    kafka: str = "connecting"
+    relay: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": "ready" if self.ready else "not_ready"}
+        if self.problems:
+            out["problems"] = self.problems
+        return out | {"kafka": self.kafka, "relay": self.relay}
 
 
 class ServiceRuntime:
@@ -92,7 +121,7 @@ class ServiceRuntime:
         """Connect to Kafka in the background and return at once.
 
         Writes only need the database (the store is the outbox), so the API serves
-        while Kafka is still unreachable; /health/ready says so until it connects.
+        and is ready while Kafka is still unreachable; /health/ready's body says so.
         """
         self._connect_task = asyncio.get_running_loop().create_task(
             self._connect(), name=f"connect:{self.service.name}"
@@ -115,24 +144,42 @@ class ServiceRuntime:
             consumes=self.consumed_topics,
         )
 
-    async def ready(self) -> dict[str, str]:
-        """What is not reachable, by name (empty when ready)."""
-        problems: dict[str, str] = {}
-        if self._connect_task is None or not self._connect_task.done():
-            problems["kafka"] = "connecting"
-        elif self._connect_task.exception() is not None:
-            problems["kafka"] = f"gave up: {self._connect_task.exception()}"
-        for name, engine in (("database", self.engine), ("key_vault", self.keys_engine)):
+    async def readiness(self) -> Readiness:
+        """The database and the key vault (required), Kafka and the relay (reported)."""
+        state = Readiness()
+
+        async def probe(name: str, engine: Any) -> None:
             try:
                 async with engine.connect() as conn:
                     await asyncio.wait_for(conn.execute(text("select 1")), 2)
             except Exception as exc:
-                problems[name] = type(exc).__name__
-        if problems:
-            return problems
-        if not await self.broker.ping(timeout=2):
-            problems["kafka"] = "unreachable"
-        return problems
+                state.problems[name] = type(exc).__name__
+
+        await asyncio.gather(
+            probe("database", self.engine),
+            probe("key_vault", self.keys_engine),
+            self._kafka_state(state),
+        )
+        stuck = self.relay.stuck
+        state.relay = {
+            "leader": self.relay.is_leader,
+            "stuck": None if stuck is None else stuck.as_dict(),
+        }
+        return state
+
+    async def _kafka_state(self, state: Readiness) -> None:
+        task = self._connect_task
+        if task is None or not task.done():
+            state.kafka = "connecting"
+        elif task.cancelled() or task.exception() is not None:
+            state.kafka = f"gave up: {None if task.cancelled() else task.exception()}"
+        else:
+            try:
+                answered = await self.broker.ping(timeout=2)
+            except Exception:
+                answered = False
+            state.kafka = "connected" if answered else "unreachable"
+        KAFKA_CONNECTED.labels(self.service.name).set(1 if state.kafka == "connected" else 0)
 
     async def stop(self) -> None:
         if self._connect_task is not None and not self._connect_task.done():
