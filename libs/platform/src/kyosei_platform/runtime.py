@@ -66,8 +66,18 @@ class ServiceRuntime:
         self._service_settings = (
             service.load_settings() if service_settings is None else service_settings
         )
-        self.engine = create_engine(settings.database_url, schema=settings.db_schema)
-        self.keys_engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
+        self.engine = create_engine(
+            settings.database_url,
+            schema=settings.db_schema,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        self.keys_engine = create_engine(
+            settings.keys_database_url,
+            schema=settings.keys_db_schema,
+            pool_size=settings.keys_db_pool_size,
+            max_overflow=settings.keys_db_max_overflow,
+        )
         self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
         self.store = EventStore(
             self.engine,
