@@ -186,3 +186,28 @@ async def test_a_relay_that_cannot_publish_an_event_says_so(
     assert [dict(r.headers)["ce_id"].decode() for r in records] == [first.event_id]
     assert await store.checkpoint(relay.name) == first.cursor
     assert after.position > big.position
+
+
+async def test_a_broker_that_is_away_is_not_reported_as_stuck(
+    store: EventStore, kafka_bootstrap: list[str], kafka_broker: KafkaBroker, topic: str
+) -> None:
+    from tests.integration.test_relay import FailingBroker
+
+    appended = [
+        *await store.append("case-hh-1", [new(case_opened("hh-1"))]),
+        *await store.append("case-hh-2", [new(case_opened("hh-2"))]),
+    ]
+    await settled(store)
+    failing = FailingBroker(kafka_broker, ok=1, failures=3)
+    relay = OutboxRelay(store, failing, topic=topic, source=SOURCE, poll_interval=0.1)  # type: ignore[arg-type]
+    relay.start()
+    try:
+        deadline = time.monotonic() + 15
+        while await store.checkpoint(relay.name) < appended[-1].cursor:
+            assert relay.stuck is None
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+    finally:
+        await relay.stop()
+    assert relay.stuck is None
+    assert REGISTRY.get_sample_value("kyosei_relay_stuck", {"store": store.name}) == 0

@@ -130,3 +130,40 @@ async def test_three_relays_publish_every_event_once_in_order_through_a_crash(
         f"\nthree relays, {EVENTS} events: {len(ids)} published, {duplicates} duplicates, "
         f"checkpoint at kill {published_before}, {elapsed:.1f} s"
     )
+
+
+@pytest.mark.postgres
+async def test_a_leader_whose_session_dies_gives_way(
+    pg_store: EventStore, kafka_broker: KafkaBroker, topic: str
+) -> None:
+    relays = [
+        OutboxRelay(
+            EventStore(pg_store.engine, pg_store.vault, name=pg_store.name),
+            kafka_broker,
+            topic=topic,
+            source=SOURCE,
+            poll_interval=0.1,
+        )
+        for _ in range(2)
+    ]
+    for relay in relays:
+        relay.start()
+    try:
+        first = await _leader(relays)
+        assert first._lock is not None
+        async with pg_store.engine.connect() as conn:  # its session dies, the process lives
+            await conn.execute(
+                text("select pg_terminate_backend(:pid)"), {"pid": first._lock.backend_pid}
+            )
+        deadline = time.monotonic() + 10
+        while not any(r.is_leader for r in relays if r is not first) or first.is_leader:
+            assert time.monotonic() < deadline, "no other relay took over"
+            await asyncio.sleep(0.02)
+        (rec,) = await pg_store.append("case-hh-9", [new(case_opened("hh-9"))])
+        await settled(pg_store)
+        while await pg_store.checkpoint("relay") < rec.cursor:
+            assert time.monotonic() < deadline + 10, "the new leader did not publish"
+            await asyncio.sleep(0.02)
+    finally:
+        for relay in relays:
+            await relay.stop()

@@ -104,7 +104,9 @@ class OutboxRelay:
             else None
         )
         self._leader = False
-        self._failing: RecordedEvent | None = None
+        # The event whose publishing raised, and what it raised (to tell a message
+        # Kafka refuses from the database or the broker being away).
+        self._failed: tuple[RecordedEvent, BaseException] | None = None
         self.stuck: Stuck | None = None
         RELAY_LEADER.labels(store.name).set(0)
         RELAY_STUCK.labels(store.name).set(0)
@@ -142,7 +144,7 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish everything committed so far. Returns how many events were sent."""
         total = 0
-        self._failing = None
+        self._failed = None
         cursor = await self.store.checkpoint(self.name)
         while True:
             if total and self._lock is not None and self._lock.held and not await self._lead():
@@ -153,10 +155,9 @@ class OutboxRelay:
             futures: list[Any] = []
             try:
                 for rec in batch:
-                    self._failing = rec
-                    env = rec.envelope(self.source)
-                    futures.append(
-                        await self.broker.publish(
+                    try:
+                        env = rec.envelope(self.source)
+                        future = await self.broker.publish(
                             rec.payload.encode(),
                             self.topic,
                             key=env.key,
@@ -164,12 +165,14 @@ class OutboxRelay:
                             correlation_id=env.effective_correlation_id,
                             no_confirm=True,
                         )
-                    )
+                    except Exception as exc:
+                        self._failed = (rec, exc)
+                        raise
+                    futures.append(future)
             except Exception:
                 await self._keep_acknowledged(batch, futures)
                 raise
             await self._keep_acknowledged(batch, futures)
-            self._failing = None
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += len(batch)
@@ -178,14 +181,13 @@ class OutboxRelay:
 
     async def _keep_acknowledged(self, batch: list[RecordedEvent], futures: list[Any]) -> None:
         """Wait for the messages sent; if one failed, checkpoint those acknowledged
-        before it (fewer duplicates on the next try) and raise its error, with
-        ``_failing`` naming its event."""
+        before it (fewer duplicates on the next try) and raise its error."""
         results = await asyncio.gather(*futures, return_exceptions=True)
         for i, result in enumerate(results):
             if isinstance(result, BaseException):
+                self._failed = (batch[i], result)
                 if i:
                     await self.store.save_checkpoint(self.name, batch[i - 1].cursor)
-                self._failing = batch[i]
                 raise result
         if len(futures) < len(batch) and futures:
             await self.store.save_checkpoint(self.name, batch[len(futures) - 1].cursor)
@@ -195,6 +197,7 @@ class OutboxRelay:
         backoff = 0.5
         while True:
             self._wake.clear()
+            self._failed = None
             try:
                 if not await self._lead():
                     await asyncio.sleep(self.poll_interval)
@@ -209,9 +212,9 @@ class OutboxRelay:
                 # has not moved; try again with backoff. An event Kafka refuses for good
                 # holds up everything after it (order per key): say so loudly.
                 RELAY_ERRORS.labels(self.store.name).inc()
-                failing = self._failing
-                if failing is not None and _permanent(exc):
-                    self._stuck_on(failing, exc)
+                failed = self._failed
+                if failed is not None and failed[1] is exc and _permanent(exc):
+                    self._stuck_on(failed[0], exc)
                 else:
                     log.warning("relay_failed", store=self.store.name, exc_info=True)
                 await asyncio.sleep(backoff)
