@@ -58,9 +58,15 @@ async def test_three_relays_publish_every_event_once_in_order_through_a_crash(
     appended: list[RecordedEvent] = []
     done, halfway = asyncio.Event(), asyncio.Event()
 
+    killed: list[OutboxRelay] = []
+    most_leaders = 0
+
     async def watch_checkpoint() -> None:
+        nonlocal most_leaders
         while not done.is_set():
             checkpoints.append(await store.checkpoint("relay"))
+            leaders = sum(r.is_leader for r in relays if r not in killed)
+            most_leaders = max(most_leaders, leaders)
             await asyncio.sleep(0.005)
 
     async def write(worker: int, count: int) -> None:
@@ -87,6 +93,7 @@ async def test_three_relays_publish_every_event_once_in_order_through_a_crash(
         pid = first._lock.backend_pid
         assert first._task is not None
         first._task.cancel()
+        killed.append(first)
         async with store.engine.connect() as conn:
             await conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
         second = await _leader([r for r in relays if r is not first])
@@ -107,6 +114,7 @@ async def test_three_relays_publish_every_event_once_in_order_through_a_crash(
 
     assert len(appended) == EVENTS
     assert checkpoints == sorted(checkpoints), "the checkpoint went back"
+    assert most_leaders == 1, "two relays led at once"
     assert checkpoints[0] >= START
     records = await read_topic(kafka_bootstrap, topic, expect_at_least=EVENTS)
     ids = [dict(r.headers)["ce_id"].decode() for r in records]
