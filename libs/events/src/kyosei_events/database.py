@@ -14,8 +14,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``)."""
+def create_engine(
+    url: str, *, schema: str | None = None, pool_size: int = 10, max_overflow: int = 10
+) -> AsyncEngine:
+    """An async engine for ``url`` (``sqlite+aiosqlite:///…`` or ``postgresql+asyncpg://…``).
+
+    On PostgreSQL the pool keeps ``pool_size`` connections and opens up to
+    ``max_overflow`` more under load (closed again when returned); the relay's leader
+    lock and its LISTEN each hold one of them for as long as they last."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(url, connect_args={"timeout": 30})
@@ -30,7 +36,11 @@ def create_engine(url: str, *, schema: str | None = None, pool_size: int = 10) -
     # used and the pool is invalidated; the request in flight fails (the relay and
     # consumers retry), and recycling bounds how long an idle connection is kept.
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=False,
+        pool_recycle=1800,
     )
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})

@@ -66,5 +66,5 @@ async def rebuild(
     """Clear the read model and replay the whole log into it."""
     async with store.unit_of_work() as uow:
         await projection.reset(uow)
-        await uow.save_checkpoint(projection.name, START)
+        await uow.save_checkpoint(projection.name, START, forward_only=False)
     return await catch_up(store, projection, batch_size=batch_size, progress=progress)

@@ -21,6 +21,7 @@ __all__ = [
     "ConcurrencyError",
     "CorruptEvent",
     "DecodedEvent",
+    "EventTooLarge",
     "LogCursor",
     "Metadata",
     "NewEvent",
@@ -40,6 +41,26 @@ class ConcurrencyError(Exception):
             f"stream {stream_id} was expected at version {expected}{detail}; "
             "reload it and try again"
         )
+
+
+class EventTooLarge(Exception):
+    """The event would be a Kafka message larger than the store accepts: it could never
+    be published, so it is not stored (HTTP 413 at the API)."""
+
+    def __init__(self, stream_id: str, event_type: str, size: int, limit: int) -> None:
+        self.stream_id, self.event_type, self.size, self.limit = stream_id, event_type, size, limit
+        super().__init__(
+            f"{event_type} on stream {stream_id} would be a {size}-byte message, over the "
+            f"{limit}-byte limit of a published event; record less in one request"
+        )
+
+
+# Kafka's default largest message (message.max.bytes, about 1 MB): the store's default.
+DEFAULT_MAX_MESSAGE_BYTES = 1_000_000
+# What a published message carries besides its payload, key and CloudEvents headers,
+# at most: the service's ce_source, FastStream's correlation_id header, the record's
+# and the record batch's framing.
+MESSAGE_OVERHEAD = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +130,17 @@ class RecordedEvent:
             subject=self.subject,
             metadata=self.metadata,
             payload=self.payload,
+        )
+
+    def message_size(self) -> int:
+        """Bytes of the Kafka message this event is published as (payload, key and
+        headers, with an empty source), not counting :data:`MESSAGE_OVERHEAD`."""
+        env = self.envelope("")
+        headers = env.header_map() | {"correlation_id": env.effective_correlation_id}
+        return (
+            len(self.payload.encode())
+            + len(env.key)
+            + sum(len(k.encode()) + len(v.encode()) for k, v in headers.items())
         )
 
     def envelope(self, source: str) -> Envelope:

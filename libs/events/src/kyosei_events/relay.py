@@ -9,18 +9,30 @@ consumers drop duplicates by ``ce_id``.
 
 The relay wakes when the store commits in this process, on PostgreSQL also on
 LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll_interval``.
+
+Every replica of a service runs a relay, but one publishes at a time: on PostgreSQL the
+leader holds an advisory lock on a connection of its own, the others try to take it
+every ``poll_interval`` and take over when the leader's session ends (leader.py). The
+checkpoint only moves forward, so a relay that lost the lead mid-batch cannot rewind it;
+what it published in that window is published again by the new leader (duplicates
+that consumers drop).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import structlog
+from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
+from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge
 
-from .records import LogCursor
+from .leader import AdvisoryLock, lock_key
+from .records import LogCursor, RecordedEvent
 from .store import EventStore
 from .wakeup import Listening
 
@@ -29,6 +41,39 @@ log = structlog.get_logger(__name__)
 # Publish counts and durations are FastStream's (faststream_published_messages_*).
 RELAY_POSITION = Gauge("kyosei_relay_position", "Last log position the relay published", ["store"])
 RELAY_ERRORS = Counter("kyosei_relay_errors_total", "Relay batches that failed", ["store"])
+RELAY_STUCK = Gauge(
+    "kyosei_relay_stuck",
+    "1 while the relay is held up by an event it cannot publish (see the relay_stuck log)",
+    ["store"],
+)
+RELAY_LEADER = Gauge(
+    "kyosei_relay_leader", "1 while this process's relay is the one that publishes", ["store"]
+)
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """The event the relay cannot get past: Kafka refused it for good (too large, or
+    another error no retry mends). Nothing after it is published until it goes out."""
+
+    stream_id: str
+    version: int
+    position: int
+    event_id: str
+    error: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether publishing one message failed for good (retrying the same message
+    cannot succeed): Kafka's non-retriable errors, or a message the client refuses."""
+    if isinstance(exc, KafkaTimeoutError | ProducerClosed | FastStreamException):
+        return False  # the broker is away or the client is (re)connecting
+    if isinstance(exc, KafkaError):
+        return not exc.retriable
+    return not isinstance(exc, OSError | TimeoutError | asyncio.CancelledError)
 
 
 class OutboxRelay:
@@ -53,7 +98,45 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._listen_conn: Listening | None = None
+        self._lock = (
+            AdvisoryLock(store.engine, lock_key(store.engine, name))
+            if store.dialect == "postgresql"
+            else None
+        )
+        self._leader = False
+        # The event whose publishing raised, and what it raised (to tell a message
+        # Kafka refuses from the database or the broker being away).
+        self._failed: tuple[RecordedEvent, BaseException] | None = None
+        self.stuck: Stuck | None = None
+        RELAY_LEADER.labels(store.name).set(0)
+        RELAY_STUCK.labels(store.name).set(0)
         store.on_commit(self._wake.set)
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this relay is the one publishing (always, on SQLite, once running)."""
+        return self._leader
+
+    def _set_leader(self, leading: bool) -> None:
+        if leading != self._leader:
+            log.info(
+                "relay_leading" if leading else "relay_standing_by",
+                store=self.store.name,
+                relay=self.name,
+            )
+            RELAY_LEADER.labels(self.store.name).set(1 if leading else 0)
+        self._leader = leading
+
+    async def _lead(self) -> bool:
+        """Take or keep the lead; False when another relay has it."""
+        if self._lock is None:
+            leading = True
+        elif self._lock.held:
+            leading = await self._lock.check()
+        else:
+            leading = await self._lock.try_acquire()
+        self._set_leader(leading)
+        return leading
 
     def wake(self) -> None:
         self._wake.set()
@@ -61,51 +144,112 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish everything committed so far. Returns how many events were sent."""
         total = 0
+        self._failed = None
         cursor = await self.store.checkpoint(self.name)
         while True:
+            if total and self._lock is not None and self._lock.held and not await self._lead():
+                return total  # the lead was lost: another relay carries on
             batch = await self.store.read_log(cursor, self.batch_size)
             if not batch:
                 return total
-            futures = []
-            for rec in batch:
-                env = rec.envelope(self.source)
-                futures.append(
-                    await self.broker.publish(
-                        rec.payload.encode(),
-                        self.topic,
-                        key=env.key,
-                        headers=env.header_map(),
-                        correlation_id=env.effective_correlation_id,
-                        no_confirm=True,
-                    )
-                )
-            await asyncio.gather(*futures)
+            futures: list[Any] = []
+            try:
+                for rec in batch:
+                    try:
+                        env = rec.envelope(self.source)
+                        future = await self.broker.publish(
+                            rec.payload.encode(),
+                            self.topic,
+                            key=env.key,
+                            headers=env.header_map(),
+                            correlation_id=env.effective_correlation_id,
+                            no_confirm=True,
+                        )
+                    except Exception as exc:
+                        self._failed = (rec, exc)
+                        raise
+                    futures.append(future)
+            except Exception:
+                await self._keep_acknowledged(batch, futures)
+                raise
+            await self._keep_acknowledged(batch, futures)
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += len(batch)
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
 
+    async def _keep_acknowledged(self, batch: list[RecordedEvent], futures: list[Any]) -> None:
+        """Wait for the messages sent; if one failed, checkpoint those acknowledged
+        before it (fewer duplicates on the next try) and raise its error."""
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for i, result in enumerate(results):
+            if isinstance(result, BaseException):
+                self._failed = (batch[i], result)
+                if i:
+                    await self.store.save_checkpoint(self.name, batch[i - 1].cursor)
+                raise result
+        if len(futures) < len(batch) and futures:
+            await self.store.save_checkpoint(self.name, batch[len(futures) - 1].cursor)
+
     async def run(self) -> None:
         self._listen_conn = await self.store.wakeup.listen(self._wake.set)
         backoff = 0.5
         while True:
             self._wake.clear()
+            self._failed = None
             try:
+                if not await self._lead():
+                    await asyncio.sleep(self.poll_interval)
+                    continue
                 await self.publish_pending()
                 backoff = 0.5
+                self._unstuck()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # Kafka or the database is unavailable: nothing is lost, the checkpoint
-                # has not moved; try again with backoff.
+                # has not moved; try again with backoff. An event Kafka refuses for good
+                # holds up everything after it (order per key): say so loudly.
                 RELAY_ERRORS.labels(self.store.name).inc()
-                log.warning("relay_failed", store=self.store.name, exc_info=True)
+                failed = self._failed
+                if failed is not None and failed[1] is exc and _permanent(exc):
+                    self._stuck_on(failed[0], exc)
+                else:
+                    log.warning("relay_failed", store=self.store.name, exc_info=True)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    def _stuck_on(self, rec: RecordedEvent, exc: Exception) -> None:
+        self.stuck = Stuck(
+            stream_id=rec.stream_id,
+            version=rec.version,
+            position=rec.position,
+            event_id=rec.event_id,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        RELAY_STUCK.labels(self.store.name).set(1)
+        log.error(
+            "relay_stuck",
+            store=self.store.name,
+            topic=self.topic,
+            stream_id=rec.stream_id,
+            version=rec.version,
+            position=rec.position,
+            event_id=rec.event_id,
+            error=self.stuck.error,
+            hint="Kafka refuses this event for good; nothing after it is published until "
+            "it is (raise the topic's max.message.bytes, or see the operations guide)",
+        )
+
+    def _unstuck(self) -> None:
+        if self.stuck is not None:
+            log.info("relay_unstuck", store=self.store.name, stream_id=self.stuck.stream_id)
+            self.stuck = None
+            RELAY_STUCK.labels(self.store.name).set(0)
 
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.get_running_loop().create_task(self.run(), name=f"relay:{self.name}")
@@ -119,10 +263,13 @@ class OutboxRelay:
         if self._listen_conn is not None:
             await self._listen_conn.close()
             self._listen_conn = None
+        if self._lock is not None:
+            await self._lock.release()
+        self._set_leader(False)
 
     @property
     def cursor_name(self) -> str:
         return self.name
 
 
-__all__ = ["LogCursor", "OutboxRelay"]
+__all__ = ["LogCursor", "OutboxRelay", "Stuck"]

@@ -14,6 +14,8 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
   first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
+- an event whose published message would exceed ``max_message_bytes`` is refused
+  (:class:`EventTooLarge`): nothing enters the outbox that Kafka would refuse.
 - the store is the outbox: the relay (relay.py) publishes what it has committed, woken
   by wakeup.py.
 """
@@ -31,7 +33,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import verification
 from .codec import decode_payload
 from .crypto import KeyVault
-from .records import START, DecodedEvent, LogCursor, Metadata, NewEvent, RecordedEvent
+from .records import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    START,
+    DecodedEvent,
+    LogCursor,
+    Metadata,
+    NewEvent,
+    RecordedEvent,
+)
 from .tables import checkpoints, events, processed_messages
 from .wakeup import Wakeup
 from .writer import StreamWriter, utc_now
@@ -124,14 +134,24 @@ class UnitOfWork:
         result = await self.conn.execute(stmt)
         return bool(result.rowcount)
 
-    async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
+    async def save_checkpoint(
+        self, name: str, cursor: LogCursor, *, forward_only: bool = True
+    ) -> None:
+        """Save where reader ``name`` has got to. The checkpoint only moves forward: a
+        cursor at or before the saved one changes nothing (a relay that lost the lead
+        and finishes a stale batch cannot rewind it). ``forward_only=False`` moves it
+        anywhere (a rebuild starting over)."""
         stmt = self.store.writer.insert(checkpoints).values(
             name=name, tx_id=cursor.tx_id, position=cursor.position
+        )
+        newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
+            stmt.excluded.tx_id, stmt.excluded.position
         )
         await self.conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=[checkpoints.c.name],
                 set_={"tx_id": cursor.tx_id, "position": cursor.position},
+                where=newer if forward_only else None,
             )
         )
 
@@ -146,13 +166,17 @@ class EventStore:
         *,
         name: str = "events",
         projections: Sequence[InlineProjection] = (),
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
+        """``max_message_bytes``: the largest Kafka message an event may become; a
+        larger one is refused with :class:`EventTooLarge` (None: no limit)."""
         self.engine = engine
         self.projections = list(projections)
         self.vault = vault
         self.name = name
+        self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
-        self.writer = StreamWriter(vault, self.dialect)
+        self.writer = StreamWriter(vault, self.dialect, max_message_bytes)
         self.wakeup = Wakeup(engine)
         if self.dialect == "postgresql":
             self._horizon: ColumnElement[Any] = literal_column(
@@ -284,9 +308,12 @@ class EventStore:
             ).first()
         return START if row is None else LogCursor(int(row[0]), int(row[1]))
 
-    async def save_checkpoint(self, name: str, cursor: LogCursor) -> None:
+    async def save_checkpoint(
+        self, name: str, cursor: LogCursor, *, forward_only: bool = True
+    ) -> None:
+        """Save a checkpoint; it only moves forward unless ``forward_only`` is False."""
         async with self.unit_of_work() as uow:
-            await uow.save_checkpoint(name, cursor)
+            await uow.save_checkpoint(name, cursor, forward_only=forward_only)
 
     # -- verifying -------------------------------------------------------------------
 

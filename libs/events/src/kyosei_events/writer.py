@@ -25,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .canonical import canonical_text
 from .codec import GENESIS, link_hash, record_of
 from .crypto import KeyVault
-from .records import ConcurrencyError, NewEvent, RecordedEvent
+from .records import (
+    MESSAGE_OVERHEAD,
+    ConcurrencyError,
+    EventTooLarge,
+    NewEvent,
+    RecordedEvent,
+)
 from .tables import events
 
 HEAD_CACHE_SIZE = 100_000
@@ -39,9 +45,10 @@ def utc_now() -> str:
 class StreamWriter:
     """Appends hash-chained events to streams; keeps a cache of stream heads."""
 
-    def __init__(self, vault: KeyVault, dialect: str) -> None:
+    def __init__(self, vault: KeyVault, dialect: str, max_message_bytes: int | None = None) -> None:
         self.vault = vault
         self.dialect = dialect
+        self.max_message_bytes = max_message_bytes
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
         if dialect == "postgresql":
             tx_id: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
@@ -94,6 +101,8 @@ class StreamWriter:
             hash_ = link_hash(prev, record_of(**columns))
             rows.append({**columns, "prev_hash": prev, "hash": hash_})
             prev = hash_
+            if self.max_message_bytes is not None:
+                self._check_size(rows[-1])
         try:
             result = await conn.execute(self._insert_events, rows)
         except IntegrityError as exc:
@@ -105,6 +114,14 @@ class StreamWriter:
             RecordedEvent(position=int(p), tx_id=int(t), **row)
             for (p, t), row in zip(ids, rows, strict=True)
         ]
+
+    def _check_size(self, row: dict[str, Any]) -> None:
+        """Refuse an event whose published message would exceed the limit: stored, it
+        would stop the relay (Kafka refuses it), so it must never enter the outbox."""
+        assert self.max_message_bytes is not None
+        size = RecordedEvent(position=0, tx_id=0, **row).message_size() + MESSAGE_OVERHEAD
+        if size > self.max_message_bytes:
+            raise EventTooLarge(row["stream_id"], row["event_type"], size, self.max_message_bytes)
 
     def committed(self, appended: Sequence[RecordedEvent]) -> None:
         """``appended`` has committed: remember the new heads."""

@@ -5,8 +5,10 @@ title, order, consumed events, settings), so it is written by this module rather
 copied by hand: in ``docker-compose.yml`` its one-shot migration and its container; in
 ``deploy/k8s`` the folder ``base/services/<service>``, its line in the base
 kustomization and its image in the example overlay; in ``deploy/README.md`` its row in
-the table of services and its own settings. Everything else in those files is written
-by hand; generated parts sit between ``BEGIN <part>`` and ``END <part>`` marker lines.
+the table of services and its own settings. The table of the settings every service
+reads is generated too, from :class:`~kyosei_platform.settings.Settings`. Everything
+else in those files is written by hand; generated parts sit between ``BEGIN <part>``
+and ``END <part>`` marker lines.
 
     make deploy-files                               # write them
     python -m kyosei_platform.deploy --check        # exit 1 if they are out of date
@@ -29,6 +31,7 @@ from pydantic_core import PydanticUndefined
 from kyosei_events.topics import dead_letter_topic, events_topic
 
 from .service import Service, discover, host_ports
+from .settings import Settings
 
 ROOT = Path(__file__).resolve().parents[4]
 COMPOSE = Path("docker-compose.yml")
@@ -65,7 +68,11 @@ def rendered(services: Mapping[str, Service], root: Path = ROOT) -> dict[Path, s
             ),
         ),
         README: _fill(
-            _fill(root / README, "services", _services_table(services, ports)),
+            _fill(
+                _fill(root / README, "services", _services_table(services, ports)),
+                "settings",
+                platform_settings_table(),
+            ),
             "service-settings",
             _settings_table(services),
         ),
@@ -226,6 +233,16 @@ def _services_table(services: Mapping[str, Service], ports: Mapping[str, int]) -
     return "\n".join(rows) + "\n"
 
 
+def platform_settings_table() -> str:
+    """The settings every service reads (:class:`Settings`), one row each."""
+    rows = ["| variable | secret | value |", "|---|---|---|"]
+    for field, info in Settings.model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        secret = extra.get("secret", "no")
+        rows.append(f"| `KYOSEI_{field.upper()}` | {secret} | {_describe(info)} |")
+    return "\n".join(rows) + "\n"
+
+
 def _settings_table(services: Mapping[str, Service]) -> str:
     rows = ["| variable | service | value |", "|---|---|---|"]
     for name, svc in services.items():
@@ -242,7 +259,15 @@ def _describe(info: FieldInfo) -> str:
     text = (info.description or "").replace("|", "\\|")
     if info.default is PydanticUndefined:
         return f"{text}; required" if text else "required"
-    return f"{text}; default `{info.default}`" if text else f"default `{info.default}`"
+    if info.default is None or info.default == "":
+        default = "default empty"
+    elif isinstance(info.default, int) and not isinstance(info.default, bool):
+        default = (
+            f"default `{info.default:,}`" if info.default >= 10_000 else f"default `{info.default}`"
+        )
+    else:
+        default = f"default `{info.default}`"
+    return f"{text}; {default}" if text else default
 
 
 def _fill(source: Path | str, part: str, body: str) -> str:

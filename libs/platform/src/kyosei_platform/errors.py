@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from kyosei_events import ConcurrencyError
+from kyosei_events import ConcurrencyError, EventTooLarge
 
 from .application import Rejected
 
@@ -116,6 +116,19 @@ def install(app: FastAPI) -> None:
                 "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください",
             ),
             status_code=409,
+        )
+
+    @app.exception_handler(EventTooLarge)
+    async def _too_large(_: Request, exc: EventTooLarge) -> JSONResponse:
+        # Refused before it was stored: Kafka could never carry it.
+        return JSONResponse(
+            body(
+                "event_too_large",
+                str(exc),
+                f"記録する内容が大きすぎます ({exc.size} バイト、上限 {exc.limit} バイト)。"
+                "一度に記録する内容を減らしてください",
+            ),
+            status_code=413,
         )
 
     @app.exception_handler(Exception)

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
 from . import errors
+from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
 from .settings import Settings
@@ -94,6 +95,9 @@ def create_app(
         response.headers["x-correlation-id"] = correlation_id
         return response
 
+    # Outermost: a body over the limit is refused before any middleware reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:
         """The process is up."""
@@ -101,11 +105,12 @@ def create_app(
 
     @app.get("/health/ready", tags=["operations"])
     async def ready() -> JSONResponse:
-        """Ready when the database, the key vault and Kafka answer."""
-        problems = await runtime.ready()
-        if problems:
-            return JSONResponse({"status": "not_ready", "problems": problems}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        """Ready when the database and the key vault answer (else 503). Kafka's state
+        (`kafka`: connected, connecting, unreachable) and the relay's (`relay`: leader,
+        and the event it is stuck on, if any) are reported but not required: writes
+        need only the database, and the relay catches up when Kafka is back."""
+        state = await runtime.readiness()
+        return JSONResponse(state.body(), status_code=200 if state.ready else 503)
 
     @app.get("/metrics", tags=["operations"], include_in_schema=False)
     async def metrics() -> Response:

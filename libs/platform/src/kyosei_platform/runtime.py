@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import structlog
+from prometheus_client import Gauge
 from pydantic_settings import BaseSettings
 from sqlalchemy import text
 
@@ -30,6 +32,33 @@ from .settings import Settings
 log = structlog.get_logger(__name__)
 S = TypeVar("S", bound=BaseSettings)
 
+KAFKA_CONNECTED = Gauge(
+    "kyosei_kafka_connected",
+    "1 when the service's Kafka client answered at the last readiness check",
+    ["service"],
+)
+
+
+@dataclass
+class Readiness:
+    """What /health/ready answers. Ready when the database and the key vault answer
+    (``problems`` empty); Kafka's state and the relay's are reported, not required:
+    writes need only the database, and the relay catches up when Kafka is back."""
+
+    problems: dict[str, str] = field(default_factory=dict)
+    kafka: str = "connecting"
+    relay: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return not self.problems
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": "ready" if self.ready else "not_ready"}
+        if self.problems:
+            out["problems"] = self.problems
+        return out | {"kafka": self.kafka, "relay": self.relay}
+
 
 class ServiceRuntime:
     def __init__(
@@ -45,14 +74,25 @@ class ServiceRuntime:
         self._service_settings = (
             service.load_settings() if service_settings is None else service_settings
         )
-        self.engine = create_engine(settings.database_url, schema=settings.db_schema)
-        self.keys_engine = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
+        self.engine = create_engine(
+            settings.database_url,
+            schema=settings.db_schema,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+        self.keys_engine = create_engine(
+            settings.keys_database_url,
+            schema=settings.keys_db_schema,
+            pool_size=settings.keys_db_pool_size,
+            max_overflow=settings.keys_db_max_overflow,
+        )
         self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
         self.store = EventStore(
             self.engine,
             self.vault,
             name=service.name,
             projections=[make() for make in service.projections],
+            max_message_bytes=settings.max_message_bytes,
         )
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
@@ -100,7 +140,7 @@ class ServiceRuntime:
         """Connect to Kafka in the background and return at once.
 
         Writes only need the database (the store is the outbox), so the API serves
-        while Kafka is still unreachable; /health/ready says so until it connects.
+        and is ready while Kafka is still unreachable; /health/ready's body says so.
         """
         self._connect_task = asyncio.get_running_loop().create_task(
             self._connect(), name=f"connect:{self.service.name}"
@@ -123,24 +163,42 @@ class ServiceRuntime:
             consumes=self.consumed_topics,
         )
 
-    async def ready(self) -> dict[str, str]:
-        """What is not reachable, by name (empty when ready)."""
-        problems: dict[str, str] = {}
-        if self._connect_task is None or not self._connect_task.done():
-            problems["kafka"] = "connecting"
-        elif self._connect_task.exception() is not None:
-            problems["kafka"] = f"gave up: {self._connect_task.exception()}"
-        for name, engine in (("database", self.engine), ("key_vault", self.keys_engine)):
+    async def readiness(self) -> Readiness:
+        """The database and the key vault (required), Kafka and the relay (reported)."""
+        state = Readiness()
+
+        async def probe(name: str, engine: Any) -> None:
             try:
                 async with engine.connect() as conn:
                     await asyncio.wait_for(conn.execute(text("select 1")), 2)
             except Exception as exc:
-                problems[name] = type(exc).__name__
-        if problems:
-            return problems
-        if not await self.broker.ping(timeout=2):
-            problems["kafka"] = "unreachable"
-        return problems
+                state.problems[name] = type(exc).__name__
+
+        await asyncio.gather(
+            probe("database", self.engine),
+            probe("key_vault", self.keys_engine),
+            self._kafka_state(state),
+        )
+        stuck = self.relay.stuck
+        state.relay = {
+            "leader": self.relay.is_leader,
+            "stuck": None if stuck is None else stuck.as_dict(),
+        }
+        return state
+
+    async def _kafka_state(self, state: Readiness) -> None:
+        task = self._connect_task
+        if task is None or not task.done():
+            state.kafka = "connecting"
+        elif task.cancelled() or task.exception() is not None:
+            state.kafka = f"gave up: {None if task.cancelled() else task.exception()}"
+        else:
+            try:
+                answered = await self.broker.ping(timeout=2)
+            except Exception:
+                answered = False
+            state.kafka = "connected" if answered else "unreachable"
+        KAFKA_CONNECTED.labels(self.service.name).set(1 if state.kafka == "connected" else 0)
 
     async def stop(self) -> None:
         if self._connect_task is not None and not self._connect_task.done():

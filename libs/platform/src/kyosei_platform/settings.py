@@ -18,27 +18,79 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="KYOSEI_", extra="ignore")
 
-    database_url: str = Field(description="the service's event store and read models")
-    db_schema: str | None = Field(None, description="PostgreSQL schema of the service")
-    keys_database_url: str = Field(description="the shared key vault database")
+    # Each field's description is its row in deploy/README.md (make deploy-files);
+    # "secret" marks what belongs in a Secret rather than a ConfigMap.
+    database_url: str = Field(
+        description="the service's event store and read models, e.g. "
+        "`postgresql+asyncpg://kyosei:PASSWORD@postgres:5432/kyosei`",
+        json_schema_extra={"secret": "yes (has the password)"},
+    )
+    db_schema: str | None = Field(
+        None, description="PostgreSQL schema of the service, named like the service (one each)"
+    )
+    keys_database_url: str = Field(
+        description="the shared key vault database; may be the same URL",
+        json_schema_extra={"secret": "yes"},
+    )
     keys_db_schema: str | None = Field("keys", description="PostgreSQL schema of the key vault")
     kafka_bootstrap: Annotated[list[str], NoDecode] = Field(
         description="host:port of Kafka brokers, comma-separated"
     )
-    master_key: str = Field(description="64 hex characters: wraps every household key")
-    auth_secret: str = Field(description="HS256 secret that access tokens are signed with")
+    master_key: str = Field(
+        description="64 hex characters: wraps every household key",
+        json_schema_extra={"secret": "yes"},
+    )
+    auth_secret: str = Field(
+        description="HS256 secret that signs staff access tokens (JWT), at least 32 characters",
+        json_schema_extra={"secret": "yes"},
+    )
     topic_prefix: str = Field(
         "",
         description="put in front of every topic and consumer group name "
         "(<prefix>kyosei.<service>.events, <prefix>kyosei.<service>.dlq, "
-        "<prefix>kyosei-<service>), e.g. 'nabari.' when several municipalities share "
+        "<prefix>kyosei-<service>), e.g. `nabari.` when several municipalities share "
         "one Kafka cluster",
     )
-    http_host: str = "0.0.0.0"
-    http_port: int = 8000
-    log_level: str = "info"
+    http_host: str = Field("0.0.0.0", description="address the HTTP API listens on")
+    http_port: int = Field(8000, description="port the HTTP API listens on")
+    log_level: str = Field("info", description="debug, info, warning or error")
     log_format: str = Field("json", description="json, or console for people reading a terminal")
-    relay_poll_interval: float = 5.0
+    relay_poll_interval: float = Field(
+        5.0,
+        gt=0,
+        description="seconds between relay polls when no commit or NOTIFY wakes it; also how "
+        "often a replica that is not the relay's leader tries to take the lead",
+    )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        description="connections each process keeps open to the service's database (on "
+        "PostgreSQL the relay's leader lock and its LISTEN hold one each)",
+    )
+    db_max_overflow: int = Field(
+        10,
+        ge=0,
+        description="connections to the service's database opened beyond the pool under "
+        "load, closed when returned",
+    )
+    keys_db_pool_size: int = Field(
+        10, ge=1, description="connections each process keeps open to the key vault"
+    )
+    keys_db_max_overflow: int = Field(
+        10, ge=0, description="connections to the key vault opened beyond the pool under load"
+    )
+    max_message_bytes: int = Field(
+        1_000_000,
+        gt=0,
+        description="largest Kafka message an event may become (at most the topic's "
+        "max.message.bytes); an append over it is refused with 413 `event_too_large`",
+    )
+    max_request_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="largest HTTP request body accepted; larger is refused with 413 "
+        "`request_too_large` before it is read",
+    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
