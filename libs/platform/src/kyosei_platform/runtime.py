@@ -15,7 +15,7 @@ from kyosei_events import EventStore, IdempotentConsumer, KeyVault, OutboxRelay,
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
-from .bus import kafka_broker
+from .bus import MAX_MESSAGE_BYTES, kafka_broker
 from .service import Service
 from .settings import Settings
 
@@ -64,6 +64,7 @@ class ServiceRuntime:
                 self.store,
                 service.policies,
                 self.broker,
+                max_message_bytes=MAX_MESSAGE_BYTES,
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
