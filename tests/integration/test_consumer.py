@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from sqlalchemy import CheckConstraint, Column, MetaData, String, Table, func, select
 
 from kyosei_events import (
     Envelope,
@@ -51,6 +51,8 @@ handled = Table(
     read_model,
     Column("consultation_id", String(64), primary_key=True),
     Column("summary", String(2000)),
+    # PostgreSQL refuses a longer summary (a DataError); SQLite needs to be told.
+    CheckConstraint("length(summary) <= 2000", name="summary_length"),
 )
 
 
@@ -532,6 +534,14 @@ async def poison_messages(source: EventStore) -> list[Poison]:
     env, text = base()
     buggy = _with(text, agency_id="agency-bug")
     add("a bug in the policy", forged(env, buggy), buggy.encode(), "KeyError")
+    (too_long,) = await source.append(
+        "consultation-long", [new(consultation("hh-1", summary="長" * 2001))], 0
+    )
+    add(
+        "a value too long for the policy's read model (a permanent database error)",
+        *message_of(too_long),
+        "open_case: ",
+    )
     return kinds
 
 
