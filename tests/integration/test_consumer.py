@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, func, select
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from sqlalchemy import CheckConstraint, Column, MetaData, String, Table, func, select
 
 from kyosei_events import (
     Envelope,
@@ -48,6 +51,8 @@ handled = Table(
     read_model,
     Column("consultation_id", String(64), primary_key=True),
     Column("summary", String(2000)),
+    # PostgreSQL refuses a longer summary (a DataError); SQLite needs to be told.
+    CheckConstraint("length(summary) <= 2000", name="summary_length"),
 )
 
 
@@ -76,6 +81,8 @@ class Handler:
             raise ConnectionError("database went away")  # after the write: it must roll back
         if e.agency_id == "agency-reject":
             raise Unprocessable("no coordination office for agency-reject")
+        if e.agency_id == "agency-bug":
+            raise KeyError("agency-bug")  # a bug in the policy: no retry makes it work
         case = CaseOpened(
             case_id=f"case-{e.consultation_id}",
             household_id=e.household_id,
@@ -86,7 +93,8 @@ class Handler:
         )
         await ctx.uow.append(
             f"case-{e.consultation_id}",
-            [new(case, e.household_id, meta=ctx.caused_metadata(agency_id="coord"))],
+            # As coordination does: the case is about the event's subject.
+            [new(case, ctx.envelope.subject, meta=ctx.caused_metadata(agency_id="coord"))],
             0,
         )
 
@@ -108,8 +116,7 @@ async def consuming(
         store,
         [policy(ConsultationReceived)(handler)],
         broker,
-        base_backoff=0.01,
-        **kw,
+        **({"base_backoff": 0.01} | kw),
     )
     consumer.subscribe(topic)
     await broker.start()
@@ -376,3 +383,237 @@ async def test_a_payload_that_cannot_be_opened_yet_is_retried(
     assert failures == []
     assert handler.calls == 1
     assert await read_topic(kafka_bootstrap, consumer.dead_letter_topic, wait=0.3) == []
+
+
+# -- poison messages --------------------------------------------------------------------
+
+PRODUCER_LIMIT = 1024 * 1024  # aiokafka's max_request_size, the services' and the test's
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A message that can never be processed, and what its dead-letter reason says."""
+
+    kind: str
+    headers: list[tuple[str, bytes]]
+    value: bytes | None
+    reason: str
+
+
+def _with(payload: str, **fields: Any) -> str:
+    return json.dumps(json.loads(payload) | fields, ensure_ascii=False)
+
+
+def _near_the_limit(env: Envelope) -> tuple[list[tuple[str, bytes]], bytes]:
+    """Invalid JSON (an unterminated string) whose message just fits the producer's
+    limit, so that its dead-letter copy, with the dlq_ headers added, does not."""
+    start = '{"summary": "'
+    headers = headers_for(env, start)
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(b"hh-1", start.encode(), headers)
+    text = start + "x" * (PRODUCER_LIMIT - size - 64)
+    headers = headers_for(env, text)
+    assert (
+        PRODUCER_LIMIT - 200
+        < DefaultRecordBatchBuilder.estimate_size_in_bytes(b"hh-1", text.encode(), headers)
+        <= PRODUCER_LIMIT
+    )
+    return headers, text.encode()
+
+
+async def poison_messages(source: EventStore) -> list[Poison]:
+    """Every kind of message a consumer can never process, each built on an event of its
+    own (a dead-lettered authentic copy marks its ce_id processed)."""
+    bases = await source.append(
+        "consultation-poison",
+        [new(consultation("hh-1", agency_id=f"agency-p{i}")) for i in range(22)],
+        0,
+    )
+    (other_household,) = await source.append("consultation-hh-2", [new(consultation("hh-2"))], 0)
+    b = iter(bases)
+
+    def base() -> tuple[Envelope, str]:
+        rec = next(b)
+        return rec.envelope(SOURCE), rec.payload
+
+    def forged(env: Envelope, text: str) -> list[tuple[str, bytes]]:
+        return headers_for(env, text)
+
+    kinds: list[Poison] = []
+
+    def add(kind: str, headers: list[tuple[str, bytes]], value: bytes | None, reason: str) -> None:
+        kinds.append(Poison(kind, headers, value, reason))
+
+    env, text = base()
+    add(
+        "ce_prevhash not hexadecimal",
+        replace(env, prev_hash="z" * 64).to_headers(),
+        text.encode(),
+        "ce_prevhash",
+    )
+    env, text = base()
+    broken = _with(text, caller_name="kyosei-enc:v1:not*base64!")
+    add("sealed field not base64", forged(env, broken), broken.encode(), "caller_name")
+    env, text = base()
+    _, donor = base()
+    moved = _with(text, caller_name=json.loads(donor)["caller_name"])
+    add("sealed under another event id", forged(env, moved), moved.encode(), "caller_name")
+    env, text = base()
+    foreign = _with(text, caller_name=json.loads(other_household.payload)["caller_name"])
+    add(
+        "sealed under another household's key",
+        forged(env, foreign),
+        foreign.encode(),
+        "caller_name",
+    )
+    env, _ = base()
+    add("invalid JSON", forged(env, "{not json"), b"{not json", "JSONDecodeError")
+    env, text = base()
+    add("tombstone", env.to_headers(), None, "tombstone")
+    env, _ = base()
+    deep = "[" * 100_000 + "]" * 100_000
+    add("100,000-deep nesting", forged(env, deep), deep.encode(), "RecursionError")
+    env, _ = base()
+    add("dead-letter copy over the producer's limit", *_near_the_limit(env), "JSONDecodeError")
+    env, text = base()
+    add(
+        "a header that is not UTF-8",
+        [*env.to_headers(), ("x-agency-trace", b"\xff\xfe")],
+        text.encode(),
+        "header x-agency-trace is not UTF-8",
+    )
+    env, text = base()
+    add(
+        "a ce_ header that is not UTF-8",
+        [(k, b"\xff" if k == "ce_agencyid" else v) for k, v in env.to_headers()],
+        text.encode(),
+        "header ce_agencyid is not UTF-8",
+    )
+    env, text = base()
+    long_subject = replace(env, subject="h" * 129)
+    add("ce_subject over 128 characters", forged(long_subject, text), text.encode(), "ce_subject")
+    env, text = base()
+    add(
+        "ce_id over 128 characters",
+        forged(replace(env, id="i" * 129), text),
+        text.encode(),
+        "ce_id",
+    )
+    env, text = base()
+    add(
+        "no ce_id",
+        [(k, v) for k, v in env.to_headers() if k != "ce_id"],
+        text.encode(),
+        "missing header ce_id",
+    )
+    env, text = base()
+    add(
+        "ce_streamversion not an integer",
+        [(k, b"one" if k == "ce_streamversion" else v) for k, v in env.to_headers()],
+        text.encode(),
+        "ce_streamversion",
+    )
+    env, text = base()
+    add("payload not UTF-8", env.to_headers(), b"\xff" + text.encode(), "UnicodeDecodeError")
+    env, _ = base()
+    add("JSON not an object", forged(env, "[]"), b"[]", "not a JSON object")
+    env, text = base()
+    incomplete = json.dumps({k: v for k, v in json.loads(text).items() if k != "agency_id"})
+    add("payload missing a field", forged(env, incomplete), incomplete.encode(), "agency_id")
+    env, text = base()
+    add(
+        "unknown schema version",
+        forged(replace(env, schema_version=99), text),
+        text.encode(),
+        "UnknownEventType",
+    )
+    env, text = base()
+    add("hash mismatch", env.to_headers(), text.replace("agency-p", "agency-x").encode(), "ce_hash")
+    env, text = base()
+    rejected = _with(text, agency_id="agency-reject")
+    add("refused by the policy", forged(env, rejected), rejected.encode(), "agency-reject")
+    env, text = base()
+    buggy = _with(text, agency_id="agency-bug")
+    add("a bug in the policy", forged(env, buggy), buggy.encode(), "KeyError")
+    (too_long,) = await source.append(
+        "consultation-long", [new(consultation("hh-1", summary="長" * 2001))], 0
+    )
+    add(
+        "a value too long for the policy's read model (a permanent database error)",
+        *message_of(too_long),
+        "open_case: ",
+    )
+    return kinds
+
+
+async def group_lag(bootstrap: list[str], group: str, topic: str) -> int:
+    """Messages on ``topic`` the consumer group has not committed (end offsets minus
+    committed offsets, asked of the group coordinator without joining the group)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = await reader._client._wait_on_metadata(topic)
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        reader.assign(tps)
+        ends = await reader.end_offsets(tps)
+        return sum([end - (await reader.committed(tp) or 0) for tp, end in ends.items()])
+    finally:
+        await reader.stop()
+
+
+async def test_poison_messages_never_block_their_partition(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+) -> None:
+    """Each kind of message that can never be processed, followed on the same partition
+    by a good one: every bad one is dead-lettered at once with its reason, every good
+    one is processed, and the group's committed offset reaches the end of the topic.
+    The consumer retries as in production (10 attempts, backoff from 0.5 s)."""
+    poison = await poison_messages(source)
+    goods = await source.append(
+        "consultation-good",
+        [new(consultation("hh-1", agency_id=f"agency-g{i}")) for i in range(len(poison))],
+        0,
+    )
+    messages: list[tuple[Any, bytes | None]] = []
+    for bad, good in zip(poison, goods, strict=True):
+        messages += [(bad.headers, bad.value), message_of(good)]
+
+    handler = Handler()
+    started = time.monotonic()
+    async with consuming(
+        consumer_store, kafka_bootstrap, topic, handler, base_backoff=0.5, max_attempts=10
+    ) as consumer:
+        await publish(kafka_producer, topic, messages)
+        assert await seen(consumer, len(messages), within=30) == {
+            "dead_lettered": len(poison),
+            "processed": len(goods),
+        }
+        while (lag := await group_lag(kafka_bootstrap, consumer.name, topic)) != 0:
+            assert time.monotonic() - started < 40, f"lag stays at {lag}"
+            await asyncio.sleep(0.1)
+
+        dead = await read_topic(
+            kafka_bootstrap, consumer.dead_letter_topic, expect_at_least=len(poison)
+        )
+        by_offset = {int(header(r, "dlq_offset") or -1): r for r in dead}
+        assert sorted(by_offset) == list(range(0, len(messages), 2))
+        for i, bad in enumerate(poison):
+            record = by_offset[2 * i]
+            reason = header(record, "dlq_reason") or ""
+            assert bad.reason in reason, (bad.kind, reason)
+            assert not reason.startswith("failed"), (bad.kind, reason)  # at once, not retried
+            assert header(record, "dlq_topic") == topic
+            assert record.key == b"hh-1"
+            if len(bad.value or b"") < PRODUCER_LIMIT - 4096:
+                assert record.value == (bad.value or b"") or record.value is bad.value, bad.kind
+            else:  # too large to copy: the dead letter says where the original is
+                assert record.value in (None, b"")
+                assert "omitted" in (header(record, "dlq_value") or "")
+
+    assert {r[0] for r in await rows(consumer_store)} == {
+        json.loads(g.payload)["consultation_id"] for g in goods
+    }
+    assert await count_events(consumer_store) == len(goods)

@@ -5,17 +5,24 @@ The same guarantees over the real Kafka protocol: tests/integration/test_consume
 
 from __future__ import annotations
 
+import binascii
 import dataclasses
+import errno
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
+from aiokafka import errors as kafka_errors
+from cryptography.exceptions import InvalidTag
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import exc as sa_exc
 
 from kyosei_events import (
+    ConcurrencyError,
     EventStore,
     IdempotentConsumer,
     KeyVault,
@@ -26,6 +33,7 @@ from kyosei_events import (
     policy,
 )
 from kyosei_events.catalogue.intake import ConsultationReceived
+from kyosei_events.consumer import is_transient
 from kyosei_events.policy import by_event_type
 from kyosei_platform.bus import kafka_broker
 from tests.backbone_support import CALLER_NAME, case_opened, consultation, headers_for, new
@@ -193,6 +201,32 @@ async def test_bad_messages_are_dead_lettered_with_the_reason(
     assert len(b.dead_letters) == 5
 
 
+async def test_a_dead_letter_that_cannot_be_sent_is_logged_and_retried(
+    bus: tuple[Bus, Seen], source: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    b, _ = bus
+    b.consumer.base_backoff = 0.001
+    (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
+    publish = b.broker.publish
+    failures = [kafka_errors.KafkaConnectionError("kafka went away")] * 2
+
+    async def flaky(message: Any, topic: str, **kw: Any) -> Any:
+        if topic == b.consumer.dead_letter_topic and failures:
+            raise failures.pop()
+        return await publish(message, topic, **kw)
+
+    monkeypatch.setattr(b.broker, "publish", flaky)
+    with structlog.testing.capture_logs() as logs:
+        await b.send(None, rec.envelope(SOURCE).header_map())  # a tombstone
+
+    assert failures == []
+    assert b.reasons() == ["tombstone: the message has no value"]
+    assert b.outcomes() == {"dead_lettered": 1}
+    failed = [e for e in logs if e["event"] == "dead_letter_failed"]
+    assert [e["attempt"] for e in failed] == [1, 2]
+    assert all(e["log_level"] == "error" for e in failed)
+
+
 def test_a_service_has_at_most_one_policy_per_event_type() -> None:
     first, second = Seen().policy, Seen().policy
     assert by_event_type([first]) == {"ConsultationReceived": first}
@@ -208,3 +242,55 @@ def test_a_policy_is_named_after_its_function() -> None:
     assert isinstance(open_case, Policy)
     assert open_case.name == "open_case"
     assert open_case.event_type is ConsultationReceived
+
+
+# -- what is retried and what is dead-lettered at once ----------------------------------
+
+
+def _db_error(kind: type[Exception], sqlstate: str) -> Exception:
+    class DriverError(Exception):
+        pass
+
+    orig = DriverError("driver")
+    orig.sqlstate = sqlstate  # type: ignore[attr-defined]
+    return kind("INSERT …", {}, orig)
+
+
+def _caused_by(cause: Exception) -> Exception:
+    try:
+        raise RuntimeError("wrapped") from cause
+    except RuntimeError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (ConnectionRefusedError(111, "refused"), True),
+        (ConnectionResetError(104, "reset"), True),
+        (TimeoutError(), True),
+        (OSError(errno.EHOSTUNREACH, "no route to host"), True),
+        (_db_error(sa_exc.OperationalError, "08006"), True),
+        (_db_error(sa_exc.InterfaceError, "08003"), True),
+        (_db_error(sa_exc.DBAPIError, "40P01"), True),  # deadlock
+        (_db_error(sa_exc.DBAPIError, "40001"), True),  # serialization failure
+        (_db_error(sa_exc.DataError, "22001"), False),  # value too long for its column
+        (_db_error(sa_exc.IntegrityError, "23502"), False),  # not-null violation
+        (_db_error(sa_exc.ProgrammingError, "42P01"), False),
+        (kafka_errors.KafkaConnectionError(), True),
+        (kafka_errors.NotLeaderForPartitionError(), True),
+        (kafka_errors.KafkaTimeoutError(), True),
+        (kafka_errors.MessageSizeTooLargeError(), False),
+        (ConcurrencyError("s", 1, 2), True),
+        (_caused_by(ConnectionError("key vault went away")), True),
+        (ValueError("non-hexadecimal number found in fromhex()"), False),
+        (binascii.Error("Incorrect padding"), False),
+        (InvalidTag(), False),
+        (RecursionError("maximum recursion depth exceeded"), False),
+        (KeyError("x"), False),
+        (Unprocessable("no office"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_only_infrastructure_failures_are_transient(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient

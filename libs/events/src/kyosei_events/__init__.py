@@ -4,7 +4,7 @@ idempotent consumer that runs them)."""
 
 from . import catalogue
 from .consumer import IdempotentConsumer, Outcome
-from .crypto import KeyErased, KeyVault
+from .crypto import KeyErased, KeyVault, SealBroken
 from .envelope import Envelope, EnvelopeError
 from .model import DomainEvent, Personal, UnknownEventType
 from .model import catalogue as event_catalogue
@@ -50,6 +50,7 @@ __all__ = [
     "Policy",
     "PolicyContext",
     "RecordedEvent",
+    "SealBroken",
     "UnitOfWork",
     "UnknownEventType",
     "Unprocessable",

@@ -8,20 +8,29 @@ and is dead-lettered instead of failing in the framework.
 
 A consumer records each message id it has processed in the same transaction as the
 policy's effect (its appends and read-model writes), so a redelivered message has no
-second effect. An event type no policy handles is ignored. A message that can never
-be processed (bad envelope, unknown or invalid payload, a tombstone, a hash that does
-not match, or a policy that raises :class:`Unprocessable`) is published to the
-consumer's dead-letter topic with the reason, and the consumer goes on. Anything else is taken
-as transient (database or broker down): the message is nacked after a backoff, so
-Kafka delivers it again, and after ``max_attempts`` it is dead-lettered with the last
-error so that it is never silently dropped.
+second effect. An event type no policy handles is ignored.
+
+Only a recognised transient infrastructure failure (:func:`is_transient`: the
+database, the key vault or Kafka unreachable, a timeout, a deadlock) is retried: the
+message is nacked after a backoff, so Kafka delivers it again, and after
+``max_attempts`` it is dead-lettered with the last error so that it is never silently
+dropped. Anything else means the message can never be processed (a bad envelope, a
+field longer than the store's column, unknown or invalid payload, a tombstone, a hash
+that does not match, a sealed field that does not open, JSON nested too deep, a policy
+that raises :class:`Unprocessable` or fails any other way): it is published at once to
+the consumer's dead-letter topic with the reason, and the consumer goes on. A dead-letter
+copy always fits the producer's size limit: when the message is too large its value
+(and if need be its headers) is left out, and the copy says where the original is
+(``dlq_topic``, ``dlq_partition``, ``dlq_offset``). A dead letter that cannot be sent
+is logged and retried with backoff, and the message is delivered again only after that.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
+import errno
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,19 +39,22 @@ from typing import Any
 
 import structlog
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter
-from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 
 from . import topics
 from .codec import decode_payload
+from .crypto import MasterKeyMismatch
 from .envelope import Envelope, EnvelopeError
-from .model import DomainEvent, UnknownEventType
+from .model import DomainEvent
 from .policy import Policy, PolicyContext, Unprocessable, by_event_type
-from .records import CorruptEvent
+from .records import ConcurrencyError
 from .store import EventStore
 
 log = structlog.get_logger(__name__)
@@ -113,11 +125,14 @@ class IdempotentConsumer:
         dead_letter_topic: str | None = None,
         max_attempts: int = 10,
         base_backoff: float = 0.5,
+        max_message_bytes: int | None = None,
     ) -> None:
         """``name`` is the consumer group (and what processed messages are recorded
         under); a service's consumer is ``topics.consumer_group(service, prefix)`` with
         ``dead_letter_topic=topics.dead_letter_topic(service, prefix)``. Without one,
-        dead letters go to ``topics.dead_letter_topic(name)``."""
+        dead letters go to ``topics.dead_letter_topic(name)``. ``max_message_bytes``: the
+        largest message the broker's producer sends (its ``max_request_size``, read from
+        the broker when not given)."""
         self.name = name
         self.store = store
         self.policies = by_event_type(policies)
@@ -125,6 +140,7 @@ class IdempotentConsumer:
         self.dead_letter_topic = dead_letter_topic or topics.dead_letter_topic(name)
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
+        self.max_message_bytes = max_message_bytes or _max_request_size(broker)
         self._attempts: dict[tuple[str, int, int], int] = {}
 
     def subscribe(self, *topics: str) -> None:
@@ -135,8 +151,8 @@ class IdempotentConsumer:
             *(Topic(t, declare=False) for t in topics),
             group_id=self.name,
             auto_offset_reset="earliest",
-            # A transient failure nacks (handle raises NackMessage); anything
-            # unexpected is redelivered too rather than skipped.
+            # A transient failure nacks (handle raises NackMessage) and so does a
+            # dead letter that could not be sent; handle raises nothing else.
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=self.parse,
             decoder=self.decode,
@@ -162,12 +178,17 @@ class IdempotentConsumer:
         return message
 
     async def decode(self, message: KafkaMessage) -> Decoded:
-        """The message as a typed event of a policy here, or why it is not one."""
-        record = _record(message)
+        """The message as a typed event of a policy here, or why it is not one.
+
+        Never raises: whatever goes wrong is an :class:`Unreadable` (for good) or, when
+        it is a transient failure (:func:`is_transient`), an :class:`Unopened`."""
         try:
+            record = _record(message)
             env = Envelope.from_headers(record.headers or ())
         except EnvelopeError as exc:
             return Unreadable(f"bad envelope: {exc}")
+        except Exception as exc:
+            return Unreadable(f"bad envelope: {_describe(exc)}")
         policy = self.policies.get(env.event_type)
         if policy is None:
             return Unhandled(env)
@@ -179,6 +200,11 @@ class IdempotentConsumer:
                 # The envelope carries the chain link: a payload altered on the way
                 # is refused.
                 raise _HashMismatch("payload or headers do not match ce_hash")
+        except Exception as exc:
+            # A copy that fails the hash check is not the event its ce_id names: it must
+            # not mark that id processed, or the genuine copy would then be dropped.
+            return Unreadable(_describe(exc))
+        try:
             event, _ = await decode_payload(
                 self.store.vault,
                 event_type=env.event_type,
@@ -187,20 +213,12 @@ class IdempotentConsumer:
                 event_id=env.id,
                 payload=text,
             )
-        except (
-            UnicodeDecodeError,
-            json.JSONDecodeError,
-            UnknownEventType,
-            CorruptEvent,
-            ValidationError,
-            _HashMismatch,
-        ) as exc:
-            # A copy that fails the hash check is not the event its ce_id names: it must
-            # not mark that id processed, or the genuine copy would then be dropped.
-            authentic = not isinstance(exc, (UnicodeDecodeError, _HashMismatch))
-            return Unreadable(f"{type(exc).__name__}: {exc}", env.id if authentic else None)
         except Exception as exc:
-            return Unopened(env, exc)
+            if is_transient(exc):
+                return Unopened(env, exc)
+            # Invalid JSON or JSON nested too deep (RecursionError), an unknown
+            # schema version, an invalid payload, a sealed field that does not open.
+            return Unreadable(_describe(exc), env.id)
         return Readable(env, event, policy)
 
     async def handle(self, decoded: Decoded, message: KafkaMessage) -> Outcome:
@@ -229,7 +247,11 @@ class IdempotentConsumer:
         except Unprocessable as exc:
             return await self._dead_letter(message, str(exc), env.id)
         except Exception as exc:
-            return await self._retry_later(message, env, exc)
+            if is_transient(exc):
+                return await self._retry_later(message, env, exc)
+            # A permanent database error (a value too long for its column, a
+            # constraint) or a bug in the policy: no retry will make it work.
+            return await self._dead_letter(message, f"{policy.name}: {_describe(exc)}", env.id)
         return self._counted(message, Outcome.PROCESSED)
 
     def _counted(self, message: KafkaMessage, outcome: Outcome) -> Outcome:
@@ -238,12 +260,15 @@ class IdempotentConsumer:
         CONSUMED.labels(self.name, outcome).inc()
         return outcome
 
+    def _backoff(self, attempts: int) -> float:
+        return float(min(self.base_backoff * 2 ** (attempts - 1), 30.0))
+
     async def _retry_later(self, message: KafkaMessage, env: Envelope, error: Exception) -> Outcome:
         record = _record(message)
         position = (record.topic, record.partition, record.offset)
         attempts = self._attempts.get(position, 0) + 1
         if attempts >= self.max_attempts:
-            reason = f"failed {attempts} times, last: {type(error).__name__}: {error}"
+            reason = f"failed {attempts} times, last: {_describe(error)}"
             return await self._dead_letter(message, reason, env.id)
         self._attempts[position] = attempts
         log.warning(
@@ -253,7 +278,7 @@ class IdempotentConsumer:
             attempt=attempts,
             exc_info=error,
         )
-        await asyncio.sleep(min(self.base_backoff * 2 ** (attempts - 1), 30.0))
+        await asyncio.sleep(self._backoff(attempts))
         # FastStream seeks back to this message: Kafka delivers it again.
         raise NackMessage()
 
@@ -273,19 +298,172 @@ class IdempotentConsumer:
         # The copy keeps the key, the value and the headers as they arrived (headers
         # are text to FastStream: a value that was not UTF-8 reads with U+FFFD).
         kept = {k: v for k, v in message.headers.items() if not k.startswith("dlq_")}
-        await self.broker.publish(
-            record.value,
-            self.dead_letter_topic,
-            key=record.key,
-            headers=kept | extra,
-            correlation_id=message.correlation_id,
-        )
+        value, headers = self._fitting(record, kept, extra)
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self.broker.publish(
+                    value,
+                    self.dead_letter_topic,
+                    key=record.key,
+                    headers=headers,
+                    correlation_id=message.correlation_id,
+                )
+                break
+            except MessageSizeTooLargeError as exc:
+                if value is None and not kept.keys() & headers.keys():
+                    error: Exception = exc
+                else:
+                    # The dead-letter topic takes less than the producer sends: the
+                    # reference alone.
+                    value, headers = None, extra | _omitted(record, "the broker refused it")
+                    continue
+            except Exception as exc:
+                error = exc
+            log.error(
+                "dead_letter_failed",
+                consumer=self.name,
+                reason=reason,
+                attempt=attempt,
+                exc_info=error,
+                **where,
+            )
+            await asyncio.sleep(self._backoff(attempt))
+        else:
+            # Kafka will deliver the message again, and it is dead-lettered again.
+            raise NackMessage()
         if event_id is not None:
-            # So that a redelivery of the same message is not dead-lettered twice.
-            async with self.store.unit_of_work() as uow:
-                await uow.mark_processed(self.name, event_id)
+            # So that a redelivery of the same message is not dead-lettered twice. The
+            # copy is out: if this fails, a redelivery would make a second copy, no worse.
+            try:
+                async with self.store.unit_of_work() as uow:
+                    await uow.mark_processed(self.name, event_id)
+            except Exception as exc:
+                log.warning(
+                    "dead_letter_not_marked", consumer=self.name, event_id=event_id, exc_info=exc
+                )
         log.error("dead_lettered", consumer=self.name, reason=reason, **where)
         return self._counted(message, Outcome.DEAD_LETTERED)
+
+    def _fitting(
+        self, record: ConsumerRecord[bytes, bytes], kept: dict[str, str], extra: dict[str, str]
+    ) -> tuple[bytes | None, dict[str, str]]:
+        """The dead-letter copy's value and headers, within the producer's limit: the
+        message as it arrived; else without its value; else with its headers cut short
+        too; else the reference (dlq_ headers) alone."""
+        limit = self.max_message_bytes - _PUBLISH_OVERHEAD
+        key, value = record.key, record.value
+        if _size(key, value, kept | extra) <= limit:
+            return value, kept | extra
+        omitted = _omitted(record, f"the copy would exceed {self.max_message_bytes} bytes")
+        if _size(key, None, kept | extra | omitted) <= limit:
+            return None, kept | extra | omitted
+        short = {k[:256]: v[:256] for k, v in kept.items()}
+        if _size(key, None, short | extra | omitted) <= limit:
+            return None, short | extra | omitted
+        return None, extra | omitted
+
+
+# What FastStream adds to a published message (its correlation_id and content-type
+# headers), with room to spare.
+_PUBLISH_OVERHEAD = 1024
+
+
+def _size(key: bytes | None, value: bytes | None, headers: dict[str, str]) -> int:
+    """The message's size as the producer counts it against ``max_request_size``."""
+    encoded = [(k, v.encode()) for k, v in headers.items()]
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, encoded))
+
+
+def _omitted(record: ConsumerRecord[bytes, bytes], why: str) -> dict[str, str]:
+    size = len(record.value or b"")
+    return {
+        "dlq_value": f"omitted ({size} bytes, {why}): read the original at "
+        f"{record.topic} partition {record.partition} offset {record.offset}"
+    }
+
+
+def _max_request_size(broker: KafkaBroker) -> int:
+    options = getattr(broker, "_connection_kwargs", None) or {}
+    return int(options.get("max_request_size") or 1024 * 1024)
+
+
+# errno values of a network that is down or unreachable (socket errors that are not
+# ConnectionError or TimeoutError subclasses).
+_NETWORK_ERRNOS = frozenset(
+    {errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EHOSTUNREACH, errno.ECONNABORTED}
+)
+# SQLSTATE classes and codes of failures that pass: connection exceptions, transaction
+# rollbacks (serialization failure, deadlock), insufficient resources, operator
+# intervention (shutdown, statement timeout), system errors, a lock not available.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "40", "53", "57", "58")
+_TRANSIENT_SQLSTATES = frozenset({"55P03"})
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a recognised transient infrastructure failure, worth retrying:
+    a connection refused or reset, a timeout, the database driver's OperationalError or
+    InterfaceError (or a PostgreSQL error of a transient SQLSTATE), the key vault
+    unreachable, Kafka unavailable, a concurrent append. Anything else is a property of
+    the message (or a bug) and retrying cannot help. The explicit cause (``raise … from``)
+    counts too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _transient(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    if isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS:
+        return True
+    if isinstance(exc, (ConcurrencyError, MasterKeyMismatch)):
+        # Someone appended first: a retry reloads. A master key that does not open the
+        # vault's keys is the deployment's fault, not the message's.
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or type(exc).__name__ in {
+            "KafkaTimeoutError",
+            "KafkaUnavailableError",
+        }
+    if isinstance(
+        exc,
+        (
+            sa_exc.OperationalError,
+            sa_exc.InterfaceError,
+            sa_exc.DisconnectionError,
+            sa_exc.TimeoutError,
+        ),
+    ):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    return state is not None and (
+        state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_CLASSES)
+    )
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    for candidate in (exc, getattr(exc, "orig", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception as a dead-letter reason: its type and message, kept short (a
+    RecursionError or a driver's error can be long)."""
+    name = type(exc).__name__
+    if isinstance(exc, RecursionError):
+        return f"{name}: JSON nested too deep ({exc})"
+    text = str(exc)
+    return f"{name}: {text[:1500]}" if text else name
 
 
 def _record(message: KafkaMessage) -> ConsumerRecord[bytes, bytes]:

@@ -45,6 +45,12 @@ class KeyErased(LookupError):
     """The household's key has been erased: its personal fields can no longer be read."""
 
 
+class SealBroken(ValueError):
+    """A sealed field that does not open: not base64, or not sealed under this
+    household's key for this event and field (moved or altered). The data is wrong,
+    not the vault: it will never open."""
+
+
 class MasterKeyMismatch(RuntimeError):
     """A wrapped household key does not open with this deployment's master key."""
 
@@ -177,10 +183,26 @@ class KeyVault:
             return opened, frozenset(names)
         opened = dict(payload)
         for name in names:
-            blob = base64.urlsafe_b64decode(payload[name][len(PREFIX) :])
-            plain = key.decrypt(blob[:12], blob[12:], _aad(household_id, event_id, name))
-            opened[name] = json.loads(plain)
+            opened[name] = _open_field(key, household_id, event_id, name, payload[name])
         return opened, frozenset()
+
+
+def _open_field(key: AESGCM, household_id: str, event_id: str, name: str, sealed: str) -> Any:
+    try:
+        blob = base64.urlsafe_b64decode(sealed[len(PREFIX) :].encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise SealBroken(f"sealed field {name} is not valid base64") from None
+    try:
+        plain = key.decrypt(blob[:12], blob[12:], _aad(household_id, event_id, name))
+    except (InvalidTag, ValueError):
+        raise SealBroken(
+            f"sealed field {name} does not open under the key of household {household_id[:128]} "
+            "for this event (moved from another event or household, or altered)"
+        ) from None
+    try:
+        return json.loads(plain)
+    except ValueError:
+        raise SealBroken(f"sealed field {name} does not hold JSON") from None
 
 
 def _aad(household_id: str, event_id: str, field: str) -> bytes:

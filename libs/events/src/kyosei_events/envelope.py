@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .canonical import canonical_text
 from .codec import link_hash, metadata_of, record_of
+from .tables import events, processed_messages
 
 SPEC_VERSION = "1.0"
 TYPE_PREFIX = "jp.kyosei."
@@ -31,6 +32,26 @@ CONTENT_TYPE = "application/json"
 
 class EnvelopeError(ValueError):
     """A message whose headers are not a valid kyosei CloudEvents envelope."""
+
+
+def _length(column: object) -> int:
+    length = getattr(getattr(column, "type", None), "length", None)
+    assert isinstance(length, int), f"{column} has no length"
+    return length
+
+
+# The longest value a consumer may have to store, by header: the columns a policy's
+# appends (subject, stream id, type, time) and the processed mark (ce_id) write it to.
+# PostgreSQL refuses a longer value (a DataError on every attempt); SQLite would keep
+# it. Checked up front, so the message is dead-lettered before any write.
+MAX_LENGTHS = {
+    "ce_id": _length(processed_messages.c.message_id),
+    "ce_subject": _length(events.c.subject),
+    "ce_streamid": _length(events.c.stream_id),
+    "ce_type": _length(events.c.event_type),
+    "ce_time": _length(events.c.recorded_at),
+}
+_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +147,19 @@ class Envelope:
             value = h.get(name)
             if not value:
                 raise EnvelopeError(f"missing header {name}")
+            if name in MAX_LENGTHS and len(value) > MAX_LENGTHS[name]:
+                raise EnvelopeError(
+                    f"header {name} is {len(value)} characters, longer than {MAX_LENGTHS[name]}"
+                )
+            return value
+
+        def need_hash(name: str) -> str:
+            value = need(name)
+            if len(value) != 64 or not _HEX.issuperset(value):
+                raise EnvelopeError(
+                    f"header {name} must be 64 lowercase hexadecimal characters (SHA-256), "
+                    f"got {value[:80]!r}"
+                )
             return value
 
         def need_int(name: str) -> int:
@@ -133,7 +167,7 @@ class Envelope:
             try:
                 return int(raw)
             except ValueError:
-                raise EnvelopeError(f"header {name} must be an integer, got {raw!r}") from None
+                raise EnvelopeError(f"header {name} must be an integer, got {raw[:80]!r}") from None
 
         if (spec := need("ce_specversion")) != SPEC_VERSION:
             raise EnvelopeError(f"unsupported ce_specversion {spec!r}")
@@ -149,8 +183,8 @@ class Envelope:
             subject=need("ce_subject"),
             stream_id=need("ce_streamid"),
             stream_version=need_int("ce_streamversion"),
-            prev_hash=need("ce_prevhash"),
-            hash=need("ce_hash"),
+            prev_hash=need_hash("ce_prevhash"),
+            hash=need_hash("ce_hash"),
             correlation_id=h.get("ce_correlationid"),
             causation_id=h.get("ce_causationid"),
             agency_id=h.get("ce_agencyid"),

@@ -17,6 +17,10 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import REGISTRY
 
+# The largest message the service's producer sends (aiokafka's max_request_size): the
+# consumer cuts its dead-letter copies to fit it.
+MAX_MESSAGE_BYTES = 1024 * 1024
+
 
 def kafka_broker(bootstrap: str | Sequence[str], *, service: str) -> KafkaBroker:
     """The broker of ``service``; connect it with ``start()``."""
@@ -28,6 +32,7 @@ def kafka_broker(bootstrap: str | Sequence[str], *, service: str) -> KafkaBroker
         enable_idempotence=True,
         acks="all",
         linger_ms=2,
+        max_request_size=MAX_MESSAGE_BYTES,
         # kyosei validates its own messages (the consumer's decoder): FastDepends
         # hands the decoded value to the handler as it is.
         serializer=None,

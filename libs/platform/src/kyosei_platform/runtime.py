@@ -25,7 +25,7 @@ from kyosei_events import (
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
-from .bus import kafka_broker
+from .bus import MAX_MESSAGE_BYTES, kafka_broker
 from .service import Service
 from .settings import Settings
 
@@ -113,6 +113,7 @@ class ServiceRuntime:
                 service.policies,
                 self.broker,
                 dead_letter_topic=dead_letter_topic(service.name, settings.topic_prefix),
+                max_message_bytes=MAX_MESSAGE_BYTES,
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
