@@ -50,3 +50,21 @@ def drop_store_v1(op: Any) -> None:
     op.drop_table("processed_messages")
     op.drop_table("checkpoints")
     op.drop_table("events")
+
+
+def anchors_v1(op: Any) -> None:
+    """Signed anchors of every stream's head and of the log (anchors.py)."""
+    op.create_table(
+        "anchors",
+        sa.Column(
+            "anchor_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
+        ),
+        sa.Column("created_at", sa.String(32), nullable=False),
+        sa.Column("body", sa.Text, nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False),
+        sqlite_autoincrement=True,
+    )
+
+
+def drop_anchors_v1(op: Any) -> None:
+    op.drop_table("anchors")

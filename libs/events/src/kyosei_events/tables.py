@@ -59,3 +59,15 @@ processed_messages = Table(
     Column("message_id", String(128), primary_key=True),
     Column("processed_at", String(32), nullable=False),
 )
+
+# Signed anchors of the store's heads (anchors.py): every stream's head and a running
+# hash of the log, signed with the operator's Ed25519 key, which is not in the database.
+anchors = Table(
+    "anchors",
+    store_metadata,
+    Column("anchor_id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("created_at", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
+    sqlite_autoincrement=True,
+)

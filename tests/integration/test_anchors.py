@@ -1,0 +1,190 @@
+"""Signed anchors: tampering that keeps every chain intact is found when it touches
+anything before the latest anchor. Tampering goes straight at the tables."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import delete, insert, select, update
+
+from kyosei_events import EventStore
+from kyosei_events.anchors import (
+    AnchorError,
+    check_anchor,
+    latest_anchor,
+    make_anchor,
+    public_key,
+    signing_key,
+)
+from kyosei_events.codec import link_hash
+from kyosei_events.records import RecordedEvent
+from kyosei_events.tables import anchors, events
+from tests.backbone_support import case_opened, new
+
+KEY = signing_key("11" * 32)
+PUBLIC = KEY.public_key()
+
+
+async def seed(store: EventStore) -> None:
+    """Three streams whose events interleave in the log: a has 3, b and c 2 each."""
+    for stream_id, expected in [("a", 0), ("b", 0), ("a", 1), ("c", 0), ("b", 1), ("a", 2)]:
+        await store.append(stream_id, [new(case_opened())], expected)
+    await store.append("c", [new(case_opened())], 1)
+
+
+async def anchored(store: EventStore) -> None:
+    await seed(store)
+    await make_anchor(store, "test", KEY)
+
+
+async def problems(store: EventStore) -> list[str]:
+    stored = await latest_anchor(store.engine)
+    assert stored is not None
+    return await check_anchor(store, stored, PUBLIC)
+
+
+async def chains_ok(store: EventStore) -> bool:
+    return all(r.ok for r in await store.verify_all())
+
+
+async def rehash_from(store: EventStore, stream_id: str, recs: list[RecordedEvent]) -> None:
+    """Store ``recs`` (a stream's events, some edited) with every hash recomputed."""
+    prev = recs[0].prev_hash
+    async with store.engine.begin() as conn:
+        for rec in recs:
+            h = link_hash(prev, rec.record())
+            await conn.execute(
+                update(events)
+                .where(events.c.stream_id == stream_id, events.c.version == rec.version)
+                .values(payload=rec.payload, prev_hash=prev, hash=h)
+            )
+            prev = h
+
+
+async def test_an_untouched_store_matches_its_anchor(store: EventStore) -> None:
+    await anchored(store)
+    assert await problems(store) == []
+    # Later events are not covered and break nothing; a second anchor covers them.
+    await store.append("a", [new(case_opened())], 3)
+    await store.append("d", [new(case_opened())], 0)
+    assert await problems(store) == []
+    second = await make_anchor(store, "test", KEY)
+    assert second.streams["a"][0] == 4 and "d" in second.streams and second.events == 9
+    assert await problems(store) == []
+
+
+async def test_deleting_a_streams_last_event_is_found(store: EventStore) -> None:
+    await anchored(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(events).where(events.c.stream_id == "a", events.c.version == 3))
+    assert await chains_ok(store), "the chain alone cannot show this"
+    found = await problems(store)
+    assert any("stream a: 2 events before the anchor, anchored with 3" in p for p in found)
+
+
+async def test_deleting_a_whole_stream_is_found(store: EventStore) -> None:
+    await anchored(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(events).where(events.c.stream_id == "b"))
+    assert await chains_ok(store)
+    found = await problems(store)
+    assert "stream b: removed (anchored with 2 events)" in found
+
+
+async def test_swapping_two_events_places_in_the_log_is_found(store: EventStore) -> None:
+    await anchored(store)
+    async with store.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(events.c.position, events.c.tx_id)
+                .where(events.c.version == 1, events.c.stream_id.in_(["a", "b"]))
+                .order_by(events.c.stream_id)
+            )
+        ).all()
+        (pa, ta), (pb, tb) = rows
+        # Through a free position: position is the primary key.
+        await conn.execute(update(events).where(events.c.position == pa).values(position=-1))
+        await conn.execute(
+            update(events).where(events.c.position == pb).values(position=pa, tx_id=ta)
+        )
+        await conn.execute(
+            update(events).where(events.c.position == -1).values(position=pb, tx_id=tb)
+        )
+    assert await chains_ok(store)
+    found = await problems(store)
+    assert any("differs from the anchor" in p for p in found), found
+
+
+async def test_a_forged_event_with_a_recomputed_hash_before_the_anchor_is_found(
+    store: EventStore,
+) -> None:
+    await anchored(store)
+    head = (await store.read_stream("a"))[-1]
+    forged = dataclasses.replace(
+        head, version=4, event_id="00000000-0000-0000-0000-00000000f0f0", prev_hash=head.hash
+    )
+    forged = dataclasses.replace(forged, hash=link_hash(head.hash, forged.record()))
+    row: dict[str, Any] = dataclasses.asdict(forged)
+    row.update(position=0, tx_id=0)  # a free place early in the log
+    async with store.engine.begin() as conn:
+        await conn.execute(insert(events).values(**row))
+    assert await chains_ok(store), "its hash is right: the chain alone cannot show this"
+    found = await problems(store)
+    assert any("anchored with 7" in p for p in found), found
+    assert any("differs from the anchor" in p for p in found), found
+
+
+async def test_an_edit_with_the_chain_recomputed_after_it_is_found(store: EventStore) -> None:
+    await anchored(store)
+    recs = await store.read_stream("a")
+    payload = json.loads(recs[1].payload)
+    payload["escalated_by"] = "agency-forged"
+    edited = dataclasses.replace(recs[1], payload=json.dumps(payload, ensure_ascii=False))
+    await rehash_from(store, "a", [edited, recs[2]])
+    assert await chains_ok(store), "the chain was recomputed: it alone cannot show this"
+    found = await problems(store)
+    assert "stream a: events up to version 3 were changed (head hash differs from the anchor)" in (
+        found
+    )
+
+
+async def test_a_tampered_anchor_fails_its_signature(store: EventStore) -> None:
+    await anchored(store)
+    stored = await latest_anchor(store.engine)
+    assert stored is not None
+    body = json.loads(stored.body)
+    body["streams"]["a"][0] = 2  # make a truncation of stream a look anchored
+    async with store.engine.begin() as conn:
+        await conn.execute(
+            update(anchors)
+            .where(anchors.c.anchor_id == stored.anchor_id)
+            .values(body=json.dumps(body))
+        )
+    found = await problems(store)
+    assert len(found) == 1 and "signature does not verify" in found[0]
+    # An anchor signed with another key does not verify either.
+    other = public_key(Ed25519PrivateKey.generate().public_key().public_bytes_raw().hex())
+    assert "signature does not verify" in (await check_anchor(store, stored, other))[0]
+
+
+async def test_an_anchor_is_refused_over_tampering_it_would_bless(store: EventStore) -> None:
+    await anchored(store)
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(events).where(events.c.stream_id == "c"))
+    with pytest.raises(AnchorError, match="stream c: removed"):
+        await make_anchor(store, "test", KEY)
+
+
+async def test_what_is_not_found_changes_after_the_latest_anchor(store: EventStore) -> None:
+    """Events after the anchor are only chain-checked: a forged append with a correct
+    hash, or one deleted from the end, looks like an ordinary write."""
+    await anchored(store)
+    await store.append("a", [new(case_opened())], 3)
+    async with store.engine.begin() as conn:
+        await conn.execute(delete(events).where(events.c.stream_id == "a", events.c.version == 4))
+    assert await problems(store) == []
+    assert await chains_ok(store)
