@@ -3,7 +3,9 @@
 kyosei dev                  every service on the embedded default
 kyosei serve SERVICE        one service (HTTP API, relay, consumers)
 kyosei migrate SERVICE      run a service's database migrations
-kyosei verify SERVICE       check every hash chain in a service's store
+kyosei verify SERVICE       check every hash chain, and the latest signed anchor
+kyosei anchor SERVICE       sign an anchor of every stream's head and of the log
+kyosei checkpoint-key       print the anchors' public key, for auditors
 kyosei rebuild SERVICE      rebuild a service's read models from its events
                             (in an image, SERVICE defaults to the image's service)
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
@@ -45,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, help_ in (
         ("serve", "run one service"),
         ("migrate", "run a service's migrations"),
-        ("verify", "verify every hash chain of a service's store"),
+        ("verify", "verify every hash chain of a service's store, and its latest anchor"),
+        ("anchor", "sign an anchor of a service's stream heads and log (run from cron)"),
         ("rebuild", "rebuild a service's read models from its events"),
     ):
         p = sub.add_parser(name, help=help_)
@@ -62,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     sub.add_parser("services", help="list installed services")
+    sub.add_parser("checkpoint-key", help="print the public key that verifies anchors")
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -71,6 +75,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "services":
         for name, svc in services.discover().items():
             print(f"{name:14} {svc.title}")
+    elif args.command == "checkpoint-key":
+        from .maintenance import checkpoint_key
+
+        print(
+            checkpoint_key(
+                os.environ.get("KYOSEI_CHECKPOINT_PUBLIC_KEY"),
+                os.environ.get("KYOSEI_CHECKPOINT_SIGNING_KEY"),
+            )
+        )
     elif args.command == "token":
         print(
             issue_token(
@@ -100,6 +113,10 @@ def main(argv: list[str] | None = None) -> None:
             from .maintenance import verify
 
             sys.exit(asyncio.run(verify(svc, settings)))
+        elif args.command == "anchor":
+            from .maintenance import anchor
+
+            sys.exit(asyncio.run(anchor(svc, settings)))
         elif args.command == "rebuild":
             from .maintenance import rebuild
 

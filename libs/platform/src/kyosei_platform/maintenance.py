@@ -5,7 +5,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from kyosei_events import EventStore, KeyVault
+from kyosei_events.anchors import (
+    AnchorError,
+    check_anchor,
+    latest_anchor,
+    make_anchor,
+    public_hex,
+    public_key,
+    public_pem,
+    signing_key,
+)
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 from kyosei_events.projection import rebuild as rebuild_projection
@@ -46,7 +58,86 @@ async def verify(service: Service, settings: Settings) -> int:
             if i % 1000 == 0:
                 print(f"… {i}/{len(streams)} streams checked")
         print(f"{service.name}: {len(streams)} streams, {events} events, {broken} broken")
-        return 1 if broken else 0
+        anchor_ok = await _verify_anchor(store, settings)
+        return 1 if broken or not anchor_ok else 0
+
+
+def _public_key(settings: Settings) -> Ed25519PublicKey | None:
+    return anchor_public_key(settings.checkpoint_public_key, settings.checkpoint_signing_key)
+
+
+def anchor_public_key(public: str | None, private: str | None) -> Ed25519PublicKey | None:
+    """The public key anchors are checked with: given, or derived from the signing key."""
+    if public:
+        return public_key(public)
+    if private:
+        return signing_key(private).public_key()
+    return None
+
+
+async def _verify_anchor(store: EventStore, settings: Settings) -> bool:
+    """Check the store against its latest signed anchor; print what differs."""
+    stored = await latest_anchor(store.engine)
+    if stored is None:
+        print(
+            f"{store.name}: no anchor: only the chains were checked, so a removed last "
+            "event or stream, reordered positions or a rewritten and rehashed stream "
+            "would not be found (run `kyosei anchor` regularly)"
+        )
+        return True
+    try:
+        key = _public_key(settings)
+    except AnchorError as exc:
+        print(f"ANCHOR {exc}")
+        return False
+    if key is None:
+        print(
+            f"ANCHOR {store.name}: anchor {stored.anchor_id} not checked: set "
+            "KYOSEI_CHECKPOINT_PUBLIC_KEY (or KYOSEI_CHECKPOINT_SIGNING_KEY)"
+        )
+        return False
+    problems = await check_anchor(store, stored, key)
+    for problem in problems:
+        print(f"ANCHOR {problem}")
+    if not problems:
+        anchor = stored.anchor()
+        print(
+            f"{store.name}: anchor {stored.anchor_id} of {anchor.created_at} holds: "
+            f"{len(anchor.streams)} streams, {anchor.events} events up to position "
+            f"{anchor.cursor.position}; later events are checked by their chains only"
+        )
+    return not problems
+
+
+async def anchor(service: Service, settings: Settings) -> int:
+    """Sign an anchor of the store's heads and log now (cron / CronJob)."""
+    if not settings.checkpoint_signing_key:
+        print("anchor: set KYOSEI_CHECKPOINT_SIGNING_KEY")
+        return 2
+    async with _open(service, settings) as store:
+        try:
+            made = await make_anchor(
+                store, service.name, signing_key(settings.checkpoint_signing_key)
+            )
+        except AnchorError as exc:
+            print(f"ANCHOR refused: {exc}")
+            return 1
+        print(
+            f"{service.name}: anchored {len(made.streams)} streams, {made.events} events "
+            f"up to position {made.cursor.position}, log hash {made.log_hash}"
+        )
+        return 0
+
+
+def checkpoint_key(public: str | None, private: str | None) -> str:
+    """The public key of the anchor signing key, hex and PEM, for auditors."""
+    try:
+        key = anchor_public_key(public, private)
+    except AnchorError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+    if key is None:
+        raise SystemExit("set KYOSEI_CHECKPOINT_SIGNING_KEY or KYOSEI_CHECKPOINT_PUBLIC_KEY")
+    return f"{public_hex(key)}\n{public_pem(key)}"
 
 
 async def rebuild(service: Service, settings: Settings) -> None:

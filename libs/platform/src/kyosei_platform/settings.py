@@ -91,6 +91,18 @@ class Settings(BaseSettings):
         description="largest HTTP request body accepted; larger is refused with 413 "
         "`request_too_large` before it is read",
     )
+    checkpoint_signing_key: str | None = Field(
+        None,
+        description="Ed25519 private key (64 hex characters or PEM) that signs the store's "
+        "anchors (`kyosei anchor`); kept out of the database; `kyosei checkpoint-key` "
+        "prints its public key for auditors",
+        json_schema_extra={"secret": "yes"},
+    )
+    checkpoint_public_key: str | None = Field(
+        None,
+        description="Ed25519 public key (64 hex characters or PEM) `kyosei verify` checks "
+        "anchors with; derived from the signing key when unset",
+    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
