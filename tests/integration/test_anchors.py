@@ -3,15 +3,20 @@ anything before the latest anchor. Tampering goes straight at the tables."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, insert, select, update
 
-from kyosei_events import EventStore
+from kyosei_events import EventStore, KeyVault
 from kyosei_events.anchors import (
     AnchorError,
     check_anchor,
@@ -21,9 +26,15 @@ from kyosei_events.anchors import (
     signing_key,
 )
 from kyosei_events.codec import link_hash
+from kyosei_events.crypto import master_key_from_hex
+from kyosei_events.database import create_engine
 from kyosei_events.records import RecordedEvent
 from kyosei_events.tables import anchors, events
+from kyosei_platform.migrate import upgrade
+from kyosei_platform.service import discover
 from tests.backbone_support import case_opened, new
+from tests.conftest import Database
+from tests.integration.test_migrations import MASTER, settings_for
 
 KEY = signing_key("11" * 32)
 PUBLIC = KEY.public_key()
@@ -188,3 +199,66 @@ async def test_what_is_not_found_changes_after_the_latest_anchor(store: EventSto
         await conn.execute(delete(events).where(events.c.stream_id == "a", events.c.version == 4))
     assert await problems(store) == []
     assert await chains_ok(store)
+
+
+async def test_kyosei_anchor_and_verify_on_a_migrated_store(
+    database: Database, tmp_path: Path
+) -> None:
+    """The operator's `kyosei anchor` signs with the private key; the auditor's
+    `kyosei verify` checks with the public key `kyosei checkpoint-key` printed."""
+    settings = settings_for(database, tmp_path, "coordination")
+    await asyncio.to_thread(upgrade, discover()["coordination"], settings)
+    engine = create_engine(database.url, schema=database.schema)
+    keys = create_engine(settings.keys_database_url)
+    store = EventStore(engine, KeyVault(keys, master_key_from_hex(MASTER)))
+    for n in range(3):
+        await store.append(f"case-{n}", [new(case_opened())], 0)
+    await store.append("case-2", [new(case_opened())], 1)
+    env = {
+        **os.environ,
+        "KYOSEI_DATABASE_URL": database.url,
+        "KYOSEI_KEYS_DATABASE_URL": settings.keys_database_url,
+        "KYOSEI_KEYS_DB_SCHEMA": "",
+        "KYOSEI_KAFKA_BOOTSTRAP": "127.0.0.1:9",
+        "KYOSEI_MASTER_KEY": MASTER,
+        "KYOSEI_AUTH_SECRET": "x" * 32,
+    }
+    if database.schema:
+        env["KYOSEI_DB_SCHEMA"] = database.schema
+
+    def kyosei(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "kyosei_platform.cli", *args],
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    operator = {"KYOSEI_CHECKPOINT_SIGNING_KEY": "22" * 32}
+    none = await asyncio.to_thread(kyosei, "verify", "coordination")
+    assert none.returncode == 0 and "no anchor" in none.stdout
+    made = await asyncio.to_thread(kyosei, "anchor", "coordination", **operator)
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert "anchored 3 streams, 4 events" in made.stdout
+    printed = await asyncio.to_thread(kyosei, "checkpoint-key", **operator)
+    public = printed.stdout.splitlines()[0]
+    assert public == signing_key("22" * 32).public_key().public_bytes_raw().hex()
+    auditor = {"KYOSEI_CHECKPOINT_PUBLIC_KEY": public}
+    ok = await asyncio.to_thread(kyosei, "verify", "coordination", **auditor)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "3 streams, 4 events" in ok.stdout
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            delete(events).where(events.c.stream_id == "case-2", events.c.version == 2)
+        )
+    await engine.dispose()
+    await keys.dispose()
+    bad = await asyncio.to_thread(kyosei, "verify", "coordination", **auditor)
+    assert bad.returncode == 1
+    assert "0 broken" in bad.stdout, "the chains alone still hold"
+    assert "ANCHOR stream case-2: 1 events before the anchor, anchored with 2" in bad.stdout
+    wrong = {"KYOSEI_CHECKPOINT_PUBLIC_KEY": "33" * 32}
+    forged = await asyncio.to_thread(kyosei, "verify", "coordination", **wrong)
+    assert forged.returncode == 1
