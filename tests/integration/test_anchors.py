@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.anchors import (
     AnchorError,
+    anchor_periodically,
     check_anchor,
     latest_anchor,
     make_anchor,
@@ -32,6 +33,7 @@ from kyosei_events.records import RecordedEvent
 from kyosei_events.tables import anchors, events
 from kyosei_platform.migrate import upgrade
 from kyosei_platform.service import discover
+from kyosei_platform.settings import Settings
 from tests.backbone_support import case_opened, new
 from tests.conftest import Database
 from tests.integration.test_migrations import MASTER, settings_for
@@ -262,3 +264,42 @@ async def test_kyosei_anchor_and_verify_on_a_migrated_store(
     wrong = {"KYOSEI_CHECKPOINT_PUBLIC_KEY": "33" * 32}
     forged = await asyncio.to_thread(kyosei, "verify", "coordination", **wrong)
     assert forged.returncode == 1
+
+
+async def test_the_running_service_anchors_on_its_own_schedule_while_leading(
+    store: EventStore,
+) -> None:
+    await seed(store)
+    leading = False
+    task = asyncio.create_task(anchor_periodically(store, "test", KEY, 0.05, lambda: leading))
+    try:
+        await asyncio.sleep(0.3)
+        assert await latest_anchor(store.engine) is None, "only the relay's leader anchors"
+        leading = True
+        for _ in range(100):
+            if await latest_anchor(store.engine) is not None:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert await problems(store) == []
+
+
+def test_anchor_settings_are_checked_at_start() -> None:
+    base = {
+        "database_url": "sqlite+aiosqlite:///x.db",
+        "keys_database_url": "sqlite+aiosqlite:///k.db",
+        "kafka_bootstrap": ["127.0.0.1:9"],
+        "master_key": MASTER,
+        "auth_secret": "x" * 32,
+    }
+    assert Settings(**base).anchor_interval == 0, "off unless set"
+    with pytest.raises(ValueError, match="needs KYOSEI_CHECKPOINT_SIGNING_KEY"):
+        Settings(**base, anchor_interval=15)
+    with pytest.raises(ValueError, match="64 hex characters"):
+        Settings(**base, checkpoint_signing_key="not-a-key")
+    with pytest.raises(ValueError, match="64 hex characters"):
+        Settings(**base, checkpoint_public_key="abc")
+    Settings(**base, anchor_interval=15, checkpoint_signing_key="44" * 32)

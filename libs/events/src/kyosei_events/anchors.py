@@ -22,9 +22,11 @@ matches its latest anchor, so an anchor never blesses a change it would have fou
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +46,7 @@ from .tables import anchors
 from .writer import utc_now
 
 _PAGE = 1000
+log = logging.getLogger(__name__)
 
 
 class AnchorError(Exception):
@@ -281,3 +284,34 @@ async def check_anchor(store: LogReader, stored: StoredAnchor, key: Ed25519Publi
             "(events removed, inserted, changed or reordered)"
         )
     return problems
+
+
+async def anchor_periodically(
+    store: LogReader,
+    service: str,
+    key: Ed25519PrivateKey,
+    interval: float,
+    leading: Callable[[], bool] = lambda: True,
+) -> None:
+    """Make an anchor every ``interval`` seconds while ``leading()`` (the service's own
+    schedule, in the replica leading the relay; ``kyosei anchor`` does the same once).
+    Runs until cancelled; a refusal is logged at error level and tried again later."""
+    while True:
+        await asyncio.sleep(interval)
+        if not leading():
+            continue
+        try:
+            made = await make_anchor(store, service, key)
+        except AnchorError as exc:
+            log.error("anchor refused for %s: %s", service, exc)
+        except Exception:
+            log.exception("anchor failed for %s; trying again later", service)
+        else:
+            log.info(
+                "anchored %s: %d streams, %d events up to position %d, log hash %s",
+                service,
+                len(made.streams),
+                made.events,
+                made.cursor.position,
+                made.log_hash,
+            )

@@ -22,6 +22,7 @@ from kyosei_events import (
     dead_letter_topic,
     events_topic,
 )
+from kyosei_events.anchors import anchor_periodically, signing_key
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
@@ -117,6 +118,7 @@ class ServiceRuntime:
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
+        self._anchor_task: asyncio.Task[None] | None = None
 
     def service_settings(self, kind: type[S]) -> S:
         """The service's own settings (``Service.settings``), as the class it declared:
@@ -146,6 +148,17 @@ class ServiceRuntime:
         self._connect_task = asyncio.get_running_loop().create_task(
             self._connect(), name=f"connect:{self.service.name}"
         )
+        if self.settings.anchor_interval and self.settings.checkpoint_signing_key:
+            self._anchor_task = asyncio.get_running_loop().create_task(
+                anchor_periodically(
+                    self.store,
+                    self.service.name,
+                    signing_key(self.settings.checkpoint_signing_key),
+                    self.settings.anchor_interval * 60,
+                    lambda: self.relay.is_leader,
+                ),
+                name=f"anchor:{self.service.name}",
+            )
 
     async def wait_connected(self) -> None:
         assert self._connect_task is not None, "start() first"
@@ -206,6 +219,10 @@ class ServiceRuntime:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect_task
+        if self._anchor_task is not None:
+            self._anchor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._anchor_task
         await self.relay.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()

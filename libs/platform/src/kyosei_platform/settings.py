@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -103,6 +103,13 @@ class Settings(BaseSettings):
         description="Ed25519 public key (64 hex characters or PEM) `kyosei verify` checks "
         "anchors with; derived from the signing key when unset",
     )
+    anchor_interval: float = Field(
+        0,
+        ge=0,
+        description="minutes between anchors made by the running service (in the replica "
+        "leading the relay; needs `KYOSEI_CHECKPOINT_SIGNING_KEY`); 0: off, run "
+        "`kyosei anchor` from cron instead",
+    )
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
@@ -120,6 +127,36 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
             )
         return value
+
+    @field_validator("checkpoint_signing_key")
+    @classmethod
+    def _signing_key(cls, value: str | None) -> str | None:
+        if value:
+            from kyosei_events.anchors import AnchorError, signing_key
+
+            try:
+                signing_key(value)
+            except AnchorError as exc:
+                raise ValueError(f"KYOSEI_CHECKPOINT_SIGNING_KEY: {exc}") from None
+        return value
+
+    @field_validator("checkpoint_public_key")
+    @classmethod
+    def _public_key(cls, value: str | None) -> str | None:
+        if value:
+            from kyosei_events.anchors import AnchorError, public_key
+
+            try:
+                public_key(value)
+            except AnchorError as exc:
+                raise ValueError(f"KYOSEI_CHECKPOINT_PUBLIC_KEY: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _anchor_key(self) -> Settings:
+        if self.anchor_interval and not self.checkpoint_signing_key:
+            raise ValueError("KYOSEI_ANCHOR_INTERVAL needs KYOSEI_CHECKPOINT_SIGNING_KEY")
+        return self
 
     @field_validator("master_key")
     @classmethod
