@@ -1,5 +1,6 @@
-"""Hash chains: any edit of a stored event, or a removed or reordered one, is reported
-at the first broken link. Tampering goes straight at the `events` table."""
+"""Hash chains: an edit of a stored event, or a removed or reordered one with events
+after it, is reported at the first broken link (what a chain cannot show is in
+test_anchors.py). Tampering goes straight at the `events` table."""
 
 from __future__ import annotations
 

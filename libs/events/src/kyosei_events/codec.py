@@ -4,8 +4,10 @@ The chain record. Every stream is a SHA-256 hash chain:
 hash(n) = SHA-256(bytes(hash(n-1)) || canonical bytes of event n's record), with
 hash(0) = :data:`GENESIS` (32 zero bytes). The record holds everything that makes the
 event what it is (stream, version, id, type, schema version, time, subject, metadata
-and the stored payload text, ciphertext included), so any edit of a stored event, or
-a removed or reordered one, breaks the chain from that event on. Because the hash is
+and the stored payload text, ciphertext included), so an edit of a stored event, or a
+removed or reordered one with events after it, breaks the chain from that event on. The
+chain cannot show a removed last event or stream, or a stream rewritten with every hash
+recomputed: signed anchors (anchors.py) do, up to the latest anchor. Because the hash is
 over the ciphertext, erasing a household key leaves the chain verifiable.
 
 :func:`record_of` is the only place that record is built: the store's append, a

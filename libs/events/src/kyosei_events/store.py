@@ -12,7 +12,9 @@ transaction of appends, read-model writes, processed marks and checkpoints.
   still running, so a reader never skips an event that commits late. On SQLite,
   writers are serialised by the database, so position order is commit order.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
-  first broken link (verification.py).
+  first broken link (verification.py); signed anchors of the heads and the log
+  (anchors.py, table ``anchors``) find what a chain cannot: truncation, a removed
+  stream, reordered positions, a rehashed rewrite before the anchor.
 - personal fields are sealed with the household key (crypto.py) before storing.
 - an event whose published message would exceed ``max_message_bytes`` is refused
   (:class:`EventTooLarge`): nothing enters the outbox that Kafka would refuse.
