@@ -150,6 +150,14 @@ async def test_a_forged_event_with_a_recomputed_hash_before_the_anchor_is_found(
     assert any("anchored with 7" in p for p in found), found
     assert any("differs from the anchor" in p for p in found), found
 
+    # Placed below the start of the log, where readers of the log never look.
+    async with store.engine.begin() as conn:
+        await conn.execute(update(events).where(events.c.position == 0).values(tx_id=-5))
+    assert await chains_ok(store)
+    assert "1 events are placed before the start of the log (forged tx_id or position)" in (
+        await problems(store)
+    )
+
 
 async def test_an_edit_with_the_chain_recomputed_after_it_is_found(store: EventStore) -> None:
     await anchored(store)

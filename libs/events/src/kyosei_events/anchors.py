@@ -36,13 +36,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-from sqlalchemy import select
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .canonical import canonical_bytes, canonical_text
 from .codec import GENESIS, link_hash
 from .records import START, LogCursor, RecordedEvent
-from .tables import anchors
+from .tables import anchors, events
 from .writer import utc_now
 
 _PAGE = 1000
@@ -273,6 +273,21 @@ async def check_anchor(store: LogReader, stored: StoredAnchor, key: Ed25519Publi
             )
     for stream_id in sorted(set(scan.heads) - set(anchor.streams)):
         problems.append(f"stream {stream_id}: not in the anchor but has events before it")
+    async with store.engine.connect() as conn:
+        # Every row placed at or before the anchored place, however low its tx_id.
+        placed = (
+            await conn.execute(
+                select(func.count()).where(
+                    tuple_(events.c.tx_id, events.c.position)
+                    <= tuple_(literal(anchor.cursor.tx_id), literal(anchor.cursor.position))
+                )
+            )
+        ).scalar_one()
+    if placed != scan.events:
+        problems.append(
+            f"{placed - scan.events} events are placed before the start of the log "
+            "(forged tx_id or position)"
+        )
     if scan.events != anchor.events:
         problems.append(
             f"the log up to position {anchor.cursor.position} has {scan.events} events, "
