@@ -104,7 +104,7 @@ class IdempotencyKeys:
         self.engine = engine
         self.ttl = ttl
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        self._purged = 0.0
+        self._next_purge = 0.0  # monotonic time of the next deletion of expired keys
 
     def _where(self, agency: str, key: str) -> Any:
         return and_(idempotency_keys.c.agency_id == agency, idempotency_keys.c.key == key)
@@ -115,8 +115,8 @@ class IdempotencyKeys:
         now = datetime.now(UTC)
         cutoff = _stamp(now - self.ttl)
         async with self.engine.begin() as conn:
-            if time.monotonic() - self._purged > PURGE_EVERY_SECONDS:
-                self._purged = time.monotonic()
+            if time.monotonic() >= self._next_purge:
+                self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                 await conn.execute(
                     delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff)
                 )
