@@ -57,12 +57,13 @@ async def test_migrations_create_the_store_and_read_models(
     assert {"events", "checkpoints", "processed_messages", "anchors", "alembic_version"} <= tables
     assert ("consultations" if service == "intake" else "cases") in tables
     assert "directory_households" in tables, "every service keeps the household directory"
+    assert "idempotency_keys" in tables, "every service keeps the Idempotency-Keys it was sent"
     # Running again is a no-op, not an error.
     await asyncio.to_thread(upgrade, discover()[service], settings)
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0004", "coordination": "0003"}[service]
+        head = {"intake": "0005", "coordination": "0004"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 
@@ -153,7 +154,7 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
     await store.append("household-hh-1", [NewEvent(registered, "hh-1")], 0)
 
     await asyncio.to_thread(upgrade, service, settings)
-    assert "migrated 0001 -> 0004; rebuilding read models" in capfd.readouterr().out
+    assert "migrated 0001 -> 0005; rebuilding read models" in capfd.readouterr().out
     async with engine.connect() as conn:
         rows = (await conn.execute(consultations.select())).mappings().all()
         directory = (await conn.execute(households.select())).mappings().all()

@@ -14,6 +14,8 @@ function; they differ only in the context they hand it:
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -37,6 +39,31 @@ def now() -> datetime:
 def today() -> date:
     """The municipality's calendar day (JST): consent and review dates are Japanese dates."""
     return datetime.now(UTC).astimezone(JST).date()
+
+
+# PostgreSQL's serialization failure and deadlock: the database rolled the transaction
+# back so that another could go on; the same write may succeed when sent again.
+WRITE_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+SAVE_ATTEMPTS = 3
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps: SQLAlchemy's ``orig``, the explicit or
+    implicit cause) is a serialization failure or a deadlock."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if state in WRITE_CONFLICT_SQLSTATES:
+            return True
+        orig = getattr(current, "orig", None)
+        todo += [orig if isinstance(orig, BaseException) else None]
+        todo += [current.__cause__, current.__context__]
+    return False
 
 
 def stream_id(kind: str, ident: str) -> str:
@@ -164,18 +191,34 @@ class CommandContext:
         """Append what was decided, every change in one transaction, each at the
         version its state was read (or ``expected``: the If-Match the caller sent);
         a concurrent writer gets a ConcurrencyError (HTTP 409). The states are
-        evolved with their events."""
+        evolved with their events.
+
+        A transaction the database rolled back as a deadlock or serialization failure
+        is sent again, at the same versions, up to :data:`SAVE_ATTEMPTS` times: what was
+        decided still holds unless someone wrote meanwhile, and then the versions no
+        longer match (409). In a policy the consumer's unit of work is retried whole."""
         if self.uow is not None:
             await self._append(self.uow, changes)
-        elif len(changes) == 1 and len(changes[0].events) == 1:
+        else:
+            for attempt in range(1, SAVE_ATTEMPTS + 1):
+                try:
+                    await self._commit(changes)
+                    break
+                except Exception as exc:
+                    if attempt == SAVE_ATTEMPTS or not is_write_conflict(exc):
+                        raise
+                await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        for c in changes:
+            for e in c.events:
+                c.state.evolve(e)
+
+    async def _commit(self, changes: Sequence[Change]) -> None:
+        if len(changes) == 1 and len(changes[0].events) == 1:
             c = changes[0]
             await self.store.append(c.stream, self._new(c), self._expected(c))
         else:
             async with self.store.unit_of_work() as uow:
                 await self._append(uow, changes)
-        for c in changes:
-            for e in c.events:
-                c.state.evolve(e)
 
     async def _append(self, uow: UnitOfWork, changes: Sequence[Change]) -> None:
         # Streams in one global order, so that two commands writing the same two

@@ -12,10 +12,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from kyosei_events import ConcurrencyError, EventTooLarge
 
-from .application import Rejected
+from .application import Rejected, is_write_conflict
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +115,24 @@ def install(app: FastAPI) -> None:
                 "version_conflict",
                 str(exc),
                 "他の職員が先に更新しました。最新の内容を読み込んでからやり直してください",
+            ),
+            status_code=409,
+        )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_write_conflict(exc):
+            return await _unexpected(request, exc)
+        # A deadlock or serialization failure still there after the command's own
+        # retries: another request wrote the same records at the same moment.
+        log.warning("write_conflict", error=str(exc.orig))
+        return JSONResponse(
+            body(
+                "concurrent_update",
+                "another request changed the same records at the same moment; "
+                "nothing was recorded: reload and try again",
+                "他の操作が同時に同じ記録を更新したため、記録されませんでした。"
+                "最新の内容を読み込んでからやり直してください",
             ),
             status_code=409,
         )

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated
 
 import structlog
@@ -15,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
-from . import errors
+from . import errors, idempotency
 from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
@@ -49,6 +50,14 @@ def create_app(
     )
     app.state.runtime = runtime
     errors.install(app)
+    # Innermost middleware: it sees the route's answer as the caller will.
+    idempotency.install(
+        app,
+        idempotency.IdempotencyKeys(
+            runtime.engine, timedelta(hours=settings.idempotency_key_hours)
+        ),
+        settings.auth_secret,
+    )
 
     @app.middleware("http")
     async def no_nul_characters(

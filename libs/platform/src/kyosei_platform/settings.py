@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         "`kyosei anchor` from cron instead",
     )
 
+    idempotency_key_hours: float = Field(
+        24,
+        gt=0,
+        description="how long an `Idempotency-Key` and the answer it got are kept (per "
+        "agency): a retry within it gets the first answer, an older key is new again",
+    )
+
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

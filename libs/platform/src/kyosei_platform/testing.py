@@ -34,6 +34,7 @@ from kyosei_events.database import create_engine
 from .application import CommandContext
 from .auth import Identity, Role
 from .bus import kafka_broker
+from .idempotency import idempotency_metadata
 from .service import Service
 
 MASTER_KEY = bytes(range(32))
@@ -43,7 +44,8 @@ MASTER_KEY = bytes(range(32))
 async def local_store(
     tmp_path: Path, service: Service, *tables: MetaData
 ) -> AsyncIterator[EventStore]:
-    """The service's store on SQLite with its projections, and ``tables`` created."""
+    """The service's store on SQLite with its projections, the idempotency keys, and
+    ``tables`` created."""
     keys = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'keys'}.db")
     vault = KeyVault(keys, MASTER_KEY)
     await vault.create_tables()
@@ -53,7 +55,7 @@ async def local_store(
     )
     await store.create_tables()
     async with engine.begin() as conn:
-        for metadata in tables:
+        for metadata in (idempotency_metadata, *tables):
             await conn.run_sync(metadata.create_all)
     try:
         yield store
