@@ -11,8 +11,8 @@ transaction of appends, read-model writes, processed marks and checkpoints.
   the log is read in (tx_id, position) order, only below the oldest transaction
   still running in this database (transactions in other databases of the cluster
   cannot write it and do not hold it back), so a reader never skips an event that
-  commits late. On SQLite,
-  writers are serialised by the database, so position order is commit order.
+  commits late. On SQLite, writers are serialised by the database, so position order
+  is commit order.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
   first broken link (verification.py).
 - personal fields are sealed with the household key (crypto.py) before storing.
@@ -343,7 +343,10 @@ _NO_HORIZON = 1
 # Transactions running in other databases of the cluster cannot write this store's table
 # (a session never changes database), so they do not hold the log back; any transaction
 # in this database might (whatever it has written so far, its id was fixed when it first
-# wrote anything), and so might a prepared transaction of this database.
+# wrote anything), and so might a prepared transaction of this database. That includes
+# other services' schemas of the same database: which tables a running transaction will
+# still write is not known, and a transaction that holds a lock on this store's table
+# may have taken its id long before, so narrowing further could skip an event.
 #
 # Correctness: the statement's snapshot S1 is taken before pg_stat_activity is read (at
 # time A), and the rows are read by a later statement with snapshot S2. A transaction T of
