@@ -330,3 +330,36 @@ async def test_a_transaction_open_in_another_database_does_not_hold_the_log_back
             await foreign.rollback()
     finally:
         await other.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_transaction_that_got_its_id_before_appending_is_never_skipped(
+    pg_store: EventStore,
+) -> None:
+    """A transaction of this database takes its id when it first writes anything, maybe
+    long before it appends. Until it ends, later appends are withheld; then it comes
+    first, in transaction-id order."""
+    store = pg_store
+    may_append, may_commit = asyncio.Event(), asyncio.Event()
+    early: list[RecordedEvent] = []
+
+    async def early_writer() -> None:
+        async with store.unit_of_work() as uow:
+            await uow.conn.execute(text("select pg_current_xact_id()"))  # id taken now
+            may_append.set()
+            await may_commit.wait()
+            early.extend(await uow.append("s-early", [new(case_opened())], 0))
+
+    task = asyncio.create_task(early_writer())
+    try:
+        await asyncio.wait_for(may_append.wait(), 10)
+        (late,) = await store.append("s-late", [new(case_opened())], 0)
+        assert late.event_id not in {r.event_id for r in await store.read_log(START)}
+    finally:
+        may_commit.set()
+        await task
+    await settled(store)
+    assert [r.event_id for r in await store.read_log(START)] == [
+        early[0].event_id,
+        late.event_id,
+    ]
