@@ -32,7 +32,7 @@ format: .venv/.synced
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: .venv/.synced ## throughput against the eventsourcing library, side by side
+bench: .venv/.synced ## throughput against the eventsourcing library, side by side; registration at 1k and 10k households
 	$(UV) run --frozen python tests/bench/run.py
 
 schemas: .venv/.synced ## regenerate the published JSON Schemas and AsyncAPI document

@@ -21,6 +21,11 @@ Scenarios
 
 The append scenarios run in rounds that alternate which system goes first, so a noisy
 machine disturbs both alike. Latencies are per append call (p50/p99 in milliseconds).
+
+kyosei alone
+  registration  intake's household registration (duplicate check, events, read
+             models) with 1,000 and 10,000 households already registered, all of them
+             sharing the new members' birth date (registration.py; ``--registration``).
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import register_topic
 from psycopg.sql import SQL, Identifier
+from registration import RegistrationResult, registration_bench
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
@@ -920,6 +926,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument("--batch", type=int, default=1000, help="catch_up batch size (default 1000)")
     p.add_argument("--rounds", type=int, help="alternating rounds per append scenario (default 4)")
     p.add_argument("--no-es-catch-up", action="store_true", help="measure only kyosei's catch-up")
+    p.add_argument(
+        "--registration",
+        help="households already registered in the registration scenario, comma-separated "
+        "(default 1000,10000; 0 skips)",
+    )
+    p.add_argument("--registrations", type=int, help="registrations timed per size (default 100)")
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run with small counts")
@@ -942,6 +954,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         es_catch_up=not args.no_es_catch_up,
         pre_ping=not args.what_if_no_pre_ping,
     )
+    sizes = args.registration or ("200,1000" if quick else "1000,10000")
+    args.registration_sizes = [int(n) for n in sizes.split(",") if int(n) > 0]
+    args.registrations = args.registrations or (20 if quick else 100)
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -987,16 +1002,57 @@ def main(argv: Sequence[str] | None = None) -> int:
             dbs.append(postgres_database(args.pg_url))
         if not args.skip_sqlite:
             dbs.append(sqlite_database(tmp))
+        registrations: list[RegistrationResult] = []
         try:
             for db in dbs:
                 (tmp / db.name).mkdir(exist_ok=True)
                 notes.update(run_database(db, cfg, runner, tmp, results))
+            for db in dbs:
+                for size in args.registration_sizes:
+                    progress(f"{db.name}: registration with {size} households")
+                    registrations.append(
+                        runner.run(registration_run(db.name, args, tmp, size, args.registrations))
+                    )
         finally:
             for db in dbs:
                 db.cleanup()
     progress("done")
     report(results, cfg, notes, header)
+    if registrations:
+        print(
+            "\nregistration (duplicate check, events, read models; every household shares "
+            "the birth date)"
+        )
+        print(f"{'database':<12}{'households':>12}{'timed':>8}{'p50 ms':>10}{'p99 ms':>10}")
+        for r in registrations:
+            print(
+                f"{r.database:<12}{r.households:>12,}{r.registrations:>8}"
+                f"{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}"
+            )
     return 0
+
+
+async def registration_run(
+    name: str, args: argparse.Namespace, tmp: Path, size: int, n: int
+) -> RegistrationResult:
+    """One registration measurement on a fresh database (schema or file) of its own."""
+    key_engine = create_engine(f"sqlite+aiosqlite:///{tmp / f'registration-keys-{size}.db'}")
+    vault = KeyVault(key_engine, MASTER_KEY)
+    await vault.create_tables()
+    schema = None
+    if name == PG:
+        schema = f"bench_registration_{uuid.uuid4().hex[:8]}"
+        pg_admin(args.pg_url, f'CREATE SCHEMA "{schema}"')
+        engine = create_engine(args.pg_url, schema=schema)
+    else:
+        engine = create_engine(f"sqlite+aiosqlite:///{tmp / f'registration-{size}.db'}")
+    try:
+        return await registration_bench(name, engine, vault, size, n)
+    finally:
+        await engine.dispose()
+        await key_engine.dispose()
+        if schema is not None:
+            pg_admin(args.pg_url, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def _version(dist: str) -> str:

@@ -177,3 +177,68 @@ async def test_an_erased_event_is_still_validated(store: EventStore, vault: KeyV
     (edited,) = await store.read_stream("c-1")
     with pytest.raises(CorruptEvent, match="window"):
         await store.decode(edited)
+
+
+async def test_the_key_cache_stays_within_its_size(vault: KeyVault) -> None:
+    """More households than the cache holds all keep working; the least recently used
+    keys leave the cache and are read back from the key database when needed."""
+    small = KeyVault(vault._engine, bytes(range(32)), cache_size=3)
+    sealed = {}
+    for n in range(10):
+        hh = f"hh-lru-{n}"
+        sealed[hh] = await small.seal(hh, f"e-{n}", {"name": f"名前{n}"}, ["name"])
+        assert small.cached_keys() <= 3
+    for n in reversed(range(10)):
+        hh = f"hh-lru-{n}"
+        opened, erased = await small.open(hh, f"e-{n}", sealed[hh], ["name"])
+        assert (opened, erased) == ({"name": f"名前{n}"}, frozenset())
+        assert small.cached_keys() <= 3
+    # A recently used key stays; the oldest goes first.
+    await small.key_for("hh-lru-0", create=False)
+    await small.key_for("hh-lru-5", create=False)
+    assert set(small._cache) == {"hh-lru-1", "hh-lru-0", "hh-lru-5"}
+
+    uncached = KeyVault(vault._engine, bytes(range(32)), cache_size=0)
+    assert (await uncached.open("hh-lru-7", "e-7", sealed["hh-lru-7"], ["name"]))[0] == {
+        "name": "名前7"
+    }
+    assert uncached.cached_keys() == 0
+
+
+async def test_an_erased_key_is_never_served_from_the_cache(
+    vault: KeyVault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup already under way when the key is erased (here, by another process,
+    which tells this one to forget it) does not put the erased key in the cache."""
+    await vault.key_for("hh-race", create=True)
+    vault.forget_cached("hh-race")
+    unwrap = vault._unwrap
+
+    def unwrap_while_erased_elsewhere(household_id: str, wrapped: bytes) -> Any:
+        key = unwrap(household_id, wrapped)
+        vault.forget_cached(household_id)  # the erasure lands mid-lookup
+        return key
+
+    monkeypatch.setattr(vault, "_unwrap", unwrap_while_erased_elsewhere)
+    await vault.key_for("hh-race", create=False)
+    monkeypatch.undo()
+    assert await KeyVault(vault._engine, bytes(range(32))).erase("hh-race") is True
+    with pytest.raises(KeyErased):
+        await vault.key_for("hh-race", create=False)
+
+    # Erasing in this process while a lookup is under way: the same.
+    await vault.key_for("hh-race-2", create=True)
+    vault.forget_cached("hh-race-2")
+
+    def unwrap_while_erased_here(household_id: str, wrapped: bytes) -> Any:
+        key = unwrap(household_id, wrapped)
+        vault._erasures += 1  # what erase() does before and after its DELETE
+        return key
+
+    monkeypatch.setattr(vault, "_unwrap", unwrap_while_erased_here)
+    await vault.key_for("hh-race-2", create=False)
+    monkeypatch.undo()
+    assert "hh-race-2" not in vault._cache
+    assert await vault.erase("hh-race-2") is True
+    with pytest.raises(KeyErased):
+        await vault.key_for("hh-race-2", create=False)

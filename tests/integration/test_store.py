@@ -1,15 +1,19 @@
 """Event store conformance: every test runs on SQLite and on PostgreSQL (`store`),
-except the commit-order test, which needs concurrent writers (PostgreSQL only)."""
+except the commit-order tests, which need concurrent writers (PostgreSQL only)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from kyosei_events import START, ConcurrencyError, EventStore, LogCursor, RecordedEvent
 from kyosei_events.codec import GENESIS
+from kyosei_events.database import create_engine
 from tests.backbone_support import case_opened, consultation, new, settled, uid
 
 
@@ -294,3 +298,68 @@ async def test_read_log_never_skips_an_event_that_commits_late(pg_store: EventSt
     ids = [r.event_id for r in after]
     assert ids == [a_records[0].event_id, b_records[0].event_id]
     assert await store.read_log(after[-1].cursor) == []
+
+
+@pytest.mark.postgres
+async def test_a_transaction_open_in_another_database_does_not_hold_the_log_back(
+    pg_store: EventStore,
+) -> None:
+    """The horizon is this database's oldest writer, not the cluster's: a write
+    transaction left open in another database of the same server (another application,
+    a forgotten psql session) cannot write this store, so the log delivers at once."""
+    store = pg_store
+    other_url = make_url(store.engine.url).set(database="postgres")
+    other = create_engine(other_url.render_as_string(hide_password=False))
+    try:
+        async with other.connect() as foreign:
+            await foreign.execute(text("create temp table held_open (n int)"))
+            await foreign.execute(text("select pg_current_xact_id()"))
+            # The foreign transaction now holds a transaction id, older than the append.
+            (rec,) = await store.append("s-foreign", [new(case_opened())], 0)
+            started = time.monotonic()
+            delivered: list[RecordedEvent] = []
+            while time.monotonic() - started < 1.0 and not delivered:
+                delivered = await store.read_log(START)
+                if not delivered:
+                    await asyncio.sleep(0.05)
+            waited = time.monotonic() - started
+            assert [r.event_id for r in delivered] == [rec.event_id], (
+                f"the log withheld a committed event for {waited:.1f} s behind a "
+                "transaction in another database"
+            )
+            await foreign.rollback()
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_transaction_that_got_its_id_before_appending_is_never_skipped(
+    pg_store: EventStore,
+) -> None:
+    """A transaction of this database takes its id when it first writes anything, maybe
+    long before it appends. Until it ends, later appends are withheld; then it comes
+    first, in transaction-id order."""
+    store = pg_store
+    may_append, may_commit = asyncio.Event(), asyncio.Event()
+    early: list[RecordedEvent] = []
+
+    async def early_writer() -> None:
+        async with store.unit_of_work() as uow:
+            await uow.conn.execute(text("select pg_current_xact_id()"))  # id taken now
+            may_append.set()
+            await may_commit.wait()
+            early.extend(await uow.append("s-early", [new(case_opened())], 0))
+
+    task = asyncio.create_task(early_writer())
+    try:
+        await asyncio.wait_for(may_append.wait(), 10)
+        (late,) = await store.append("s-late", [new(case_opened())], 0)
+        assert late.event_id not in {r.event_id for r in await store.read_log(START)}
+    finally:
+        may_commit.set()
+        await task
+    await settled(store)
+    assert [r.event_id for r in await store.read_log(START)] == [
+        early[0].event_id,
+        late.event_id,
+    ]

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 PREFIX = "kyosei-enc:v1:"
+DEFAULT_CACHE_SIZE = 10_000
 
 key_metadata = MetaData()
 household_keys = Table(
@@ -62,12 +64,22 @@ def is_sealed(value: Any) -> bool:
 class KeyVault:
     """Per-household data keys, wrapped under a master key, in the shared key database."""
 
-    def __init__(self, engine: AsyncEngine, master_key: bytes) -> None:
+    def __init__(
+        self, engine: AsyncEngine, master_key: bytes, *, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
+        """``cache_size``: how many unwrapped household keys to keep in memory (least
+        recently used first out; 0 keeps none)."""
         if len(master_key) != 32:
             raise ValueError("the master key must be 32 bytes (64 hex characters)")
+        if cache_size < 0:
+            raise ValueError("the key cache size must be 0 or more")
         self._engine = engine
         self._master = AESGCM(master_key)
-        self._cache: dict[str, AESGCM] = {}
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, AESGCM] = OrderedDict()
+        # Bumped whenever a key is dropped because it was erased: a lookup that was
+        # already under way then does not put the erased key (back) in the cache.
+        self._erasures = 0
         # A separate key, derived from the master key, for blind indexes: equal terms
         # give equal tokens, so personal fields can be searched without storing them.
         self._index_key = hmac.digest(master_key, b"kyosei blind index v1", "sha256")
@@ -98,7 +110,9 @@ class KeyVault:
         """The household's key; created on first use when ``create`` is set."""
         cached = self._cache.get(household_id)
         if cached is not None:
+            self._cache.move_to_end(household_id)
             return cached
+        erasures = self._erasures
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -133,21 +147,31 @@ class KeyVault:
                     )
                 ).one()
         key = self._unwrap(household_id, row[0])
-        self._cache[household_id] = key
+        if erasures == self._erasures and self.cache_size > 0:
+            self._cache[household_id] = key
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
         return key
 
     async def erase(self, household_id: str) -> bool:
         """Delete the household's key. Returns whether a key existed."""
-        self._cache.pop(household_id, None)
+        self.forget_cached(household_id)
         async with self._engine.begin() as conn:
             result = await conn.execute(
                 delete(household_keys).where(household_keys.c.household_id == household_id)
             )
+        # Lookups that read the key before the DELETE must not cache it after.
+        self.forget_cached(household_id)
         return bool(result.rowcount)
 
     def forget_cached(self, household_id: str) -> None:
         """Drop a cached key (after another process erased it)."""
+        self._erasures += 1
         self._cache.pop(household_id, None)
+
+    def cached_keys(self) -> int:
+        """How many household keys are held in memory now (at most ``cache_size``)."""
+        return len(self._cache)
 
     # -- field sealing -------------------------------------------------------------
 

@@ -9,8 +9,10 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 - a global ``position`` orders the log; ``read_log`` returns events in commit-safe
   order: on PostgreSQL each row carries the id of the transaction that wrote it and
   the log is read in (tx_id, position) order, only below the oldest transaction
-  still running, so a reader never skips an event that commits late. On SQLite,
-  writers are serialised by the database, so position order is commit order.
+  still running in this database (transactions in other databases of the cluster
+  cannot write it and do not hold it back), so a reader never skips an event that
+  commits late. On SQLite, writers are serialised by the database, so position order
+  is commit order.
 - each stream is a SHA-256 hash chain (codec.py); ``verify_stream`` reports the
   first broken link (verification.py); signed anchors of the heads and the log
   (anchors.py, table ``anchors``) find what a chain cannot: truncation, a removed
@@ -29,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, literal, literal_column, select, tuple_
+from sqlalchemy import BigInteger, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -180,12 +182,6 @@ class EventStore:
         self.dialect = engine.dialect.name
         self.writer = StreamWriter(vault, self.dialect, max_message_bytes)
         self.wakeup = Wakeup(engine)
-        if self.dialect == "postgresql":
-            self._horizon: ColumnElement[Any] = literal_column(
-                "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-            )
-        else:
-            self._horizon = literal(1)
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -246,15 +242,30 @@ class EventStore:
         async with self.engine.connect() as conn:
             return await _read_stream(conn, stream_id, after_version)
 
+    async def horizon(self) -> int:
+        """The read horizon: every event with a lower ``tx_id`` is committed (or was
+        rolled back) and visible to any statement that starts from now on."""
+        if self.dialect != "postgresql":
+            return _NO_HORIZON
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await _pg_horizon(conn)
+
     async def read_log(self, after: LogCursor = START, limit: int = 1000) -> list[RecordedEvent]:
         """Committed events after ``after``, in commit-safe order, at most ``limit``."""
         async with self.engine.connect() as conn:
+            horizon = _NO_HORIZON
+            if self.dialect == "postgresql":
+                # Two statements, two snapshots: the horizon first, then the rows under a
+                # snapshot taken after it (see _pg_horizon for why the order matters).
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                horizon = await _pg_horizon(conn)
             rows = await conn.execute(
                 select(*_COLUMNS)
                 .where(
                     tuple_(events.c.tx_id, events.c.position)
                     > tuple_(literal(after.tx_id), literal(after.position)),
-                    events.c.tx_id < self._horizon,
+                    events.c.tx_id < literal(horizon, BigInteger),
                 )
                 .order_by(events.c.tx_id, events.c.position)
                 .limit(limit)
@@ -325,6 +336,45 @@ class EventStore:
 
     async def verify_all(self) -> list[verification.ChainReport]:
         return await verification.verify_all(self)
+
+
+# SQLite: writers are serialised and tx_id is always 0, so everything is below this.
+_NO_HORIZON = 1
+
+# The oldest transaction that may still write this database, as a 64-bit transaction id.
+# Transactions running in other databases of the cluster cannot write this store's table
+# (a session never changes database), so they do not hold the log back; any transaction
+# in this database might (whatever it has written so far, its id was fixed when it first
+# wrote anything), and so might a prepared transaction of this database. That includes
+# other services' schemas of the same database: which tables a running transaction will
+# still write is not known, and a transaction that holds a lock on this store's table
+# may have taken its id long before, so narrowing further could skip an event.
+#
+# Correctness: the statement's snapshot S1 is taken before pg_stat_activity is read (at
+# time A), and the rows are read by a later statement with snapshot S2. A transaction T of
+# this database still running at S2 either got its id after S1 (so T >= xmax(S1)) or
+# before it, in which case it was in xip(S1) and still running at A, so its backend_xid
+# was listed. Either way T >= the horizon, so none of T's events is below it: the reader
+# never moves its cursor past an event that commits later.
+_PG_HORIZON = text(
+    """
+    SELECT least(
+        pg_snapshot_xmax(s)::text::bigint,
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+         WHERE x::xid IN (
+             SELECT backend_xid FROM pg_stat_activity
+             WHERE datname = current_database() AND backend_xid IS NOT NULL
+             UNION ALL
+             SELECT transaction FROM pg_prepared_xacts WHERE database = current_database())))
+    FROM pg_current_snapshot() AS s
+    """
+)
+
+
+async def _pg_horizon(conn: AsyncConnection) -> int:
+    """The read horizon on PostgreSQL; ``conn`` must run each statement under its own
+    snapshot (autocommit), so that the rows read next are read under a later one."""
+    return int((await conn.execute(_PG_HORIZON)).scalar_one())
 
 
 async def _read_stream(

@@ -13,7 +13,14 @@ from .access import (
     may_read_record,
     reads_households,
 )
-from .directory import HouseholdDirectory, find, record_ids, same_household, survivor_of
+from .directory import (
+    HouseholdDirectory,
+    find,
+    merge_families,
+    record_ids,
+    same_household,
+    survivor_of,
+)
 
 __all__ = [
     "COORDINATION",
@@ -27,6 +34,7 @@ __all__ = [
     "has_part",
     "may_read_household",
     "may_read_record",
+    "merge_families",
     "reads_households",
     "record_ids",
     "same_household",

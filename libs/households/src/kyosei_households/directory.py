@@ -10,7 +10,7 @@ terms only, never personal data: names and addresses stay sealed in intake's sto
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -22,6 +22,8 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    exists,
+    literal,
     select,
     update,
 )
@@ -245,6 +247,59 @@ async def survivor_of(conn: AsyncConnection, household_id: str) -> str | None:
             return current
         current = row.merged_into
     return current
+
+
+# Merges chain (A into B, B into C); no chain is longer than this.
+_MAX_MERGE_DEPTH = 64
+
+
+async def merge_families(conn: AsyncConnection, household_ids: Collection[str]) -> dict[str, str]:
+    """Every record of the households the given records belong to, mapped to its
+    survivor: for each id, its survivor and every record merged into that survivor,
+    directly or not. One statement, however many ids; an id the directory does not know
+    is not in the answer (it is its own survivor)."""
+    if not household_ids:
+        return {}
+    h, link = households, households.alias("link")
+    up = (
+        select(
+            h.c.household_id.label("start"),
+            h.c.household_id.label("current"),
+            literal(0).label("depth"),
+        )
+        .where(h.c.household_id.in_(sorted(set(household_ids))))
+        .cte("up", recursive=True)
+    )
+    up = up.union_all(
+        select(up.c.start, link.c.merged_into, up.c.depth + 1).where(
+            link.c.household_id == up.c.current,
+            link.c.merged_into.is_not(None),
+            up.c.depth < _MAX_MERGE_DEPTH,
+        )
+    )
+    deeper = up.alias("deeper")
+    survivors = (
+        select(up.c.current.label("survivor"))
+        .where(
+            ~exists().where(deeper.c.start == up.c.start, deeper.c.depth > up.c.depth),
+        )
+        .distinct()
+        .cte("survivors")
+    )
+    down = (
+        select(
+            survivors.c.survivor.label("survivor"),
+            survivors.c.survivor.label("record"),
+            literal(0).label("depth"),
+        )
+    ).cte("down", recursive=True)
+    down = down.union_all(
+        select(down.c.survivor, link.c.household_id, down.c.depth + 1).where(
+            link.c.merged_into == down.c.record, down.c.depth < _MAX_MERGE_DEPTH
+        )
+    )
+    rows = await conn.execute(select(down.c.record, down.c.survivor))
+    return {r.record: r.survivor for r in rows}
 
 
 async def record_ids(conn: AsyncConnection, household_id: str) -> list[str]:

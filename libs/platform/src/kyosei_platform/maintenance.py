@@ -32,9 +32,10 @@ async def _open(service: Service, settings: Settings) -> AsyncIterator[EventStor
     engine = create_engine(settings.database_url, schema=settings.db_schema)
     keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
     try:
-        yield EventStore(
-            engine, KeyVault(keys, master_key_from_hex(settings.master_key)), name=service.name
+        vault = KeyVault(
+            keys, master_key_from_hex(settings.master_key), cache_size=settings.key_cache_size
         )
+        yield EventStore(engine, vault, name=service.name)
     finally:
         await engine.dispose()
         await keys.dispose()

@@ -87,7 +87,11 @@ class ServiceRuntime:
             pool_size=settings.keys_db_pool_size,
             max_overflow=settings.keys_db_max_overflow,
         )
-        self.vault = KeyVault(self.keys_engine, master_key_from_hex(settings.master_key))
+        self.vault = KeyVault(
+            self.keys_engine,
+            master_key_from_hex(settings.master_key),
+            cache_size=settings.key_cache_size,
+        )
         self.store = EventStore(
             self.engine,
             self.vault,

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     keys_db_max_overflow: int = Field(
         10, ge=0, description="connections to the key vault opened beyond the pool under load"
     )
+    key_cache_size: int = Field(
+        10_000,
+        ge=0,
+        description="household keys each process keeps unwrapped in memory (about 2.7 KiB "
+        "each; the least recently used go first; 0 reads every key from the key vault)",
+    )
     max_message_bytes: int = Field(
         1_000_000,
         gt=0,

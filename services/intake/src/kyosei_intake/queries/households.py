@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events import EventStore, KeyVault
-from kyosei_households import COORDINATION, may_read_household, survivor_of
+from kyosei_households import COORDINATION, may_read_household, merge_families, survivor_of
 from kyosei_households.access import SHARING
 from kyosei_households.directory import households
 from kyosei_platform.application import today
@@ -62,13 +62,37 @@ async def duplicates(
             by_token[vault.blind_index(term)] = (i, fld)
     for fld, term in exact_terms(address=address, phone=phone).items():
         by_token[vault.blind_index(term)] = (-1, fld)
-    if not by_token:
+    # A birth date alone is not a match: too many people share one. Only households
+    # that share a name, kana, address or phone are candidates; their birth dates are
+    # then looked up in those households alone, so the cost of the check does not grow
+    # with how many people in town share a birth date.
+    births = [t for t, (_, fld) in by_token.items() if fld == "birth_date"]
+    others = [t for t in by_token if t not in births]
+    if not others:
         return []
-    rows = await conn.execute(
-        select(search_index.c.household_id, search_index.c.member_id, search_index.c.token).where(
-            search_index.c.token.in_(list(by_token))
+    rows = list(
+        await conn.execute(
+            select(
+                search_index.c.household_id, search_index.c.member_id, search_index.c.token
+            ).where(search_index.c.token.in_(others))
         )
     )
+    if not rows:
+        return []
+    # Merged records count as their survivor; a birth date recorded in any record of
+    # a candidate household counts as before.
+    family = await merge_families(conn, {r.household_id for r in rows})
+    if births:
+        rows += await conn.execute(
+            select(
+                search_index.c.household_id, search_index.c.member_id, search_index.c.token
+            ).where(
+                search_index.c.token.in_(births),
+                search_index.c.household_id.in_(
+                    sorted(set(family) | {r.household_id for r in rows})
+                ),
+            )
+        )
     # (household, existing member, new member index) -> fields matched
     hits: dict[tuple[str, str, int], set[str]] = defaultdict(set)
     for r in rows:
@@ -76,7 +100,7 @@ async def duplicates(
         hits[(r.household_id, r.member_id, i)].add(fld)
     found: dict[str, Candidate] = {}
     for (hid, _, _), fields in hits.items():
-        survivor = await survivor_of(conn, hid) or hid
+        survivor = family.get(hid, hid)
         c = found.setdefault(survivor, Candidate(survivor))
         c.matched_on |= fields
         named = bool(fields & {"name", "kana"})
@@ -85,14 +109,13 @@ async def duplicates(
     for c in found.values():
         if c.matched_on & {"name", "kana"} and "address" in c.matched_on:
             c.strong = True
-    # A birth date alone is not a match: too many people share one.
-    matches = [c for c in found.values() if c.matched_on - {"birth_date"}]
-    rows = await conn.execute(
+    matches = list(found.values())
+    registered = await conn.execute(
         select(households.c.household_id, households.c.registered_by).where(
             households.c.household_id.in_([c.household_id for c in matches])
         )
     )
-    registrars: dict[str, str] = {r.household_id: r.registered_by for r in rows}
+    registrars: dict[str, str] = {r.household_id: r.registered_by for r in registered}
     for c in matches:
         c.registered_by = registrars.get(c.household_id)
     return sorted(matches, key=lambda c: (not c.strong, c.household_id))
