@@ -381,10 +381,10 @@ async def test_a_payload_that_cannot_be_opened_yet_is_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The key vault not answering is transient, like a failing policy: the message is
-    delivered again, not dead-lettered."""
+    delivered again, not dead-lettered, for longer than max_attempts."""
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
     vault_open = consumer_store.vault.open
-    failures = [ConnectionError("key vault went away")] * 2
+    failures = [ConnectionError("key vault went away")] * 6
 
     async def flaky_open(*args: Any, **kw: Any) -> Any:
         if failures:
@@ -394,7 +394,7 @@ async def test_a_payload_that_cannot_be_opened_yet_is_retried(
     monkeypatch.setattr(consumer_store.vault, "open", flaky_open)
     handler = Handler()
     async with consuming(
-        consumer_store, kafka_bootstrap, topic, handler, max_attempts=5
+        consumer_store, kafka_bootstrap, topic, handler, max_attempts=3, max_backoff=0.02
     ) as consumer:
         await publish(kafka_producer, topic, [message_of(rec)])
         assert await seen(consumer, 1) == {"processed": 1}

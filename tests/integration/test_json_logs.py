@@ -19,14 +19,18 @@ import httpx
 import pytest
 import structlog
 import uvicorn
+from sqlalchemy import CheckConstraint, Column, MetaData, String, Table
 from sqlalchemy import exc as sa_exc
 
+from kyosei_events.consumer import _describe
+from kyosei_events.database import create_engine
 from kyosei_platform.auth import Role, issue_token
 from kyosei_platform.http import create_app, server_config
 from kyosei_platform.logging import QUIET, configure
 from kyosei_platform.migrate import upgrade
 from kyosei_platform.service import discover
 from kyosei_platform.settings import Settings
+from tests.conftest import Database
 
 AUTH_SECRET = "logs-secret-" + uuid.uuid4().hex
 NAMES = ["相馬 ミツ子", "そうま みつこ", "相馬 健太"]
@@ -150,8 +154,8 @@ async def test_every_line_is_json_with_correlation_id_and_no_personal_data(
             parsed.append(json.loads(line))
         except ValueError:
             pytest.fail(f"not a JSON line: {line!r}")
-        for text in PERSONAL:
-            assert text not in line, (text, line)
+        for personal in PERSONAL:
+            assert personal not in line, (personal, line)
 
     requests = [e for e in parsed if e.get("event") == "http_request"]
     assert [(e["method"], e["route"], e["status"]) for e in requests] == [
@@ -171,3 +175,21 @@ async def test_every_line_is_json_with_correlation_id_and_no_personal_data(
     assert {"uvicorn.error", "aiokafka.consumer", "py.warnings"} <= loggers, loggers
     assert all("level" in e and "timestamp" in e for e in parsed)
     print(f"{len(lines)} lines checked in {time.monotonic() - started:.1f}s")
+
+
+async def test_a_database_error_never_carries_the_values_it_refused(database: Database) -> None:
+    """A policy's permanent database error is logged and becomes a dead-letter reason:
+    its text names the statement, never the values (a policy writes opened fields)."""
+    engine = create_engine(database.url, schema=database.schema)
+    notes = Table("notes", MetaData(), Column("v", String(200)), CheckConstraint("length(v) < 5"))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(notes.metadata.create_all)
+        with pytest.raises(sa_exc.IntegrityError) as caught:
+            async with engine.begin() as conn:
+                await conn.execute(notes.insert().values(v=SUMMARY))
+    finally:
+        await engine.dispose()
+    assert "INSERT INTO" in str(caught.value)
+    assert SUMMARY not in str(caught.value)
+    assert SUMMARY not in _describe(caught.value)
