@@ -78,6 +78,7 @@ async def test_every_line_is_json_with_correlation_id_and_no_personal_data(
         http_host="127.0.0.1",
         http_port=0,
         relay_poll_interval=0.2,
+        max_request_bytes=64 * 1024,
     )
     await asyncio.to_thread(upgrade, svc, settings)
     app = create_app(svc, settings)
@@ -134,6 +135,11 @@ async def test_every_line_is_json_with_correlation_id_and_no_personal_data(
             assert missing.status_code == 404, missing.text
             assert (await client.get("/no-such-route", params={"q": PHONE})).status_code == 404
             assert (await client.get("/health/ready")).status_code == 200
+            too_large = await client.post(
+                "/consultations", json={"summary": SUMMARY * 2000, "caller_name": NAMES[0]}
+            )
+            assert too_large.status_code == 413, too_large.text
+            assert too_large.headers["x-correlation-id"]
 
         # The standard library's loggers (aiokafka's and Python warnings, such as
         # SQLAlchemy's) reach the same handler.
@@ -166,6 +172,7 @@ async def test_every_line_is_json_with_correlation_id_and_no_personal_data(
         ("GET", "/households/{household_id}", 404),
         ("GET", "unmatched", 404),
         ("GET", "/health/ready", 200),
+        ("POST", "unmatched", 413),  # refused before routing
     ]
     assert all(e["correlation_id"] and e["service"] == "intake" for e in requests)
     assert all(isinstance(e["duration_ms"], float) for e in requests)

@@ -78,6 +78,11 @@ def create_app(
             status_code=422,
         )
 
+    # Before any middleware that reads the body (added later is outer): a body over
+    # the limit is refused before anything reads it, and inside `context`, so that
+    # the refusal has its request line and correlation id too.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
     @app.middleware("http")
     async def context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -106,9 +111,6 @@ def create_app(
             )
         response.headers["x-correlation-id"] = correlation_id
         return response
-
-    # Outermost: a body over the limit is refused before any middleware reads it.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:
