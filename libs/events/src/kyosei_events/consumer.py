@@ -309,6 +309,7 @@ class IdempotentConsumer:
             "consumer_retry",
             consumer=self.name,
             event_id=env.id,
+            correlation_id=env.effective_correlation_id,
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,
