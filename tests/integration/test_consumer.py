@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from prometheus_client import REGISTRY
 from sqlalchemy import CheckConstraint, Column, MetaData, String, Table, func, select
+from sqlalchemy import exc as sa_exc
 
 from kyosei_events import (
     Envelope,
@@ -68,9 +70,10 @@ class Handler:
 
     __name__ = "open_case"
 
-    def __init__(self, *, fail_times: int = 0) -> None:
+    def __init__(self, *, fail_times: int = 0, failure: Exception | None = None) -> None:
         self.calls = 0
         self.fail_times = fail_times
+        self.failure = failure or ConnectionError("database went away")
 
     async def __call__(self, e: ConsultationReceived, ctx: PolicyContext) -> None:
         self.calls += 1
@@ -78,7 +81,7 @@ class Handler:
             handled.insert().values(consultation_id=e.consultation_id, summary=e.summary)
         )
         if self.calls <= self.fail_times:
-            raise ConnectionError("database went away")  # after the write: it must roll back
+            raise self.failure  # after the write: it must roll back
         if e.agency_id == "agency-reject":
             raise Unprocessable("no coordination office for agency-reject")
         if e.agency_id == "agency-bug":
@@ -319,39 +322,54 @@ async def test_a_transient_failure_is_retried_and_then_succeeds(
     assert await read_topic(kafka_bootstrap, consumer.dead_letter_topic, wait=0.3) == []
 
 
-async def test_a_failure_that_persists_is_dead_lettered_after_max_attempts(
+async def test_a_database_outage_longer_than_max_attempts_delays_and_drops_nothing(
     source: EventStore,
     consumer_store: EventStore,
     kafka_bootstrap: list[str],
     kafka_producer: Any,
     topic: str,
 ) -> None:
+    """The database is "down" for 12 attempts, far more than max_attempts (3) and
+    longer than max_attempts × backoff: the message waits, is processed when the
+    database is back, and nothing reaches the dead-letter topic. The next message
+    waits behind it and is processed too."""
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
     (second,) = await source.append("consultation-2", [new(consultation("hh-1"))], 0)
-    handler = Handler(fail_times=3)  # the first message's three attempts
+    down = sa_exc.OperationalError(
+        "INSERT …", {}, ConnectionRefusedError("connection refused: is the server running?")
+    )
+    handler = Handler(fail_times=12, failure=down)
+    name = f"coordination-{uuid.uuid4().hex[:8]}"
     async with consuming(
-        consumer_store, kafka_bootstrap, topic, handler, max_attempts=3
+        consumer_store,
+        kafka_bootstrap,
+        topic,
+        handler,
+        name=name,
+        max_attempts=3,
+        base_backoff=0.01,
+        max_backoff=0.04,
     ) as consumer:
         await publish(kafka_producer, topic, [message_of(rec), message_of(second)])
-        # The consumer goes on with the next message once the first is dead-lettered.
-        assert await seen(consumer, 2) == {"dead_lettered": 1, "processed": 1}
-        assert handler.calls == 4
+        deadline = time.monotonic() + 30
+        while handler.calls < 6:  # mid-outage: paused, nothing dead-lettered
+            assert time.monotonic() < deadline, handler.calls
+            await asyncio.sleep(0.01)
+        assert sample("kyosei_consumer_paused", name) == 1
+        assert outcomes(name) == {}
+        assert await seen(consumer, 2) == {"processed": 2}
+        assert sample("kyosei_consumer_paused", name) == 0
+    assert handler.calls == 14
+    assert sample("kyosei_consumer_retries_total", name) == 12
+    assert await read_topic(kafka_bootstrap, consumer.dead_letter_topic, wait=0.3) == []
+    assert {r[0] for r in await rows(consumer_store)} == {
+        json.loads(r.payload)["consultation_id"] for r in (rec, second)
+    }
+    assert await count_events(consumer_store) == 2
 
-        (dead,) = await read_topic(kafka_bootstrap, consumer.dead_letter_topic)
-        reason = header(dead, "dlq_reason") or ""
-        assert reason.startswith("failed 3 times")
-        assert "ConnectionError: database went away" in reason
-        assert (
-            Envelope.from_headers([(k, v) for k, v in dead.headers if not k.startswith("dlq_")]).id
-            == rec.event_id
-        )
-        assert await rows(consumer_store) == [
-            (json.loads(second.payload)["consultation_id"], JAPANESE_SUMMARY)
-        ]
-        # Redelivered after dead-lettering: not handled again.
-        await publish(kafka_producer, topic, [message_of(rec)])
-        assert (await seen(consumer, 3))["duplicate"] == 1
-    assert handler.calls == 4
+
+def sample(metric: str, consumer: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, {"consumer": consumer})
 
 
 async def test_a_payload_that_cannot_be_opened_yet_is_retried(
@@ -363,10 +381,10 @@ async def test_a_payload_that_cannot_be_opened_yet_is_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The key vault not answering is transient, like a failing policy: the message is
-    delivered again, not dead-lettered."""
+    delivered again, not dead-lettered, for longer than max_attempts."""
     (rec,) = await source.append("consultation-1", [new(consultation("hh-1"))], 0)
     vault_open = consumer_store.vault.open
-    failures = [ConnectionError("key vault went away")] * 2
+    failures = [ConnectionError("key vault went away")] * 6
 
     async def flaky_open(*args: Any, **kw: Any) -> Any:
         if failures:
@@ -376,7 +394,7 @@ async def test_a_payload_that_cannot_be_opened_yet_is_retried(
     monkeypatch.setattr(consumer_store.vault, "open", flaky_open)
     handler = Handler()
     async with consuming(
-        consumer_store, kafka_bootstrap, topic, handler, max_attempts=5
+        consumer_store, kafka_bootstrap, topic, handler, max_attempts=3, max_backoff=0.02
     ) as consumer:
         await publish(kafka_producer, topic, [message_of(rec)])
         assert await seen(consumer, 1) == {"processed": 1}

@@ -294,3 +294,16 @@ def _caused_by(cause: Exception) -> Exception:
 )
 def test_only_infrastructure_failures_are_transient(error: Exception, transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+def test_a_transient_failure_waits_at_most_max_backoff_however_long_it_lasts() -> None:
+    broker = kafka_broker("localhost:9092", service="coordination")
+    consumer = IdempotentConsumer("backoff", _NoStore(), [], broker, base_backoff=0.5)
+    waits = [consumer._backoff(n) for n in (1, 2, 3, 7, 8, 100, 100_000)]
+    assert waits == [0.5, 1.0, 2.0, 30.0, 30.0, 30.0, 30.0]
+    consumer.max_backoff = 5.0
+    assert consumer._backoff(1_000_000) == 5.0
+
+
+class _NoStore:
+    vault = None

@@ -11,10 +11,14 @@ policy's effect (its appends and read-model writes), so a redelivered message ha
 second effect. An event type no policy handles is ignored.
 
 Only a recognised transient infrastructure failure (:func:`is_transient`: the
-database, the key vault or Kafka unreachable, a timeout, a deadlock) is retried: the
-message is nacked after a backoff, so Kafka delivers it again, and after
-``max_attempts`` it is dead-lettered with the last error so that it is never silently
-dropped. Anything else means the message can never be processed (a bad envelope, a
+database, the key vault or Kafka unreachable, a timeout, a deadlock) is retried, and
+without limit: the message is nacked after a backoff (doubling, capped at
+``max_backoff``), so Kafka delivers it again, and the consumer stays paused on it
+until the failure passes. A transient failure says nothing about the message, so it
+never sends one to the dead-letter topic: an outage of any length delays messages and
+drops none. Each attempt logs ``consumer_retry`` (a warning) and counts in
+``kyosei_consumer_retries_total``; ``kyosei_consumer_paused`` is 1 while the consumer
+waits on one. Anything else means the message can never be processed (a bad envelope, a
 field longer than the store's column, unknown or invalid payload, a tombstone, a hash
 that does not match, a sealed field that does not open, JSON nested too deep, a policy
 that raises :class:`Unprocessable` or fails any other way): it is published at once to
@@ -45,7 +49,7 @@ from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from sqlalchemy import exc as sa_exc
 
 from . import topics
@@ -65,6 +69,17 @@ CONSUMED = Counter(
     "kyosei_consumer_messages_total",
     "Messages seen by consumers, by outcome",
     ["consumer", "outcome"],
+)
+RETRIES = Counter(
+    "kyosei_consumer_retries_total",
+    "Deliveries retried after a transient failure (database, key vault or Kafka "
+    "unreachable, a timeout)",
+    ["consumer"],
+)
+PAUSED = Gauge(
+    "kyosei_consumer_paused",
+    "1 while the consumer retries a message after a transient failure, else 0",
+    ["consumer"],
 )
 
 
@@ -125,6 +140,7 @@ class IdempotentConsumer:
         dead_letter_topic: str | None = None,
         max_attempts: int = 10,
         base_backoff: float = 0.5,
+        max_backoff: float = 30.0,
         max_message_bytes: int | None = None,
     ) -> None:
         """``name`` is the consumer group (and what processed messages are recorded
@@ -132,7 +148,10 @@ class IdempotentConsumer:
         ``dead_letter_topic=topics.dead_letter_topic(service, prefix)``. Without one,
         dead letters go to ``topics.dead_letter_topic(name)``. ``max_message_bytes``: the
         largest message the broker's producer sends (its ``max_request_size``, read from
-        the broker when not given)."""
+        the broker when not given). A transient failure is retried without limit, after
+        ``base_backoff`` doubled on each attempt up to ``max_backoff`` seconds;
+        ``max_attempts`` bounds only the attempts to send one dead letter before the
+        message is delivered again."""
         self.name = name
         self.store = store
         self.policies = by_event_type(policies)
@@ -140,8 +159,10 @@ class IdempotentConsumer:
         self.dead_letter_topic = dead_letter_topic or topics.dead_letter_topic(name)
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
+        self.max_backoff = max_backoff
         self.max_message_bytes = max_message_bytes or _max_request_size(broker)
         self._attempts: dict[tuple[str, int, int], int] = {}
+        PAUSED.labels(name).set(0)
 
     def subscribe(self, *topics: str) -> None:
         """Consume ``topics`` on the broker, as the consumer group ``name``."""
@@ -256,29 +277,49 @@ class IdempotentConsumer:
 
     def _counted(self, message: KafkaMessage, outcome: Outcome) -> Outcome:
         record = _record(message)
-        self._attempts.pop((record.topic, record.partition, record.offset), None)
+        if self._attempts.pop((record.topic, record.partition, record.offset), None):
+            log.info(
+                "consumer_resumed",
+                consumer=self.name,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                outcome=str(outcome),
+            )
+        PAUSED.labels(self.name).set(1 if self._attempts else 0)
         CONSUMED.labels(self.name, outcome).inc()
         return outcome
 
     def _backoff(self, attempts: int) -> float:
-        return float(min(self.base_backoff * 2 ** (attempts - 1), 30.0))
+        # 2 ** attempts grows without bound over a long outage: cap the exponent too.
+        return float(min(self.base_backoff * 2 ** min(attempts - 1, 32), self.max_backoff))
 
     async def _retry_later(self, message: KafkaMessage, env: Envelope, error: Exception) -> Outcome:
+        """Deliver the message again after a backoff, however long the failure lasts:
+        a transient failure is the infrastructure's, never the message's, so it is
+        never a reason to dead-letter it."""
         record = _record(message)
         position = (record.topic, record.partition, record.offset)
         attempts = self._attempts.get(position, 0) + 1
-        if attempts >= self.max_attempts:
-            reason = f"failed {attempts} times, last: {_describe(error)}"
-            return await self._dead_letter(message, reason, env.id)
         self._attempts[position] = attempts
+        backoff = self._backoff(attempts)
+        PAUSED.labels(self.name).set(1)
+        RETRIES.labels(self.name).inc()
         log.warning(
             "consumer_retry",
             consumer=self.name,
             event_id=env.id,
+            correlation_id=env.effective_correlation_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
             attempt=attempts,
-            exc_info=error,
+            retry_in=backoff,
+            error=_describe(error),
+            # The traceback once; every later line says only what failed.
+            exc_info=error if attempts == 1 else None,
         )
-        await asyncio.sleep(self._backoff(attempts))
+        await asyncio.sleep(backoff)
         # FastStream seeks back to this message: Kafka delivers it again.
         raise NackMessage()
 

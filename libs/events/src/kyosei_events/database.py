@@ -21,10 +21,14 @@ def create_engine(
 
     On PostgreSQL the pool keeps ``pool_size`` connections and opens up to
     ``max_overflow`` more under load (closed again when returned); the relay's leader
-    lock and its LISTEN each hold one of them for as long as they last."""
+    lock and its LISTEN each hold one of them for as long as they last.
+
+    A database error never shows the statement's parameters (``hide_parameters``):
+    they can be a policy's opened personal fields, and the error's text goes to log
+    lines and dead-letter reasons."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _sqlite_setup(engine)
         return engine
     if parsed.get_backend_name() != "postgresql":
@@ -41,6 +45,7 @@ def create_engine(
         max_overflow=max_overflow,
         pool_pre_ping=False,
         pool_recycle=1800,
+        hide_parameters=True,
     )
     if schema:
         engine = engine.execution_options(schema_translate_map={None: schema})

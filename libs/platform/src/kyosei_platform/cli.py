@@ -105,10 +105,17 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "serve":
             _serve(svc, settings, own)
         elif args.command == "migrate":
+            import structlog
+
+            from .logging import configure
             from .migrate import upgrade
 
+            # The init container: its lines (Alembic's too) are JSON like the service's.
+            configure(settings.log_level, settings.log_format)
             upgrade(svc, settings)
-            print(f"{svc.name}: migrated to head")
+            structlog.get_logger("kyosei.migrate").info(
+                "migrated", service=svc.name, revision="head"
+            )
         elif args.command == "verify":
             from .maintenance import verify
 
@@ -152,17 +159,11 @@ def _auth_secret(data: str) -> str:
 def _serve(svc: services.Service, settings: Settings, own: BaseSettings | None) -> None:
     import uvicorn
 
-    from .http import create_app
+    from .http import create_app, server_config
     from .logging import configure
 
     configure(settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(svc, settings, own),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    uvicorn.Server(server_config(create_app(svc, settings, own), settings)).run()
 
 
 if __name__ == "__main__":

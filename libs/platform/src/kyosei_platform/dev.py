@@ -17,7 +17,7 @@ import uvicorn
 
 from .auth import Role, issue_token
 from .embedded import EmbeddedKafka
-from .http import create_app
+from .http import create_app, server_config
 from .logging import configure
 from .migrate import upgrade
 from .service import discover, host_ports
@@ -77,13 +77,7 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
         svc = services[name]
         settings = dev_settings(name, data, kafka.bootstrap, port, host)
         await asyncio.to_thread(upgrade, svc, settings)
-        config = uvicorn.Config(
-            create_app(svc, settings),
-            host=host,
-            port=settings.http_port,
-            log_level="warning",
-            access_log=False,
-        )
+        config = server_config(create_app(svc, settings), settings, log_level="warning")
         servers.append(uvicorn.Server(config))
         base = f"http://{host}:{settings.http_port}"
         lines.append(f"  {name:14} {base}   docs {base}/docs")

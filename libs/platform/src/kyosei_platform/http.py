@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import structlog
+import uvicorn
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
@@ -21,6 +22,8 @@ from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
 from .settings import Settings
+
+access_log = structlog.get_logger("kyosei.http")
 
 REQUESTS = Histogram(
     "kyosei_http_request_seconds",
@@ -84,6 +87,11 @@ def create_app(
             status_code=422,
         )
 
+    # Before any middleware that reads the body (added later is outer): a body over
+    # the limit is refused before anything reads it, and inside `context`, so that
+    # the refusal has its request line and correlation id too.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
     @app.middleware("http")
     async def context(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -93,19 +101,25 @@ def create_app(
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, service=service.name)
         request.state.correlation_id = correlation_id
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        REQUESTS.labels(
-            service.name,
-            request.method,
-            getattr(route, "path", "unmatched"),
-            str(response.status_code),
-        ).observe(time.perf_counter() - started)
+        status = 500  # unless a response comes back
+        try:
+            response = await call_next(request)
+            status = response.status_code
+        finally:
+            # The route's template, never the path or the query string: those carry
+            # ids and search terms (names, addresses, phones). Nor the body.
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            duration = time.perf_counter() - started
+            REQUESTS.labels(service.name, request.method, route, str(status)).observe(duration)
+            access_log.info(
+                "http_request",
+                method=request.method,
+                route=route,
+                status=status,
+                duration_ms=round(duration * 1000, 1),
+            )
         response.headers["x-correlation-id"] = correlation_id
         return response
-
-    # Outermost: a body over the limit is refused before any middleware reads it.
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
 
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:
@@ -127,6 +141,24 @@ def create_app(
 
     app.include_router(service.router)
     return app
+
+
+def server_config(
+    app: FastAPI, settings: Settings, *, log_level: str | None = None
+) -> uvicorn.Config:
+    """How uvicorn serves ``app``: on the settings' host and port, logging through the
+    handler :func:`kyosei_platform.logging.configure` installed (``log_config=None``:
+    uvicorn installs no handler of its own, whose lines would be plain text) and
+    without its access log (the app writes one ``http_request`` line per request,
+    without the query string)."""
+    return uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=log_level or settings.log_level,
+        log_config=None,
+        access_log=False,
+    )
 
 
 def _nul_field(body: bytes) -> str | None:
