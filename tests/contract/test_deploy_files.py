@@ -74,7 +74,7 @@ def _compose() -> dict[str, Any]:
 
 
 def _kyosei_compose_services() -> dict[str, dict[str, Any]]:
-    """Compose services built from our Dockerfile (service and migrate)."""
+    """Compose services built from our Dockerfile (service, topics and migrate)."""
     found = {}
     for name, spec in _compose()["services"].items():
         if (spec.get("build") or {}).get("dockerfile") == "Dockerfile":
@@ -189,7 +189,15 @@ def test_compose_migrates_then_serves_every_service(service: str) -> None:
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
     assert serve["command"] == ["serve", service]
+    topics = services[f"{service}-topics"]
+    assert topics["image"] == serve["image"] and topics["build"] == serve["build"]
+    assert topics["command"] == ["topics", service]
+    assert topics.get("restart", "no") == "no"
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+    assert serve["command"] == ["serve", service]
     assert serve["depends_on"] == {
+        f"{service}-topics": {"condition": "service_completed_successfully"},
         migrate_name: {"condition": "service_completed_successfully"},
         "postgres": {"condition": "service_healthy"},
         "kafka": {"condition": "service_healthy"},
@@ -221,7 +229,7 @@ def test_compose_gives_services_only_contract_variables_and_requires_secrets() -
     for name, spec in kyosei.items():
         environment = spec["environment"]
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
-        service = name.removesuffix("-migrate")
+        service = name.removesuffix("-migrate").removesuffix("-topics")
         unknown = set(environment) - PLATFORM_ENV - SERVICE_ENV.get(service, frozenset())
         assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
         missing = COMPOSE_SETS - set(environment)
@@ -353,12 +361,20 @@ def _check_deployment(
     assert port["containerPort"] == 8000
 
     selector = deployment["spec"]["selector"]["matchLabels"]
+    labels = pod["metadata"]["labels"]
     services = [
         obj
         for obj in objects
-        if obj["kind"] == "Service" and obj["spec"].get("selector") == selector
+        if obj["kind"] == "Service"
+        and (obj["spec"].get("selector") or {}).items() >= selector.items()
+        and (obj["spec"].get("selector") or {}).items() <= labels.items()
     ]
     assert len(services) == 1, f"{service}: needs exactly one Service selecting its pods"
+    # The service's other pods (its topics Job) are not behind its Service.
+    for obj in objects:
+        if obj["kind"] == "Job":
+            job_labels = obj["spec"]["template"]["metadata"]["labels"]
+            assert not services[0]["spec"]["selector"].items() <= job_labels.items()
 
 
 def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]]) -> None:

@@ -13,6 +13,9 @@ kyosei dlq replay SERVICE --offset N ... | --all
 kyosei republish SERVICE --from POSITION
                             publish a service's events from a log position again
                             (the relay's checkpoint does not move)
+kyosei topics [SERVICE ...] create the Kafka topics of the services (default: every
+                            installed one) with partitions and retention from settings;
+                            existing topics are left and reported
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
 kyosei services             list installed services
 """
@@ -91,6 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         help="the first log position to publish (1 for everything)",
     )
 
+    declare = sub.add_parser("topics", help="create the services' Kafka topics")
+    declare.add_argument(
+        "services", nargs="*", help="services whose topics to create (default: every installed)"
+    )
+
     token = sub.add_parser("token", help="issue an access token")
     token.add_argument("--agency", required=True)
     token.add_argument("--staff", required=True)
@@ -110,6 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "services":
         for name, svc in services.discover().items():
             print(f"{name:14} {svc.title}")
+    elif args.command == "topics":
+        from .kafka_topics import create_topics
+
+        chosen = [services.get(n) for n in args.services] or list(services.discover().values())
+        sys.exit(asyncio.run(create_topics(chosen, _settings())))
     elif args.command == "token":
         print(
             issue_token(

@@ -2,7 +2,8 @@
 
 What a service contributes to deployment follows from its :class:`Service` (name,
 title, order, consumed events, settings), so it is written by this module rather than
-copied by hand: in ``docker-compose.yml`` its one-shot migration and its container; in
+copied by hand: in ``docker-compose.yml`` its one-shot topic declaration (``kyosei
+topics``) and migration and its container; in
 ``deploy/k8s`` the folder ``base/services/<service>``, its line in the base
 kustomization and its image in the example overlay; in ``deploy/README.md`` its row in
 the table of services and its own settings. The table of the settings every service
@@ -141,6 +142,16 @@ def _compose_block(svc: Service, port: int) -> str:
     return f"""\
   # --- {name}: {svc.title} ---
   # publishes {events_topic(name)}; consumes {consumes}
+  {name}-topics:
+    image: kyosei-{name}:${{IMAGE_TAG:-local}}
+    build:{build}
+    command: ["topics", "{name}"]
+    restart: "no"
+    environment:{environment}
+    depends_on:
+      kafka:
+        condition: service_healthy
+
   {name}-migrate:
     image: kyosei-{name}:${{IMAGE_TAG:-local}}
     build:{build}
@@ -161,6 +172,8 @@ def _compose_block(svc: Service, port: int) -> str:
       - "${{PUBLISH_ADDRESS:-127.0.0.1}}:{port}:8000"
     healthcheck: *kyosei-healthcheck
     depends_on:
+      {name}-topics:
+        condition: service_completed_successfully
       {name}-migrate:
         condition: service_completed_successfully
       postgres:
@@ -215,6 +228,17 @@ patches:
                 env:
                   - name: KYOSEI_DB_SCHEMA
                     value: {name}
+  - patch: |-
+      apiVersion: batch/v1
+      kind: Job
+      metadata:
+        name: kyosei-topics
+      spec:
+        template:
+          spec:
+            containers:
+              - name: topics
+                args: ["topics", "{name}"]
 """
 
 

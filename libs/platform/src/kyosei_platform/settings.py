@@ -51,6 +51,31 @@ class Settings(BaseSettings):
         "<prefix>kyosei-<service>), e.g. `nabari.` when several municipalities share "
         "one Kafka cluster",
     )
+    topic_partitions: int = Field(
+        6,
+        ge=1,
+        description="partitions of each topic `kyosei topics` creates (events and dead "
+        "letters); a consumer group shares a topic's partitions among its replicas, so "
+        "at least the most replicas a service runs; can be raised later, never lowered",
+    )
+    topic_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="replicas of each topic `kyosei topics` creates; empty: 3, or the "
+        "number of brokers when there are fewer",
+    )
+    topic_retention_ms: int = Field(
+        -1,
+        ge=-1,
+        description="retention.ms of the events topics `kyosei topics` creates; -1 keeps "
+        "them for ever, so an agency that joins late reads every event",
+    )
+    topic_dlq_retention_ms: int = Field(
+        2_592_000_000,
+        ge=-1,
+        description="retention.ms of the dead-letter topics `kyosei topics` creates (30 "
+        "days by default: list and replay dead letters before then)",
+    )
     http_host: str = Field("0.0.0.0", description="address the HTTP API listens on")
     http_port: int = Field(8000, description="port the HTTP API listens on")
     log_level: str = Field("info", description="debug, info, warning or error")
