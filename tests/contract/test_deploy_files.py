@@ -60,6 +60,10 @@ COMPOSE_SETS = frozenset(
 SECRET_ENV = frozenset({"KYOSEI_MASTER_KEY", "KYOSEI_AUTH_SECRET"})
 # Carry a password, so in Kubernetes they belong in the Secret, never the ConfigMap.
 SECRET_IN_K8S = SECRET_ENV | {"KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"}
+# Every setting marked secret (SECRET_IN_K8S and optional ones such as the SASL
+# password): never in a ConfigMap.
+ALL_SECRETS = frozenset(deploy.secret_settings())
+assert SECRET_IN_K8S <= ALL_SECRETS
 
 
 # Every installed service (its `kyosei.services` entry point), each built from the one
@@ -385,7 +389,7 @@ def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]])
             config = by_name[("ConfigMap", source["configMapRef"]["name"])]
             keys = set(config["data"])
             assert keys <= CONTRACT_ENV, keys - CONTRACT_ENV
-            assert not keys & SECRET_IN_K8S, f"secrets in a ConfigMap: {keys & SECRET_IN_K8S}"
+            assert not keys & ALL_SECRETS, f"secrets in a ConfigMap: {keys & ALL_SECRETS}"
         elif "secretRef" in source:
             secret = by_name.get(("Secret", source["secretRef"]["name"]))
             if secret is not None:  # the base leaves the Secret to the operator

@@ -21,6 +21,7 @@ from aiokafka.errors import for_code
 
 from kyosei_events import dead_letter_topic, events_topic
 
+from .bus import kafka_client_options
 from .service import Service
 from .settings import Settings
 
@@ -111,8 +112,8 @@ async def create_topics(services: Sequence[Service], settings: Settings) -> int:
     """``kyosei topics``: print what was created and what existed; exit status 0."""
     specs = declared_topics(services, settings)
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap,
         client_id="kyosei-topics",
+        **kafka_client_options(settings),
     )
     await admin.start()
     try:

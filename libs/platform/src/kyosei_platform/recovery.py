@@ -35,7 +35,7 @@ from kyosei_events.database import create_engine
 from kyosei_events.store import _row_to_recorded
 from kyosei_events.tables import events, processed_messages
 
-from .bus import kafka_broker
+from .bus import kafka_broker, kafka_client_options, kafka_security
 from .settings import Settings
 
 # Headers the consumer adds to a dead-letter copy; the rest are the original's.
@@ -104,9 +104,9 @@ async def read_dead_letters(
     """Every message on ``topic`` up to its end offsets (no consumer group: nothing is
     committed, the service's consumer is not disturbed)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **kafka_client_options(settings),
     )
     await consumer.start()
     try:
@@ -193,7 +193,7 @@ async def replay(
                         processed_messages.c.message_id.in_(sorted(ids)),
                     )
                 )
-    broker = kafka_broker(settings.kafka_bootstrap, service=name)
+    broker = kafka_broker(settings.kafka_bootstrap, service=name, security=kafka_security(settings))
     await broker.connect()
     try:
         for d in chosen:
@@ -221,7 +221,7 @@ async def republish(name: str, settings: Settings, *, from_position: int) -> int
     topic = events_topic(name, settings.topic_prefix)
     source = f"/kyosei/{name}"
     sent = 0
-    broker = kafka_broker(settings.kafka_bootstrap, service=name)
+    broker = kafka_broker(settings.kafka_bootstrap, service=name, security=kafka_security(settings))
     async with open_store(name, settings) as store:
         await broker.connect()
         try:

@@ -7,9 +7,9 @@ names it in its :class:`~kyosei_platform.service.Service` (``settings=``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -35,6 +35,28 @@ class Settings(BaseSettings):
     keys_db_schema: str | None = Field("keys", description="PostgreSQL schema of the key vault")
     kafka_bootstrap: Annotated[list[str], NoDecode] = Field(
         description="host:port of Kafka brokers, comma-separated"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="how the services (and `kyosei topics`, `dlq`, `republish`) reach Kafka: "
+        "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SCRAM over TLS, what a managed "
+        "Kafka asks for)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user; required with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password; required with SASL_PLAINTEXT or SASL_SSL",
+        json_schema_extra={"secret": "yes"},
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None,
+        description="PEM file of the CA that signed the brokers' certificates, with SSL or "
+        "SASL_SSL (mount it, e.g. from a ConfigMap); empty: the system's CAs",
     )
     master_key: str = Field(
         description="64 hex characters: wraps every household key",
@@ -116,6 +138,17 @@ class Settings(BaseSettings):
         description="largest HTTP request body accepted; larger is refused with 413 "
         "`request_too_large` before it is read",
     )
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KYOSEI_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KYOSEI_KAFKA_SASL_USERNAME and KYOSEI_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
