@@ -153,3 +153,12 @@ def test_the_cli_names_the_recovery_commands(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["dlq", "replay", "intake"])  # --offset or --all is required
     assert "--offset" in capsys.readouterr().err
+
+
+def test_an_offset_on_several_partitions_must_name_its_partition() -> None:
+    letters = [recovery.DeadLetter(p, 3, 0, None, b"x", ()) for p in (0, 1)]
+    with pytest.raises(SystemExit, match="PARTITION:3"):
+        recovery._chosen(letters, ["3"])
+    assert recovery._chosen(letters, ["1:3"]) == [letters[1]]
+    with pytest.raises(SystemExit, match="no dead letter"):
+        recovery._chosen(letters, ["2:3"])

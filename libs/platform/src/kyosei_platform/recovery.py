@@ -153,8 +153,8 @@ async def list_dead_letters(name: str, settings: Settings) -> int:
 
 
 def _chosen(letters: Sequence[DeadLetter], offsets: Iterable[str]) -> list[DeadLetter]:
-    """The dead letters named by ``offsets``: ``N`` (that offset in any partition) or
-    ``P:N``. An offset that names nothing is an error."""
+    """The dead letters named by ``offsets``: ``P:N``, or ``N`` when only one partition
+    has that offset. An offset that names nothing, or several, is an error."""
     chosen: list[DeadLetter] = []
     for wanted in offsets:
         if ":" in wanted:
@@ -162,6 +162,11 @@ def _chosen(letters: Sequence[DeadLetter], offsets: Iterable[str]) -> list[DeadL
             found = [d for d in letters if (d.partition, d.offset) == (p, o)]
         else:
             found = [d for d in letters if d.offset == int(wanted)]
+            if len(found) > 1:
+                raise SystemExit(
+                    f"offset {wanted} is on {len(found)} partitions: name one as "
+                    f"PARTITION:{wanted} (as `kyosei dlq list` prints it)"
+                )
         if not found:
             raise SystemExit(f"no dead letter at offset {wanted}")
         chosen.extend(d for d in found if d not in chosen)
