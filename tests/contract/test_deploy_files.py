@@ -365,20 +365,24 @@ def _check_deployment(
     assert port["containerPort"] == 8000
 
     selector = deployment["spec"]["selector"]["matchLabels"]
-    labels = pod["metadata"]["labels"]
     services = [
         obj
         for obj in objects
-        if obj["kind"] == "Service"
-        and (obj["spec"].get("selector") or {}).items() >= selector.items()
-        and (obj["spec"].get("selector") or {}).items() <= labels.items()
+        if obj["kind"] == "Service" and obj["spec"].get("selector") == selector
     ]
     assert len(services) == 1, f"{service}: needs exactly one Service selecting its pods"
-    # The service's other pods (its topics Job) are not behind its Service.
-    for obj in objects:
-        if obj["kind"] == "Job":
-            job_labels = obj["spec"]["template"]["metadata"]["labels"]
-            assert not services[0]["spec"]["selector"].items() <= job_labels.items()
+    # Its topics Job runs `kyosei topics <service>` in its image, with its settings, and
+    # its pod is not behind the service's Service.
+    (job,) = [
+        o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].endswith(f"-{service}")
+    ]
+    (topics,) = job["spec"]["template"]["spec"]["containers"]
+    assert topics["args"] == ["topics", service]
+    assert topics["image"] == app["image"]
+    assert topics["envFrom"] == app["envFrom"]
+    assert topics["securityContext"]["readOnlyRootFilesystem"] is True
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not services[0]["spec"]["selector"].items() <= job_labels.items()
 
 
 def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]]) -> None:
