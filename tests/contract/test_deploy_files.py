@@ -60,6 +60,10 @@ COMPOSE_SETS = frozenset(
 SECRET_ENV = frozenset({"KYOSEI_MASTER_KEY", "KYOSEI_AUTH_SECRET"})
 # Carry a password, so in Kubernetes they belong in the Secret, never the ConfigMap.
 SECRET_IN_K8S = SECRET_ENV | {"KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"}
+# Every setting marked secret (SECRET_IN_K8S and optional ones such as the SASL
+# password): never in a ConfigMap.
+ALL_SECRETS = frozenset(deploy.secret_settings())
+assert SECRET_IN_K8S <= ALL_SECRETS
 
 
 # Every installed service (its `kyosei.services` entry point), each built from the one
@@ -74,7 +78,7 @@ def _compose() -> dict[str, Any]:
 
 
 def _kyosei_compose_services() -> dict[str, dict[str, Any]]:
-    """Compose services built from our Dockerfile (service and migrate)."""
+    """Compose services built from our Dockerfile (service, topics and migrate)."""
     found = {}
     for name, spec in _compose()["services"].items():
         if (spec.get("build") or {}).get("dockerfile") == "Dockerfile":
@@ -189,7 +193,15 @@ def test_compose_migrates_then_serves_every_service(service: str) -> None:
     assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
 
     assert serve["command"] == ["serve", service]
+    topics = services[f"{service}-topics"]
+    assert topics["image"] == serve["image"] and topics["build"] == serve["build"]
+    assert topics["command"] == ["topics", service]
+    assert topics.get("restart", "no") == "no"
+    assert topics["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+    assert serve["command"] == ["serve", service]
     assert serve["depends_on"] == {
+        f"{service}-topics": {"condition": "service_completed_successfully"},
         migrate_name: {"condition": "service_completed_successfully"},
         "postgres": {"condition": "service_healthy"},
         "kafka": {"condition": "service_healthy"},
@@ -221,7 +233,7 @@ def test_compose_gives_services_only_contract_variables_and_requires_secrets() -
     for name, spec in kyosei.items():
         environment = spec["environment"]
         assert isinstance(environment, dict), f"{name}: use the mapping form for environment"
-        service = name.removesuffix("-migrate")
+        service = name.removesuffix("-migrate").removesuffix("-topics")
         unknown = set(environment) - PLATFORM_ENV - SERVICE_ENV.get(service, frozenset())
         assert not unknown, f"{name} sets variables outside the runtime contract: {unknown}"
         missing = COMPOSE_SETS - set(environment)
@@ -359,6 +371,18 @@ def _check_deployment(
         if obj["kind"] == "Service" and obj["spec"].get("selector") == selector
     ]
     assert len(services) == 1, f"{service}: needs exactly one Service selecting its pods"
+    # Its topics Job runs `kyosei topics <service>` in its image, with its settings, and
+    # its pod is not behind the service's Service.
+    (job,) = [
+        o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].endswith(f"-{service}")
+    ]
+    (topics,) = job["spec"]["template"]["spec"]["containers"]
+    assert topics["args"] == ["topics", service]
+    assert topics["image"] == app["image"]
+    assert topics["envFrom"] == app["envFrom"]
+    assert topics["securityContext"]["readOnlyRootFilesystem"] is True
+    job_labels = job["spec"]["template"]["metadata"]["labels"]
+    assert not services[0]["spec"]["selector"].items() <= job_labels.items()
 
 
 def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]]) -> None:
@@ -369,7 +393,7 @@ def _check_env_sources(container: dict[str, Any], objects: list[dict[str, Any]])
             config = by_name[("ConfigMap", source["configMapRef"]["name"])]
             keys = set(config["data"])
             assert keys <= CONTRACT_ENV, keys - CONTRACT_ENV
-            assert not keys & SECRET_IN_K8S, f"secrets in a ConfigMap: {keys & SECRET_IN_K8S}"
+            assert not keys & ALL_SECRETS, f"secrets in a ConfigMap: {keys & ALL_SECRETS}"
         elif "secretRef" in source:
             secret = by_name.get(("Secret", source["secretRef"]["name"]))
             if secret is not None:  # the base leaves the Secret to the operator

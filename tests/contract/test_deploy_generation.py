@@ -64,6 +64,7 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
         deploy.K8S_OVERLAY,
         deploy.README,
         deploy.K8S_SERVICES / "trial" / "kustomization.yaml",
+        deploy.K8S_TOPICS,
     }
     assert deploy.out_of_date(services, copy) == []
     assert deploy.out_of_date(installed, copy), "the repository's files now lack the trial service"
@@ -73,6 +74,8 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
     assert trial["build"]["args"] == {"SERVICE": "trial"}
     assert trial["ports"] == [f"${{PUBLISH_ADDRESS:-127.0.0.1}}:{8001 + len(installed)}:8000"]
     assert compose["services"]["trial-migrate"]["command"] == ["migrate", "trial"]
+    assert compose["services"]["trial-topics"]["command"] == ["topics", "trial"]
+    assert "name: kyosei-topics-trial" in (copy / deploy.K8S_TOPICS).read_text(encoding="utf-8")
     assert "# publishes kyosei.trial.events; consumes kyosei.intake.events" in (
         copy / "docker-compose.yml"
     ).read_text(encoding="utf-8")
@@ -108,6 +111,7 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
         deploy.K8S_BASE / "kustomization.yaml",
         deploy.K8S_OVERLAY,
         deploy.README,
+        deploy.K8S_TOPICS,
         deploy.K8S_SERVICES / "trial",
     ]
     assert not (copy / deploy.K8S_SERVICES / "trial").exists()

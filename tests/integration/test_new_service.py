@@ -25,6 +25,7 @@ GENERATED = {
     "docker-compose.yml",
     "deploy/README.md",
     "deploy/k8s/base/kustomization.yaml",
+    "deploy/k8s/base/topics.yaml",
     "deploy/k8s/base/services/pilot/kustomization.yaml",
     "deploy/k8s/overlays/example/kustomization.yaml",
     "libs/events/schemas/asyncapi.json",

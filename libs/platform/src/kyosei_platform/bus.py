@@ -10,23 +10,62 @@ middleware counts and times every message received and published on the registry
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.security import parse_security
+from faststream.security import BaseSecurity, SASLScram256, SASLScram512
 from prometheus_client import REGISTRY
+
+from .settings import Settings
 
 # The largest message the service's producer sends (aiokafka's max_request_size): the
 # consumer cuts its dead-letter copies to fit it.
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 
-def kafka_broker(bootstrap: str | Sequence[str], *, service: str) -> KafkaBroker:
-    """The broker of ``service``; connect it with ``start()``."""
+def kafka_security(settings: Settings) -> BaseSecurity | None:
+    """What ``KYOSEI_KAFKA_SECURITY_PROTOCOL`` and its companions ask for, as FastStream's
+    security object (None: PLAINTEXT). TLS verifies the brokers against
+    ``KYOSEI_KAFKA_SSL_CAFILE``, or the system's CAs."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    tls = protocol in ("SSL", "SASL_SSL")
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if tls else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context, use_ssl=True)
+    scram = SASLScram256 if settings.kafka_sasl_mechanism == "SCRAM-SHA-256" else SASLScram512
+    assert settings.kafka_sasl_username and settings.kafka_sasl_password  # Settings checks
+    return scram(
+        settings.kafka_sasl_username,
+        settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=tls,
+    )
+
+
+def kafka_client_options(settings: Settings) -> dict[str, Any]:
+    """The same security as options of a plain aiokafka client (the admin client of
+    ``kyosei topics``, the reader of ``kyosei dlq``): bootstrap servers included."""
+    return {"bootstrap_servers": settings.kafka_bootstrap} | parse_security(
+        kafka_security(settings)
+    )
+
+
+def kafka_broker(
+    bootstrap: str | Sequence[str], *, service: str, security: BaseSecurity | None = None
+) -> KafkaBroker:
+    """The broker of ``service``; connect it with ``start()``. ``security``: see
+    :func:`kafka_security`."""
     return KafkaBroker(
         bootstrap,
         client_id=f"kyosei-{service}",
+        security=security,
         # The relay's guarantees (at least once, in order per key) rest on an
         # idempotent producer that waits for every in-sync replica.
         enable_idempotence=True,

@@ -8,6 +8,16 @@ kyosei anchor SERVICE       sign an anchor of every stream's head and of the log
 kyosei checkpoint-key       print the anchors' public key, for auditors
 kyosei rebuild SERVICE      rebuild a service's read models from its events
                             (in an image, SERVICE defaults to the image's service)
+kyosei dlq list SERVICE     the dead letters on a service's dead-letter topic
+kyosei dlq replay SERVICE --offset N ... | --all
+                            put dead letters back on their original topics, to be
+                            processed again (once the cause is fixed)
+kyosei republish SERVICE --from POSITION
+                            publish a service's events from a log position again
+                            (the relay's checkpoint does not move)
+kyosei topics [SERVICE ...] create the Kafka topics of the services (default: every
+                            installed one) with partitions and retention from settings;
+                            existing topics are left and reported
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
 kyosei services             list installed services
 """
@@ -55,6 +65,43 @@ def main(argv: list[str] | None = None) -> None:
         # In an image, the image's own service (KYOSEI_SERVICE, set by the Dockerfile).
         p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
 
+    dlq = sub.add_parser("dlq", help="list or replay a service's dead letters")
+    dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
+    dlq_list = dlq_sub.add_parser(
+        "list", help="the dead letters on the service's dead-letter topic"
+    )
+    dlq_replay = dlq_sub.add_parser(
+        "replay", help="publish dead letters to their original topics again"
+    )
+    for p in (dlq_list, dlq_replay):
+        p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+    which = dlq_replay.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--offset",
+        action="append",
+        dest="offsets",
+        metavar="[PARTITION:]OFFSET",
+        help="a dead letter's offset on the dead-letter topic, as `kyosei dlq list` prints "
+        "it (repeatable)",
+    )
+    which.add_argument("--all", action="store_true", help="every dead letter on the topic")
+
+    again = sub.add_parser("republish", help="publish a service's events from a log position again")
+    again.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+    again.add_argument(
+        "--from",
+        dest="from_position",
+        type=int,
+        required=True,
+        metavar="POSITION",
+        help="the first log position to publish (1 for everything)",
+    )
+
+    declare = sub.add_parser("topics", help="create the services' Kafka topics")
+    declare.add_argument(
+        "services", nargs="*", help="services whose topics to create (default: every installed)"
+    )
+
     token = sub.add_parser("token", help="issue an access token")
     token.add_argument("--agency", required=True)
     token.add_argument("--staff", required=True)
@@ -84,6 +131,11 @@ def main(argv: list[str] | None = None) -> None:
                 os.environ.get("KYOSEI_CHECKPOINT_SIGNING_KEY"),
             )
         )
+    elif args.command == "topics":
+        from .kafka_topics import create_topics
+
+        chosen = [services.get(n) for n in args.services] or list(services.discover().values())
+        sys.exit(asyncio.run(create_topics(chosen, _settings())))
     elif args.command == "token":
         print(
             issue_token(
@@ -99,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{args.command}: name a service (installed: {_installed()})")
         svc = services.get(args.service)
         settings = _settings()
+        if args.command in ("dlq", "republish"):
+            sys.exit(asyncio.run(_recover(args, svc, settings)))
         # Read the service's own settings in every command, so that a bad value stops
         # `kyosei migrate` (the init container) before the service is rolled out.
         own = _configured(svc.load_settings)
@@ -128,6 +182,18 @@ def main(argv: list[str] | None = None) -> None:
             from .maintenance import rebuild
 
             asyncio.run(rebuild(svc, settings))
+
+
+async def _recover(args: argparse.Namespace, svc: services.Service, settings: Settings) -> int:
+    from . import recovery
+
+    if args.command == "republish":
+        return await recovery.republish(svc.name, settings, from_position=args.from_position)
+    if args.dlq_command == "list":
+        return await recovery.list_dead_letters(svc.name, settings)
+    return await recovery.replay(
+        svc.name, settings, offsets=args.offsets or (), everything=args.all
+    )
 
 
 def _installed() -> str:

@@ -26,7 +26,7 @@ from kyosei_events.anchors import anchor_periodically, signing_key
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
-from .bus import MAX_MESSAGE_BYTES, kafka_broker
+from .bus import MAX_MESSAGE_BYTES, kafka_broker, kafka_security
 from .service import Service
 from .settings import Settings
 
@@ -102,7 +102,9 @@ class ServiceRuntime:
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
         self.topic = events_topic(service.name, settings.topic_prefix)
-        self.broker = kafka_broker(settings.kafka_bootstrap, service=service.name)
+        self.broker = kafka_broker(
+            settings.kafka_bootstrap, service=service.name, security=kafka_security(settings)
+        )
         self.relay = OutboxRelay(
             self.store,
             self.broker,

@@ -7,9 +7,9 @@ names it in its :class:`~kyosei_platform.service.Service` (``settings=``).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -36,6 +36,28 @@ class Settings(BaseSettings):
     kafka_bootstrap: Annotated[list[str], NoDecode] = Field(
         description="host:port of Kafka brokers, comma-separated"
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="how the services (and `kyosei topics`, `dlq`, `republish`) reach Kafka: "
+        "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SCRAM over TLS, what a managed "
+        "Kafka asks for)",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user; required with SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None,
+        description="SASL password; required with SASL_PLAINTEXT or SASL_SSL",
+        json_schema_extra={"secret": "yes"},
+    )
+    kafka_ssl_cafile: str | None = Field(
+        None,
+        description="PEM file of the CA that signed the brokers' certificates, with SSL or "
+        "SASL_SSL (mount it, e.g. from a ConfigMap); empty: the system's CAs",
+    )
     master_key: str = Field(
         description="64 hex characters: wraps every household key",
         json_schema_extra={"secret": "yes"},
@@ -50,6 +72,31 @@ class Settings(BaseSettings):
         "(<prefix>kyosei.<service>.events, <prefix>kyosei.<service>.dlq, "
         "<prefix>kyosei-<service>), e.g. `nabari.` when several municipalities share "
         "one Kafka cluster",
+    )
+    topic_partitions: int = Field(
+        6,
+        ge=1,
+        description="partitions of each topic `kyosei topics` creates (events and dead "
+        "letters); a consumer group shares a topic's partitions among its replicas, so "
+        "at least the most replicas a service runs; can be raised later, never lowered",
+    )
+    topic_replication_factor: int | None = Field(
+        None,
+        ge=1,
+        description="replicas of each topic `kyosei topics` creates; empty: 3, or the "
+        "number of brokers when there are fewer",
+    )
+    topic_retention_ms: int = Field(
+        -1,
+        ge=-1,
+        description="retention.ms of the events topics `kyosei topics` creates; -1 keeps "
+        "them for ever, so an agency that joins late reads every event",
+    )
+    topic_dlq_retention_ms: int = Field(
+        2_592_000_000,
+        ge=-1,
+        description="retention.ms of the dead-letter topics `kyosei topics` creates (30 "
+        "days by default: list and replay dead letters before then)",
     )
     http_host: str = Field("0.0.0.0", description="address the HTTP API listens on")
     http_port: int = Field(8000, description="port the HTTP API listens on")
@@ -123,6 +170,17 @@ class Settings(BaseSettings):
         description="how long an `Idempotency-Key` and the answer it got are kept (per "
         "agency): a retry within it gets the first answer, an older key is new again",
     )
+
+    @model_validator(mode="after")
+    def _sasl_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"KYOSEI_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "KYOSEI_KAFKA_SASL_USERNAME and KYOSEI_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @field_validator("kafka_bootstrap", mode="before")
     @classmethod
