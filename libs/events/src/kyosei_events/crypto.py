@@ -25,7 +25,17 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, delete, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,16 +75,26 @@ class KeyVault:
     """Per-household data keys, wrapped under a master key, in the shared key database."""
 
     def __init__(
-        self, engine: AsyncEngine, master_key: bytes, *, cache_size: int = DEFAULT_CACHE_SIZE
+        self,
+        engine: AsyncEngine,
+        master_key: bytes,
+        *,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+        previous_master_key: bytes | None = None,
     ) -> None:
         """``cache_size``: how many unwrapped household keys to keep in memory (least
-        recently used first out; 0 keeps none)."""
-        if len(master_key) != 32:
-            raise ValueError("the master key must be 32 bytes (64 hex characters)")
+        recently used first out; 0 keeps none). ``previous_master_key``: during a
+        master-key rotation, the old master key, to open keys not yet re-wrapped (new
+        keys are always wrapped under ``master_key``); the blind indexes stay derived
+        from it until the rotation ends, so every replica searches alike."""
+        for k in (master_key, previous_master_key):
+            if k is not None and len(k) != 32:
+                raise ValueError("the master key must be 32 bytes (64 hex characters)")
         if cache_size < 0:
             raise ValueError("the key cache size must be 0 or more")
         self._engine = engine
         self._master = AESGCM(master_key)
+        self._previous = AESGCM(previous_master_key) if previous_master_key else None
         self.cache_size = cache_size
         self._cache: OrderedDict[str, AESGCM] = OrderedDict()
         # Bumped whenever a key is dropped because it was erased: a lookup that was
@@ -82,7 +102,9 @@ class KeyVault:
         self._erasures = 0
         # A separate key, derived from the master key, for blind indexes: equal terms
         # give equal tokens, so personal fields can be searched without storing them.
-        self._index_key = hmac.digest(master_key, b"kyosei blind index v1", "sha256")
+        self._index_key = hmac.digest(
+            previous_master_key or master_key, b"kyosei blind index v1", "sha256"
+        )
 
     def blind_index(self, term: str) -> str:
         """A keyed hash of a search term (HMAC-SHA-256, 128 bits, hex).
@@ -98,13 +120,74 @@ class KeyVault:
             await conn.run_sync(key_metadata.create_all)
 
     def _unwrap(self, household_id: str, wrapped: bytes) -> AESGCM:
-        try:
-            raw = self._master.decrypt(wrapped[:12], wrapped[12:], household_id.encode())
-        except InvalidTag:
-            raise MasterKeyMismatch(
-                f"key of household {household_id} does not open with KYOSEI_MASTER_KEY"
-            ) from None
-        return AESGCM(raw)
+        # AES-GCM authenticates: a key wrapped under the other master key fails its tag,
+        # so trying the current master key, then the previous one, is exact.
+        for master in (self._master, self._previous):
+            if master is None:
+                continue
+            try:
+                return AESGCM(master.decrypt(wrapped[:12], wrapped[12:], household_id.encode()))
+            except InvalidTag:
+                continue
+        raise MasterKeyMismatch(
+            f"key of household {household_id} does not open with KYOSEI_MASTER_KEY"
+            + (" or KYOSEI_PREVIOUS_MASTER_KEY" if self._previous else "")
+        )
+
+    def _wrap(self, household_id: str, raw: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, raw, household_id.encode())
+
+    async def rewrap(self, *, after: str = "", limit: int = 500) -> tuple[int, int, str | None]:
+        """Re-wrap under the master key the next ``limit`` household keys (by id, after
+        ``after``) still wrapped under the previous one. Returns (re-wrapped, already
+        under the master key, last id seen or None when there are no more). Each key is
+        replaced only if it is still the one read (an erased key stays erased), so it is
+        safe while services run, and running it again resumes where it stopped."""
+        if self._previous is None:
+            raise ValueError("re-wrapping needs the previous master key")
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(household_keys.c.household_id, household_keys.c.wrapped_key)
+                    .where(household_keys.c.household_id > after)
+                    .order_by(household_keys.c.household_id)
+                    .limit(limit)
+                )
+            ).all()
+        if not rows:
+            return 0, 0, None
+        done = already = 0
+        async with self._engine.begin() as conn:
+            for household_id, wrapped in rows:
+                aad = household_id.encode()
+                try:
+                    self._master.decrypt(wrapped[:12], wrapped[12:], aad)
+                    already += 1
+                    continue
+                except InvalidTag:
+                    pass
+                try:
+                    raw = self._previous.decrypt(wrapped[:12], wrapped[12:], aad)
+                except InvalidTag:
+                    raise MasterKeyMismatch(
+                        f"key of household {household_id} opens with neither master key"
+                    ) from None
+                await conn.execute(
+                    update(household_keys)
+                    .where(
+                        household_keys.c.household_id == household_id,
+                        household_keys.c.wrapped_key == wrapped,
+                    )
+                    .values(wrapped_key=self._wrap(household_id, raw))
+                )
+                done += 1
+        return done, already, rows[-1][0]
+
+    async def household_ids(self) -> set[str]:
+        """Every household that has a key."""
+        async with self._engine.connect() as conn:
+            return set((await conn.execute(select(household_keys.c.household_id))).scalars().all())
 
     async def key_for(self, household_id: str, *, create: bool) -> AESGCM:
         """The household's key; created on first use when ``create`` is set."""
@@ -124,10 +207,7 @@ class KeyVault:
             if row is None:
                 if not create:
                     raise KeyErased(household_id)
-                nonce = os.urandom(12)
-                wrapped = nonce + self._master.encrypt(
-                    nonce, AESGCM.generate_key(256), household_id.encode()
-                )
+                wrapped = self._wrap(household_id, AESGCM.generate_key(256))
                 insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
                 await conn.execute(
                     insert(household_keys)

@@ -33,7 +33,10 @@ async def _open(service: Service, settings: Settings) -> AsyncIterator[EventStor
     keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
     try:
         vault = KeyVault(
-            keys, master_key_from_hex(settings.master_key), cache_size=settings.key_cache_size
+            keys,
+            master_key_from_hex(settings.master_key),
+            cache_size=settings.key_cache_size,
+            previous_master_key=settings.previous_master_key_bytes(),
         )
         yield EventStore(engine, vault, name=service.name)
     finally:

@@ -49,7 +49,13 @@ async def open_store(name: str, settings: Settings) -> AsyncIterator[EventStore]
     keys = create_engine(settings.keys_database_url, schema=settings.keys_db_schema)
     try:
         yield EventStore(
-            engine, KeyVault(keys, master_key_from_hex(settings.master_key)), name=name
+            engine,
+            KeyVault(
+                keys,
+                master_key_from_hex(settings.master_key),
+                previous_master_key=settings.previous_master_key_bytes(),
+            ),
+            name=name,
         )
     finally:
         await engine.dispose()

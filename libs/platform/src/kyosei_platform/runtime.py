@@ -91,6 +91,7 @@ class ServiceRuntime:
             self.keys_engine,
             master_key_from_hex(settings.master_key),
             cache_size=settings.key_cache_size,
+            previous_master_key=settings.previous_master_key_bytes(),
         )
         self.store = EventStore(
             self.engine,

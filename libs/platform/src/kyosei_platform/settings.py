@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         description="64 hex characters: wraps every household key",
         json_schema_extra={"secret": "yes"},
     )
+    previous_master_key: str | None = Field(
+        None,
+        description="during a master-key rotation only: the old master key (64 hex "
+        "characters), to read household keys `kyosei keys rewrap` has not re-wrapped yet "
+        "and to keep search tokens unchanged; remove it once the rewrap is done (see "
+        "Master-key rotation)",
+        json_schema_extra={"secret": "yes"},
+    )
     auth_secret: str = Field(
         description="HS256 secret that signs staff access tokens (JWT), at least 32 characters",
         json_schema_extra={"secret": "yes"},
@@ -228,6 +236,22 @@ class Settings(BaseSettings):
         if self.anchor_interval and not self.checkpoint_signing_key:
             raise ValueError("KYOSEI_ANCHOR_INTERVAL needs KYOSEI_CHECKPOINT_SIGNING_KEY")
         return self
+
+    def previous_master_key_bytes(self) -> bytes | None:
+        """The old master key during a rotation, else None."""
+        return bytes.fromhex(self.previous_master_key) if self.previous_master_key else None
+
+    @field_validator("previous_master_key")
+    @classmethod
+    def _previous_hex(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            if len(bytes.fromhex(value)) == 32:
+                return value
+        except ValueError:
+            pass
+        raise ValueError("KYOSEI_PREVIOUS_MASTER_KEY must be 64 hex characters")
 
     @field_validator("master_key")
     @classmethod
