@@ -18,6 +18,14 @@ kyosei republish SERVICE --from POSITION
 kyosei topics [SERVICE ...] create the Kafka topics of the services (default: every
                             installed one) with partitions and retention from settings;
                             existing topics are left and reported
+kyosei keys rewrap [--batch N]
+                            re-wrap every household key from KYOSEI_PREVIOUS_MASTER_KEY
+                            to KYOSEI_MASTER_KEY (resumable; services may run)
+kyosei keys erase SERVICE HOUSEHOLD
+                            erase a household's key, recorded in the service's store
+kyosei keys reconcile SERVICE
+                            after restoring a key-vault backup: delete again every key
+                            the service's store records as erased
 kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
 kyosei services             list installed services
 """
@@ -97,6 +105,20 @@ def main(argv: list[str] | None = None) -> None:
         help="the first log position to publish (1 for everything)",
     )
 
+    keys = sub.add_parser("keys", help="master-key rotation, erasure, reconciling the vault")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rewrap = keys_sub.add_parser(
+        "rewrap", help="re-wrap every household key from the previous master key to the new"
+    )
+    rewrap.add_argument("--batch", type=int, default=500, help="keys per transaction")
+    erase = keys_sub.add_parser("erase", help="erase a household's key (crypto-shredding)")
+    erase.add_argument("service", help="the service whose store records the erasure")
+    erase.add_argument("household_id")
+    reconcile = keys_sub.add_parser(
+        "reconcile", help="delete again the keys a service's store records as erased"
+    )
+    reconcile.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+
     declare = sub.add_parser("topics", help="create the services' Kafka topics")
     declare.add_argument(
         "services", nargs="*", help="services whose topics to create (default: every installed)"
@@ -136,6 +158,10 @@ def main(argv: list[str] | None = None) -> None:
 
         chosen = [services.get(n) for n in args.services] or list(services.discover().values())
         sys.exit(asyncio.run(create_topics(chosen, _settings())))
+    elif args.command == "keys" and args.keys_command == "rewrap":
+        from .keys import rewrap_command
+
+        sys.exit(asyncio.run(rewrap_command(_settings(), args.batch)))
     elif args.command == "token":
         print(
             issue_token(
@@ -153,6 +179,14 @@ def main(argv: list[str] | None = None) -> None:
         settings = _settings()
         if args.command in ("dlq", "republish"):
             sys.exit(asyncio.run(_recover(args, svc, settings)))
+        if args.command == "keys":
+            from . import keys as vault_ops
+
+            if args.keys_command == "erase":
+                sys.exit(
+                    asyncio.run(vault_ops.erase_command(svc.name, settings, args.household_id))
+                )
+            sys.exit(asyncio.run(vault_ops.reconcile_command(svc.name, settings)))
         # Read the service's own settings in every command, so that a bad value stops
         # `kyosei migrate` (the init container) before the service is rolled out.
         own = _configured(svc.load_settings)
