@@ -16,6 +16,7 @@ from kyosei_events.catalogue.intake import ConsultationReceived
 from kyosei_events.crypto import MasterKeyMismatch
 from kyosei_events.database import create_engine
 from kyosei_platform import keys
+from kyosei_platform.settings import Settings
 from tests.backbone_support import JAPANESE_SUMMARY, consultation, new
 
 OLD = bytes(range(32))
@@ -120,3 +121,36 @@ async def test_an_erased_key_stays_erased_after_restoring_the_vault(
         assert await summaries(store) == {"hh-1": None, "hh-2": JAPANESE_SUMMARY}
         assert await keys.reconcile(store.engine, store.vault) == (1, 0)
         assert all(r.ok for r in await store.verify_all())
+
+
+async def test_the_commands_report_their_progress(
+    open_store: Open, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with open_store(OLD) as store:
+        for h in HOUSEHOLDS[:3]:
+            await store.append(f"c-{h}", [new(consultation(h))], 0)
+
+    def settings(previous: bytes | None) -> Settings:
+        return Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'store'}.db",
+            keys_database_url=f"sqlite+aiosqlite:///{tmp_path / 'keys'}.db",
+            kafka_bootstrap=["127.0.0.1:9"],
+            master_key=NEW.hex(),
+            previous_master_key=previous.hex() if previous else None,
+            auth_secret="s" * 32,
+        )
+
+    assert await keys.rewrap_command(settings(None), 2) == 2
+    assert "KYOSEI_PREVIOUS_MASTER_KEY" in capsys.readouterr().out
+    assert await keys.rewrap_command(settings(OLD), 2) == 0
+    out = capsys.readouterr().out
+    assert "… 2 keys: 2 re-wrapped, 0 already" in out
+    assert "keys rewrap: 3 re-wrapped, 0 already under KYOSEI_MASTER_KEY" in out
+
+    assert await keys.erase_command("intake", settings(None), HOUSEHOLDS[0]) == 0
+    assert await keys.reconcile_command("intake", settings(None)) == 0
+    out = capsys.readouterr().out
+    assert f"household {HOUSEHOLDS[0]} erased" in out
+    assert "records 1 erased households; 0 of their keys" in out
+    async with open_store(NEW) as store:
+        assert (await summaries(store))[HOUSEHOLDS[0]] is None
