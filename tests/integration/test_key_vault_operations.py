@@ -18,6 +18,7 @@ from kyosei_events.database import create_engine
 from kyosei_platform import keys
 from kyosei_platform.settings import Settings
 from tests.backbone_support import JAPANESE_SUMMARY, consultation, new
+from tests.conftest import Database
 
 OLD = bytes(range(32))
 NEW = bytes(range(32, 64))
@@ -154,3 +155,27 @@ async def test_the_commands_report_their_progress(
     assert "records 1 erased households; 0 of their keys" in out
     async with open_store(NEW) as store:
         assert (await summaries(store))[HOUSEHOLDS[0]] is None
+
+
+async def test_rewrap_and_reconcile_on_each_database(database: Database) -> None:
+    """The vault and the erasure records on SQLite and on PostgreSQL (in a schema)."""
+    engine = database.engine()
+    try:
+        old = KeyVault(engine, OLD, cache_size=0)
+        await old.create_tables()
+        raw = {h: await old.key_for(h, create=True) for h in HOUSEHOLDS[:5]}
+        assert await keys.erase(engine, old, HOUSEHOLDS[0]) is True
+
+        rotating = KeyVault(engine, NEW, cache_size=0, previous_master_key=OLD)
+        assert await keys.rewrap(rotating, batch=2) == (4, 0)
+        assert await keys.rewrap(rotating, batch=2) == (0, 4)
+
+        new_only = KeyVault(engine, NEW, cache_size=0)
+        for h in HOUSEHOLDS[1:5]:
+            opened = await new_only.key_for(h, create=False)
+            nonce = b"\0" * 12
+            assert opened.decrypt(nonce, raw[h].encrypt(nonce, b"x", None), None) == b"x"
+        assert await keys.reconcile(engine, new_only) == (1, 0)
+        assert await new_only.household_ids() == set(HOUSEHOLDS[1:5])
+    finally:
+        await engine.dispose()
