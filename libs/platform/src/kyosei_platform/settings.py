@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         description="seconds between relay polls when no commit or NOTIFY wakes it; also how "
         "often a replica that is not the relay's leader tries to take the lead",
     )
+    metrics_interval: float = Field(
+        15.0,
+        ge=0,
+        description="seconds between updates of the metrics the service measures rather than "
+        "counts (`kyosei_consumer_lag`, `kyosei_relay_backlog`); 0: off",
+    )
     db_pool_size: int = Field(
         10,
         ge=1,
