@@ -26,6 +26,7 @@ from kyosei_events.anchors import anchor_periodically, signing_key
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
+from . import tracing
 from .bus import MAX_MESSAGE_BYTES, kafka_broker, kafka_security
 from .service import Service
 from .settings import Settings
@@ -102,8 +103,16 @@ class ServiceRuntime:
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
         self.topic = events_topic(service.name, settings.topic_prefix)
+        # KYOSEI_OTEL_ENABLED: the SDK's tracer provider, shared by the broker and the
+        # HTTP app (http.py); None when tracing is off.
+        self.tracer_provider: Any = (
+            tracing.tracer_provider(service.name) if settings.otel_enabled else None
+        )
         self.broker = kafka_broker(
-            settings.kafka_bootstrap, service=service.name, security=kafka_security(settings)
+            settings.kafka_bootstrap,
+            service=service.name,
+            security=kafka_security(settings),
+            tracer_provider=self.tracer_provider,
         )
         self.relay = OutboxRelay(
             self.store,
@@ -259,6 +268,8 @@ class ServiceRuntime:
             await self.broker.stop()
         await self.engine.dispose()
         await self.keys_engine.dispose()
+        if self.tracer_provider is not None:
+            await asyncio.to_thread(tracing.shutdown, self.tracer_provider)
 
 
 async def _retry(what: str, start: Any, attempts: int = 1_000_000) -> None:
