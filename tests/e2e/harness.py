@@ -109,7 +109,7 @@ def settings_for(
         http_host="127.0.0.1",
         http_port=0,
         relay_poll_interval=1.0,
-        metrics_interval=0.2,
+        metrics_interval=0.5,
     )
 
 
