@@ -14,7 +14,7 @@ $(UV):
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: $(UV) uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --all-extras
 	touch $@
 
 dev: .venv/.synced ## run every service on the embedded default (SQLite + in-process broker)
@@ -45,7 +45,7 @@ new-service: .venv/.synced ## services/$(NAME) from the template, then every gen
 	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name> [TITLE=<title>]" >&2; exit 2; }
 	$(UV) run --frozen python -m kyosei_platform.scaffold $(NAME) $(if $(TITLE),--title "$(TITLE)")
 	$(UV) lock
-	$(UV) sync --frozen --all-packages
+	$(UV) sync --frozen --all-packages --all-extras
 	touch .venv/.synced
 	$(UV) run --frozen ruff check --fix --quiet services/$(NAME)
 	$(UV) run --frozen ruff format --quiet services/$(NAME)

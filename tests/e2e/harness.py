@@ -109,14 +109,16 @@ def settings_for(
         http_host="127.0.0.1",
         http_port=0,
         relay_poll_interval=1.0,
+        metrics_interval=0.5,
     )
 
 
 @asynccontextmanager
 async def running_system(
-    kind: str, tmp: Path, pg_url: str, bootstrap: list[str]
+    kind: str, tmp: Path, pg_url: str, bootstrap: list[str], **overrides: Any
 ) -> AsyncIterator[System]:
-    """Every installed service, migrated and serving HTTP on a free port."""
+    """Every installed service, migrated and serving HTTP on a free port; ``overrides``:
+    settings of every service."""
     run_id = uuid.uuid4().hex[:8]
     system = System(tmp, f"e2e{run_id}.")
     tasks = []
@@ -124,7 +126,7 @@ async def running_system(
         for name, svc in discover().items():
             settings = settings_for(
                 name, kind, tmp, pg_url, f"e2e_{run_id}", bootstrap, f"e2e{run_id}."
-            )
+            ).model_copy(update=overrides)
             await asyncio.to_thread(upgrade, svc, settings)
             app = create_app(svc, settings)
             server = uvicorn.Server(

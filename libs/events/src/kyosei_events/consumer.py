@@ -76,6 +76,17 @@ RETRIES = Counter(
     "unreachable, a timeout)",
     ["consumer"],
 )
+CONSUMED_EVENTS = Counter(
+    "kyosei_consumer_events_total",
+    "Messages seen by consumers, by event type (unknown: no readable envelope) and outcome",
+    ["consumer", "event_type", "outcome"],
+)
+LAG = Gauge(
+    "kyosei_consumer_lag",
+    "Messages of an assigned partition not yet consumed: its end offset minus the "
+    "consumer's position",
+    ["consumer", "topic", "partition"],
+)
 PAUSED = Gauge(
     "kyosei_consumer_paused",
     "1 while the consumer retries a message after a transient failure, else 0",
@@ -113,6 +124,7 @@ class Unreadable:
 
     reason: str
     event_id: str | None = None
+    event_type: str = "unknown"  # the envelope's, once it names a type handled here
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,8 @@ class IdempotentConsumer:
         self.max_backoff = max_backoff
         self.max_message_bytes = max_message_bytes or _max_request_size(broker)
         self._attempts: dict[tuple[str, int, int], int] = {}
+        self._subscriber: Any = None
+        self._lagging: set[tuple[str, str]] = set()
         PAUSED.labels(name).set(0)
 
     def subscribe(self, *topics: str) -> None:
@@ -182,6 +196,42 @@ class IdempotentConsumer:
             description=", ".join(sorted(self.policies)),
         )
         subscriber(self.handle)
+        self._subscriber = subscriber
+
+    async def lag(self, wait: float = 2.0) -> dict[tuple[str, int], int]:
+        """Each assigned partition's lag (its end offset minus this consumer's position),
+        also set as ``kyosei_consumer_lag``; empty before the consumer has started or
+        while it has no partitions. A partition whose offsets do not answer within
+        ``wait`` seconds is left out this time."""
+        consumer = None if self._subscriber is None else self._subscriber.consumer
+        lags: dict[tuple[str, int], int] = {}
+        if consumer is not None:
+            assigned = sorted(consumer.assignment())
+            ends = {tp: consumer.highwater(tp) for tp in assigned}
+            unknown = [tp for tp, end in ends.items() if end is None]
+            if unknown:
+                try:
+                    ends |= await asyncio.wait_for(consumer.end_offsets(unknown), wait)
+                except Exception as exc:
+                    log.debug("consumer_lag_unknown", consumer=self.name, error=_describe(exc))
+            for tp in assigned:
+                end = ends.get(tp)
+                if end is None:
+                    continue
+                try:
+                    position = await asyncio.wait_for(consumer.position(tp), wait)
+                except Exception as exc:
+                    log.debug("consumer_lag_unknown", consumer=self.name, error=_describe(exc))
+                    continue
+                lags[(tp.topic, tp.partition)] = max(int(end) - int(position), 0)
+        labels = {(topic, str(partition)) for topic, partition in lags}
+        for gone in self._lagging - labels:
+            # No longer assigned here: another member of the group reports it.
+            LAG.remove(self.name, *gone)
+        for (topic, partition), behind in lags.items():
+            LAG.labels(self.name, topic, str(partition)).set(behind)
+        self._lagging = labels
+        return lags
 
     async def parse(
         self,
@@ -214,7 +264,7 @@ class IdempotentConsumer:
         if policy is None:
             return Unhandled(env)
         if record.value is None:
-            return Unreadable("tombstone: the message has no value")
+            return Unreadable("tombstone: the message has no value", event_type=env.event_type)
         try:
             text = record.value.decode("utf-8")
             if env.link_hash(text) != env.hash:
@@ -224,7 +274,7 @@ class IdempotentConsumer:
         except Exception as exc:
             # A copy that fails the hash check is not the event its ce_id names: it must
             # not mark that id processed, or the genuine copy would then be dropped.
-            return Unreadable(_describe(exc))
+            return Unreadable(_describe(exc), event_type=env.event_type)
         try:
             event, _ = await decode_payload(
                 self.store.vault,
@@ -239,7 +289,7 @@ class IdempotentConsumer:
                 return Unopened(env, exc)
             # Invalid JSON or JSON nested too deep (RecursionError), an unknown
             # schema version, an invalid payload, a sealed field that does not open.
-            return Unreadable(_describe(exc), env.id)
+            return Unreadable(_describe(exc), env.id, env.event_type)
         return Readable(env, event, policy)
 
     async def handle(self, decoded: Decoded, message: KafkaMessage) -> Outcome:
@@ -247,10 +297,10 @@ class IdempotentConsumer:
         match decoded:
             case Readable():
                 return await self._run(decoded, message)
-            case Unhandled():
-                return self._counted(message, Outcome.IGNORED)
-            case Unreadable(reason, event_id):
-                return await self._dead_letter(message, reason, event_id)
+            case Unhandled(env):
+                return self._counted(message, Outcome.IGNORED, env.event_type)
+            case Unreadable(reason, event_id, event_type):
+                return await self._dead_letter(message, reason, event_id, event_type)
             case Unopened(env, error):
                 return await self._retry_later(message, env, error)
 
@@ -263,19 +313,25 @@ class IdempotentConsumer:
             ):
                 async with self.store.unit_of_work() as uow:
                     if not await uow.mark_processed(self.name, env.id):
-                        return self._counted(message, Outcome.DUPLICATE)
+                        return self._counted(message, Outcome.DUPLICATE, env.event_type)
                     await policy.handler(readable.event, PolicyContext(uow, env))
         except Unprocessable as exc:
-            return await self._dead_letter(message, str(exc), env.id)
+            return await self._dead_letter(message, str(exc), env.id, env.event_type)
         except Exception as exc:
             if is_transient(exc):
                 return await self._retry_later(message, env, exc)
             # A permanent database error (a value too long for its column, a
             # constraint) or a bug in the policy: no retry will make it work.
-            return await self._dead_letter(message, f"{policy.name}: {_describe(exc)}", env.id)
-        return self._counted(message, Outcome.PROCESSED)
+            return await self._dead_letter(
+                message, f"{policy.name}: {_describe(exc)}", env.id, env.event_type
+            )
+        return self._counted(message, Outcome.PROCESSED, env.event_type)
 
-    def _counted(self, message: KafkaMessage, outcome: Outcome) -> Outcome:
+    def _counted(
+        self, message: KafkaMessage, outcome: Outcome, event_type: str = "unknown"
+    ) -> Outcome:
+        """Count what became of the message. ``event_type``: the envelope's (not for a
+        message without a readable envelope, whose ce_type could be anything)."""
         record = _record(message)
         if self._attempts.pop((record.topic, record.partition, record.offset), None):
             log.info(
@@ -288,6 +344,7 @@ class IdempotentConsumer:
             )
         PAUSED.labels(self.name).set(1 if self._attempts else 0)
         CONSUMED.labels(self.name, outcome).inc()
+        CONSUMED_EVENTS.labels(self.name, event_type, outcome).inc()
         return outcome
 
     def _backoff(self, attempts: int) -> float:
@@ -324,7 +381,11 @@ class IdempotentConsumer:
         raise NackMessage()
 
     async def _dead_letter(
-        self, message: KafkaMessage, reason: str, event_id: str | None = None
+        self,
+        message: KafkaMessage,
+        reason: str,
+        event_id: str | None = None,
+        event_type: str = "unknown",
     ) -> Outcome:
         record = _record(message)
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
@@ -383,7 +444,7 @@ class IdempotentConsumer:
                     "dead_letter_not_marked", consumer=self.name, event_id=event_id, exc_info=exc
                 )
         log.error("dead_lettered", consumer=self.name, reason=reason, **where)
-        return self._counted(message, Outcome.DEAD_LETTERED)
+        return self._counted(message, Outcome.DEAD_LETTERED, event_type)
 
     def _fitting(
         self, record: ConsumerRecord[bytes, bytes], kept: dict[str, str], extra: dict[str, str]

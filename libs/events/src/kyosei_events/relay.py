@@ -23,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerClosed
 from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from .leader import AdvisoryLock, lock_key
 from .records import LogCursor, RecordedEvent
@@ -49,6 +50,17 @@ RELAY_STUCK = Gauge(
 RELAY_LEADER = Gauge(
     "kyosei_relay_leader", "1 while this process's relay is the one that publishes", ["store"]
 )
+RELAY_BACKLOG = Gauge(
+    "kyosei_relay_backlog",
+    "Log positions not yet published: the log's head position minus the relay's checkpoint",
+    ["store"],
+)
+PUBLISH_LATENCY = Histogram(
+    "kyosei_relay_publish_latency_seconds",
+    "Seconds from an event's commit (recorded_at) to Kafka's acknowledgement of its publish",
+    ["store"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600),
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,20 @@ class Stuck:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _observe_latency(store: str, published: list[RecordedEvent]) -> None:
+    """Kafka acknowledged ``published``: the time since each was committed."""
+    if not published:
+        return
+    now = datetime.now(UTC)
+    histogram = PUBLISH_LATENCY.labels(store)
+    for rec in published:
+        try:
+            committed = datetime.fromisoformat(rec.recorded_at)
+        except ValueError:
+            continue
+        histogram.observe(max((now - committed).total_seconds(), 0.0))
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -173,6 +199,7 @@ class OutboxRelay:
                 await self._keep_acknowledged(batch, futures)
                 raise
             await self._keep_acknowledged(batch, futures)
+            _observe_latency(self.store.name, batch)
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += len(batch)
@@ -185,12 +212,23 @@ class OutboxRelay:
         results = await asyncio.gather(*futures, return_exceptions=True)
         for i, result in enumerate(results):
             if isinstance(result, BaseException):
+                _observe_latency(self.store.name, batch[:i])
                 self._failed = (batch[i], result)
                 if i:
                     await self.store.save_checkpoint(self.name, batch[i - 1].cursor)
                 raise result
         if len(futures) < len(batch) and futures:
             await self.store.save_checkpoint(self.name, batch[len(futures) - 1].cursor)
+
+    async def backlog(self) -> int:
+        """How far the relay is behind: the log's head position minus the position of
+        its checkpoint (an upper bound on PostgreSQL, where positions are not quite in
+        commit order); also sets ``kyosei_relay_backlog``."""
+        head = await self.store.head_position()
+        checkpoint = await self.store.checkpoint(self.name)
+        behind = max(head - max(checkpoint.position, 0), 0)
+        RELAY_BACKLOG.labels(self.store.name).set(behind)
+        return behind
 
     async def run(self) -> None:
         self._listen_conn = await self.store.wakeup.listen(self._wake.set)

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, literal, select, text, tuple_
+from sqlalchemy import BigInteger, func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -180,7 +180,7 @@ class EventStore:
         self.name = name
         self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
-        self.writer = StreamWriter(vault, self.dialect, max_message_bytes)
+        self.writer = StreamWriter(vault, self.dialect, max_message_bytes, name=name)
         self.wakeup = Wakeup(engine)
 
     # -- wiring ----------------------------------------------------------------------
@@ -271,6 +271,12 @@ class EventStore:
                 .limit(limit)
             )
             return [_row_to_recorded(r) for r in rows]
+
+    async def head_position(self) -> int:
+        """The log's highest position (0 when empty)."""
+        async with self.engine.connect() as conn:
+            head = (await conn.execute(select(func.max(events.c.position)))).scalar()
+        return int(head or 0)
 
     async def read_subject(self, subject: str) -> list[RecordedEvent]:
         """Every event about one household (or other subject), in log order."""

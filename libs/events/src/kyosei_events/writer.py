@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import ColumnElement, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +37,12 @@ from .tables import events
 
 HEAD_CACHE_SIZE = 100_000
 
+APPENDED = Counter(
+    "kyosei_events_appended_total",
+    "Events appended to the store and committed, by event type",
+    ["store", "event_type"],
+)
+
 
 def utc_now() -> str:
     """The current time as the store writes it (``recorded_at``, ``processed_at``)."""
@@ -45,8 +52,17 @@ def utc_now() -> str:
 class StreamWriter:
     """Appends hash-chained events to streams; keeps a cache of stream heads."""
 
-    def __init__(self, vault: KeyVault, dialect: str, max_message_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        vault: KeyVault,
+        dialect: str,
+        max_message_bytes: int | None = None,
+        *,
+        name: str = "events",
+    ) -> None:
+        """``name``: the store's, the label of ``kyosei_events_appended_total``."""
         self.vault = vault
+        self.name = name
         self.dialect = dialect
         self.max_message_bytes = max_message_bytes
         self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
@@ -124,8 +140,9 @@ class StreamWriter:
             raise EventTooLarge(row["stream_id"], row["event_type"], size, self.max_message_bytes)
 
     def committed(self, appended: Sequence[RecordedEvent]) -> None:
-        """``appended`` has committed: remember the new heads."""
+        """``appended`` has committed: remember the new heads and count the events."""
         for rec in appended:
+            APPENDED.labels(self.name, rec.event_type).inc()
             self._heads[rec.stream_id] = (rec.version, rec.hash)
             self._heads.move_to_end(rec.stream_id)
         while len(self._heads) > HEAD_CACHE_SIZE:

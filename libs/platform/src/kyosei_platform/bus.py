@@ -58,10 +58,21 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
 
 
 def kafka_broker(
-    bootstrap: str | Sequence[str], *, service: str, security: BaseSecurity | None = None
+    bootstrap: str | Sequence[str],
+    *,
+    service: str,
+    security: BaseSecurity | None = None,
+    tracer_provider: Any = None,
 ) -> KafkaBroker:
     """The broker of ``service``; connect it with ``start()``. ``security``: see
-    :func:`kafka_security`."""
+    :func:`kafka_security`. With ``tracer_provider`` (tracing.py), FastStream's telemetry
+    middleware traces every message and carries the trace context in its headers."""
+    middlewares: list[Any] = []
+    if tracer_provider is not None:
+        from .tracing import kafka_middleware
+
+        middlewares.append(kafka_middleware(tracer_provider))
+    middlewares.append(KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service))
     return KafkaBroker(
         bootstrap,
         client_id=f"kyosei-{service}",
@@ -75,7 +86,7 @@ def kafka_broker(
         # kyosei validates its own messages (the consumer's decoder): FastDepends
         # hands the decoded value to the handler as it is.
         serializer=None,
-        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
+        middlewares=middlewares,
         logger=structlog.get_logger("faststream").bind(service=service),
         # FastStream logs every message received and processed at this level;
         # warnings and errors keep theirs.

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
-from . import errors, idempotency
+from . import errors, idempotency, tracing
 from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
@@ -120,6 +120,9 @@ def create_app(
             )
         response.headers["x-correlation-id"] = correlation_id
         return response
+
+    if runtime.tracer_provider is not None:
+        tracing.instrument_app(app, runtime.tracer_provider)
 
     @app.get("/health/live", tags=["operations"])
     async def live() -> dict[str, str]:

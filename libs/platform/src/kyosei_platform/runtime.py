@@ -26,6 +26,7 @@ from kyosei_events.anchors import anchor_periodically, signing_key
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
 
+from . import tracing
 from .bus import MAX_MESSAGE_BYTES, kafka_broker, kafka_security
 from .service import Service
 from .settings import Settings
@@ -103,8 +104,16 @@ class ServiceRuntime:
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")
         self.topic = events_topic(service.name, settings.topic_prefix)
+        # KYOSEI_OTEL_ENABLED: the SDK's tracer provider, shared by the broker and the
+        # HTTP app (http.py); None when tracing is off.
+        self.tracer_provider: Any = (
+            tracing.tracer_provider(service.name) if settings.otel_enabled else None
+        )
         self.broker = kafka_broker(
-            settings.kafka_bootstrap, service=service.name, security=kafka_security(settings)
+            settings.kafka_bootstrap,
+            service=service.name,
+            security=kafka_security(settings),
+            tracer_provider=self.tracer_provider,
         )
         self.relay = OutboxRelay(
             self.store,
@@ -126,6 +135,7 @@ class ServiceRuntime:
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
         self._anchor_task: asyncio.Task[None] | None = None
+        self._metrics_task: asyncio.Task[None] | None = None
 
     def service_settings(self, kind: type[S]) -> S:
         """The service's own settings (``Service.settings``), as the class it declared:
@@ -155,6 +165,11 @@ class ServiceRuntime:
         self._connect_task = asyncio.get_running_loop().create_task(
             self._connect(), name=f"connect:{self.service.name}"
         )
+        if self.settings.metrics_interval:
+            self._metrics_task = asyncio.get_running_loop().create_task(
+                self._measure_periodically(self.settings.metrics_interval),
+                name=f"metrics:{self.service.name}",
+            )
         if self.settings.anchor_interval and self.settings.checkpoint_signing_key:
             self._anchor_task = asyncio.get_running_loop().create_task(
                 anchor_periodically(
@@ -166,6 +181,24 @@ class ServiceRuntime:
                 ),
                 name=f"anchor:{self.service.name}",
             )
+
+    async def measure(self) -> None:
+        """Update the measured metrics: the relay's backlog (from the database, Kafka or
+        not) and the consumer's lag per assigned partition (once it has joined)."""
+        try:
+            await self.relay.backlog()
+        except Exception as exc:
+            log.debug("relay_backlog_unknown", service=self.service.name, error=str(exc))
+        if self.consumer is not None:
+            await self.consumer.lag()
+
+    async def _measure_periodically(self, interval: float) -> None:
+        while True:
+            try:
+                await self.measure()
+            except Exception:
+                log.warning("metrics_update_failed", service=self.service.name, exc_info=True)
+            await asyncio.sleep(interval)
 
     async def wait_connected(self) -> None:
         assert self._connect_task is not None, "start() first"
@@ -226,15 +259,18 @@ class ServiceRuntime:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._connect_task
-        if self._anchor_task is not None:
-            self._anchor_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._anchor_task
+        for task in (self._anchor_task, self._metrics_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.relay.stop()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.engine.dispose()
         await self.keys_engine.dispose()
+        if self.tracer_provider is not None:
+            await asyncio.to_thread(tracing.shutdown, self.tracer_provider)
 
 
 async def _retry(what: str, start: Any, attempts: int = 1_000_000) -> None:

@@ -116,6 +116,20 @@ class Settings(BaseSettings):
         description="seconds between relay polls when no commit or NOTIFY wakes it; also how "
         "often a replica that is not the relay's leader tries to take the lead",
     )
+    otel_enabled: bool = Field(
+        False,
+        description="OpenTelemetry tracing: a span per HTTP request and per Kafka message "
+        "published or consumed, the trace context carried in the Kafka headers; spans go over "
+        "OTLP/HTTP as the standard `OTEL_*` variables say (`OTEL_EXPORTER_OTLP_ENDPOINT`, "
+        "`OTEL_SERVICE_NAME`, …). Needs the packages of `kyosei-platform[otel]` installed "
+        "(the service refuses to start without them, saying so)",
+    )
+    metrics_interval: float = Field(
+        15.0,
+        ge=0,
+        description="seconds between updates of the metrics the service measures rather than "
+        "counts (`kyosei_consumer_lag`, `kyosei_relay_backlog`); 0: off",
+    )
     db_pool_size: int = Field(
         10,
         ge=1,
