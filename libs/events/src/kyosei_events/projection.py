@@ -8,6 +8,7 @@ how read models are proved to be derivable from events alone.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,15 +37,23 @@ async def catch_up(
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Apply every event after the projection's checkpoint. Returns how many.
+    """Apply every event after the projection's checkpoint, at least up to the log's
+    head when it starts. Returns how many.
 
-    ``progress`` is called with the running total after every batch."""
+    The log is read only below the horizon (no transaction still running that could
+    commit an earlier event), so an empty batch may mean "held back", not "done": it
+    waits until every event committed when it started has been applied. ``progress``
+    is called with the running total after every batch."""
     cursor = await store.checkpoint(projection.name)
+    head = await store.head_position()
     total = 0
     while True:
         batch = await store.read_log(cursor, batch_size)
         if not batch:
-            return total
+            if not await store.unread_up_to(cursor, head):
+                return total
+            await asyncio.sleep(0.05)  # a transaction still running holds the horizon
+            continue
         decoded = [await store.decode(r) for r in batch]
         async with store.unit_of_work() as uow:
             await projection.apply(uow, decoded)

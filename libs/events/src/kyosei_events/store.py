@@ -278,6 +278,22 @@ class EventStore:
             head = (await conn.execute(select(func.max(events.c.position)))).scalar()
         return int(head or 0)
 
+    async def unread_up_to(self, after: LogCursor, position: int) -> int:
+        """How many committed events at or below ``position`` lie after ``after`` in log
+        order: events a reader has not had yet, though they may still be held back
+        behind the horizon by a transaction that has not committed."""
+        async with self.engine.connect() as conn:
+            count = (
+                await conn.execute(
+                    select(func.count()).where(
+                        events.c.position <= position,
+                        tuple_(events.c.tx_id, events.c.position)
+                        > tuple_(literal(after.tx_id), literal(after.position)),
+                    )
+                )
+            ).scalar()
+        return int(count or 0)
+
     async def read_subject(self, subject: str) -> list[RecordedEvent]:
         """Every event about one household (or other subject), in log order."""
         async with self.engine.connect() as conn:
