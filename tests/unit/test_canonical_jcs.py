@@ -29,7 +29,7 @@ ALPHABETS = [
     "😀👨‍👩‍👧🏠🙏𠮷𩸽",  # emoji (surrogate pairs in UTF-16), ZWJ, non-BMP kanji
     "".join(map(chr, range(0x20))) + "\x7f\u0080\u009f",  # control characters
     "\u2028\u2029\u200b\u200d\ufeff\ufffd\ue000\uffff",  # separators, BOM, private use
-    '"\\/<>&\'',  # characters JSON may escape
+    "\"\\/<>&'",  # characters JSON may escape
     "abcXYZ019 -_:.",
 ]
 
