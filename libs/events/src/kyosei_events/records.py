@@ -78,7 +78,8 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event about to be appended. ``subject`` is the household id (Kafka key)."""
+    """An event about to be appended. ``subject`` is the household id (the first event's
+    is its stream's Kafka key)."""
 
     event: DomainEvent
     subject: str
