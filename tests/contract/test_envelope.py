@@ -39,6 +39,7 @@ def recorded(**changes: object) -> RecordedEvent:
         payload=PAYLOAD,
         prev_hash="ab" * 32,
         hash="",
+        partition_key="hh-1",
     )
     rec = dataclasses.replace(base, **changes)  # type: ignore[arg-type]
     return dataclasses.replace(rec, hash=link_hash(rec.prev_hash, rec.record()))

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect, text
 
 from kyosei_events import EventStore, KeyVault, NewEvent
@@ -63,7 +64,7 @@ async def test_migrations_create_the_store_and_read_models(
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0005", "coordination": "0004"}[service]
+        head = {"intake": "0006", "coordination": "0005"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 
@@ -128,7 +129,11 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
     from alembic import command
     from alembic.config import Config
 
-    from kyosei_events.catalogue.intake import HouseholdRegistered
+    from kyosei_events.catalogue.intake import (
+        ConsultationLinkedToHousehold,
+        HouseholdRegistered,
+    )
+    from kyosei_events.tables import events
     from kyosei_households.directory import households
     from kyosei_intake.projections import consultations
     from tests.backbone_support import consultation
@@ -144,23 +149,67 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
     keys = create_engine(settings.keys_database_url)
     vault = KeyVault(keys, master_key_from_hex(MASTER))
     await vault.create_tables()
-    # Events written by the 0001 service: no inline projection of today's shape.
-    store = EventStore(engine, vault, name="intake")
-    received = consultation("hh-1")
-    await store.append(f"consultation-{received.consultation_id}", [NewEvent(received, "hh-1")], 0)
+    # Events written by the 0001 service: rows of its shape (no partition key), no
+    # inline projection of today's shape. One consultation was received with its
+    # household, one without and then linked to it.
+    scratch_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'scratch'}.db")
+    scratch = EventStore(scratch_engine, vault, name="intake")
+    await scratch.create_tables()
+    received, unlinked = consultation("hh-1"), consultation(None)
+    cid = unlinked.consultation_id
     registered = HouseholdRegistered(
         household_id="hh-1", registered_by="agency-a", registered_at=datetime.now(UTC)
     )
-    await store.append("household-hh-1", [NewEvent(registered, "hh-1")], 0)
+    linked = ConsultationLinkedToHousehold(
+        consultation_id=cid, household_id="hh-1", linked_at=datetime.now(UTC)
+    )
+    written = [
+        *await scratch.append(
+            f"consultation-{received.consultation_id}", [NewEvent(received, "hh-1")], 0
+        ),
+        *await scratch.append("household-hh-1", [NewEvent(registered, "hh-1")], 0),
+        *await scratch.append(f"consultation-{cid}", [NewEvent(unlinked, cid)], 0),
+        *await scratch.append(f"consultation-{cid}", [NewEvent(linked, "hh-1")], 1),
+    ]
+    await scratch_engine.dispose()
+    old_shape = sa.Table(
+        "events",
+        sa.MetaData(),
+        *(
+            sa.Column(c.name, c.type)
+            for c in events.c
+            if c.name not in {"position", "partition_key"}
+        ),
+    )
+    async with engine.begin() as conn:
+        for rec in written:
+            await conn.execute(
+                old_shape.insert().values({c.name: getattr(rec, c.name) for c in old_shape.c})
+            )
 
     await asyncio.to_thread(upgrade, service, settings)
-    assert "migrated 0001 -> 0005; rebuilding read models" in capfd.readouterr().out
+    assert "migrated 0001 -> 0006; rebuilding read models" in capfd.readouterr().out
     async with engine.connect() as conn:
         rows = (await conn.execute(consultations.select())).mappings().all()
         directory = (await conn.execute(households.select())).mappings().all()
-    assert [(r["consultation_id"], r["status"], r["member_ids"]) for r in rows] == [
-        (received.consultation_id, "pending", "[]")
-    ]
+        keyed = (
+            await conn.execute(
+                sa.select(events.c.stream_id, events.c.subject, events.c.partition_key).order_by(
+                    events.c.position
+                )
+            )
+        ).all()
+    assert sorted((r["consultation_id"], r["status"], r["member_ids"]) for r in rows) == sorted(
+        [(received.consultation_id, "pending", "[]"), (cid, "pending", "[]")]
+    )
     assert [(r["household_id"], r["merged_into"]) for r in directory] == [("hh-1", None)]
+    # Every event's partition key is its stream's first subject: the linked
+    # consultation's events keep its own id, though the link's subject is the household.
+    assert [tuple(k) for k in keyed] == [
+        (f"consultation-{received.consultation_id}", "hh-1", "hh-1"),
+        ("household-hh-1", "hh-1", "hh-1"),
+        (f"consultation-{cid}", cid, cid),
+        (f"consultation-{cid}", "hh-1", cid),
+    ]
     await engine.dispose()
     await keys.dispose()

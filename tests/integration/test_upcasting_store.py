@@ -35,7 +35,11 @@ async def write_v1_row(store: EventStore, stream_id: str, subject: str) -> str:
     }
     record = record_of(**{k: v for k, v in row.items() if k != "prev_hash"})  # type: ignore[arg-type]
     async with store.engine.begin() as conn:
-        await conn.execute(events.insert().values(**row, tx_id=0, hash=link_hash(GENESIS, record)))
+        await conn.execute(
+            events.insert().values(
+                **row, tx_id=0, hash=link_hash(GENESIS, record), partition_key=subject
+            )
+        )
     return event_id
 
 

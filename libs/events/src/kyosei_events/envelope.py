@@ -1,7 +1,10 @@
 """The envelope: CloudEvents 1.0 attributes carried as Kafka headers (binary mode).
 
-Kafka key = the subject (household id), so one household's events from one service
-stay in order on one partition. The value is the event's JSON payload exactly as it
+Kafka key = the stream's partition key: the subject of the stream's first event (the
+household id, or a consultation's own id when it was received without a household).
+Every event of a stream keeps that key when its subject changes (a consultation linked
+to a household), so a stream stays in order on one partition, and one household's
+streams that began under it share its partition. The value is the event's JSON payload exactly as it
 is stored (personal fields sealed), so a consumer can recompute the hash chain.
 
 Headers (all UTF-8):
@@ -19,7 +22,7 @@ ce_id when the event starts a correlation). It is not a CloudEvents attribute (n
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .canonical import canonical_text
 from .codec import link_hash, metadata_of, record_of
@@ -70,6 +73,9 @@ class Envelope:
     causation_id: str | None = None
     agency_id: str | None = None
     staff_id: str | None = None
+    # The Kafka key, when it is not the subject (a stream whose subject changed); not a
+    # header, so an envelope read back from headers has none.
+    partition_key: str | None = field(default=None, compare=False)
 
     @property
     def ce_type(self) -> str:
@@ -87,7 +93,7 @@ class Envelope:
 
     @property
     def key(self) -> bytes:
-        return self.subject.encode()
+        return (self.partition_key or self.subject).encode()
 
     def link_hash(self, payload: str) -> str:
         """The chain hash of this event with ``payload``: equals ``hash`` when authentic."""

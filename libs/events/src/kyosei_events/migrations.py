@@ -52,6 +52,50 @@ def drop_store_v1(op: Any) -> None:
     op.drop_table("events")
 
 
+def store_v2(op: Any) -> None:
+    """events.partition_key: the Kafka key of every event of a stream, the subject of the
+    stream's first event (a consultation's subject changes to its household's id when it
+    is linked; its key does not). Existing rows are filled from their stream's first
+    event. Hashes do not change: the key is not in the chain record."""
+    schema = _schema(op)
+    op.add_column(
+        "events",
+        sa.Column("partition_key", sa.String(128), nullable=False, server_default=""),
+        schema=schema,
+    )
+    table = sa.Table(
+        "events",
+        sa.MetaData(),
+        sa.Column("stream_id", sa.String(128)),
+        sa.Column("version", sa.Integer),
+        sa.Column("subject", sa.String(128)),
+        sa.Column("partition_key", sa.String(128)),
+    )
+    earliest = table.alias("earliest")
+    first_subject = (
+        sa.select(earliest.c.subject)
+        .where(earliest.c.stream_id == table.c.stream_id)
+        .order_by(earliest.c.version)
+        .limit(1)
+        .scalar_subquery()
+    )
+    op.execute(table.update().values(partition_key=first_subject))
+    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot drop a default in place
+        op.alter_column("events", "partition_key", server_default=None, schema=schema)
+
+
+def drop_store_v2(op: Any) -> None:
+    op.drop_column("events", "partition_key", schema=_schema(op))
+
+
+def _schema(op: Any) -> str | None:
+    """The service's schema: Alembic's column operations name their table by text, which
+    the connection's schema_translate_map (kyosei_platform.migrate) does not reach."""
+    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
+    schema: str | None = translate.get(None)
+    return schema
+
+
 def anchors_v1(op: Any) -> None:
     """Signed anchors of every stream's head and of the log (anchors.py)."""
     op.create_table(

@@ -78,7 +78,8 @@ class Metadata:
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event about to be appended. ``subject`` is the household id (Kafka key)."""
+    """An event about to be appended. ``subject`` is the household id (the first event's
+    is its stream's Kafka key)."""
 
     event: DomainEvent
     subject: str
@@ -113,6 +114,8 @@ class RecordedEvent:
     payload: str
     prev_hash: str
     hash: str
+    # The Kafka key: the subject of the stream's first event (tables.py).
+    partition_key: str
 
     @property
     def cursor(self) -> LogCursor:
@@ -156,6 +159,7 @@ class RecordedEvent:
             stream_version=self.version,
             prev_hash=self.prev_hash,
             hash=self.hash,
+            partition_key=self.partition_key,
             correlation_id=meta.get("correlation_id"),
             causation_id=meta.get("causation_id"),
             agency_id=meta.get("agency_id"),

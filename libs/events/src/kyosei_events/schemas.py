@@ -128,6 +128,31 @@ REQUIRED_HEADERS = [
     "ce_prevhash",
     "ce_hash",
 ]
+KEY_DESCRIPTION = (
+    "the subject of the stream's first event, for every event of the stream: the "
+    "household id, or the consultation id when it was received without a household (it "
+    "keeps that key once linked; ce_subject becomes the household id). Order per key; "
+    "within a stream ce_streamversion gives the order"
+)
+# How an agency recomputes ce_hash without kyosei (README, "For agencies integrating by
+# events"; tests/integration/test_agency_integration.py runs it).
+CHAIN_RECIPE = (
+    "ce_hash = SHA-256(bytes of hex ce_prevhash (64 zeros for version 1) || UTF-8 RFC 8785 "
+    "(JCS) canonical JSON of the chain record {stream_id: ce_streamid, version: "
+    "int(ce_streamversion), event_id: ce_id, type: ce_type without 'jp.kyosei.', "
+    "schema_version: int(ce_schemaversion), time: ce_time, subject: ce_subject, metadata: "
+    "JCS text of {correlation_id, causation_id, agency_id, staff_id} from ce_correlationid, "
+    "ce_causationid, ce_agencyid, ce_staffid (absent ones left out), payload: the message "
+    "value as received}). The record holds only strings and integers, so "
+    "json.dumps(record, sort_keys=True, separators=(',', ':'), ensure_ascii=False) is JCS "
+    "for it."
+)
+HEADER_DESCRIPTIONS = {
+    "ce_streamid": "the stream (one consultation, household, case…) the event belongs to",
+    "ce_streamversion": "the event's place in its stream: 1, 2, …",
+    "ce_prevhash": "ce_hash of the stream's previous event (64 zeros for version 1)",
+    "ce_hash": "SHA-256 chain hash of the event (see CloudEventsHeaders' description)",
+}
 DEAD_LETTER_HEADERS = {
     "dlq_reason": "why the consumer could never process the message",
     "dlq_consumer": "the consumer group that gave up on it",
@@ -156,7 +181,7 @@ def _message(cls: type[DomainEvent], version: int) -> dict[str, Any]:
             "kafka": {
                 "key": {
                     "type": "string",
-                    "description": "household id (the consultation id while unknown)",
+                    "description": KEY_DESCRIPTION,
                 },
                 "bindingVersion": "0.5.0",
             }
@@ -199,7 +224,8 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
         channels[f"{producer}Events"] = {
             "address": events_topic(producer),
             "title": f"{producer} events",
-            "description": f"Every event {producer} records, keyed by household; "
+            "description": f"Every event {producer} records, keyed by its stream's first "
+            "subject (the household id, or the consultation id when received without one); "
             "the address takes KYOSEI_TOPIC_PREFIX in front when set.",
             "servers": [{"$ref": "#/servers/plain"}, {"$ref": "#/servers/saslSsl"}],
             "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in ids},
@@ -249,9 +275,15 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
         }
     headers = {
         "type": "object",
-        "description": "CloudEvents 1.0, Kafka protocol binding, binary content mode",
+        "description": "CloudEvents 1.0, Kafka protocol binding, binary content mode. "
+        + CHAIN_RECIPE,
         "required": REQUIRED_HEADERS,
-        "properties": {h: {"type": "string"} for h in CLOUDEVENTS_HEADERS},
+        "properties": {
+            h: {"type": "string", "description": HEADER_DESCRIPTIONS[h]}
+            if h in HEADER_DESCRIPTIONS
+            else {"type": "string"}
+            for h in CLOUDEVENTS_HEADERS
+        },
     }
     messages["DeadLetter"] = {
         "name": "DeadLetter",

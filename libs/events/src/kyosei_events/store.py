@@ -69,6 +69,7 @@ def _row_to_recorded(row: Any) -> RecordedEvent:
         payload=m["payload"],
         prev_hash=m["prev_hash"],
         hash=m["hash"],
+        partition_key=m["partition_key"],
     )
 
 
@@ -329,7 +330,8 @@ class EventStore:
     ) -> tuple[list[DecodedEvent], int]:
         """A stream's recorded events decoded, and its version; remembers its head."""
         if recorded:
-            self.writer.remember_head(stream_id, recorded[-1].version, recorded[-1].hash)
+            last = recorded[-1]
+            self.writer.remember_head(stream_id, last.version, last.hash, last.partition_key)
         return [await self.decode(r) for r in recorded], (recorded[-1].version if recorded else 0)
 
     async def checkpoint(self, name: str) -> LogCursor:

@@ -20,6 +20,7 @@ store_metadata = MetaData()
 # (stream_id, version) unique: the optimistic-concurrency check. Appends take no
 # table lock; commit-order gaps in `position` are handled by reading the log in
 # (tx_id, position) order below the oldest running transaction (see store.py).
+# partition_key: since store_v2 (migrations.py).
 events = Table(
     "events",
     store_metadata,
@@ -36,6 +37,10 @@ events = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The Kafka key of every event of the stream: the subject of its first event, so a
+    # stream whose subject changes (a consultation linked to a household) keeps one
+    # partition and its order.
+    Column("partition_key", String(128), nullable=False),
     UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
     Index("events_log_order", "tx_id", "position"),
     Index("events_subject", "subject"),

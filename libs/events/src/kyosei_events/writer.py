@@ -4,7 +4,9 @@
 recently written heads when the expected version matches it, else from the table),
 seals personal fields with the household key, hashes each event onto the chain
 (codec.py) and writes them with one INSERT on the caller's connection. No table-wide
-lock: the unique (stream_id, version) key is the concurrency check. On PostgreSQL
+lock: the unique (stream_id, version) key is the concurrency check. Every event of a
+stream gets the stream's partition key (its Kafka key): the subject of its first event,
+kept with the head. On PostgreSQL
 each row records the id of the transaction that wrote it (``tx_id``), which the
 store's log reads order by.
 """
@@ -65,7 +67,8 @@ class StreamWriter:
         self.name = name
         self.dialect = dialect
         self.max_message_bytes = max_message_bytes
-        self._heads: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        # stream id -> (version, hash, partition key) of its head
+        self._heads: OrderedDict[str, tuple[int, str, str]] = OrderedDict()
         if dialect == "postgresql":
             tx_id: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
         else:
@@ -93,7 +96,8 @@ class StreamWriter:
         :meth:`committed` once the transaction has committed."""
         if not new_events:
             return []
-        version, prev = await self._head_hash(conn, stream_id, expected)
+        version, prev, key = await self._head_hash(conn, stream_id, expected)
+        partition_key = key if key is not None else new_events[0].subject
         rows: list[dict[str, Any]] = []
         now = utc_now()
         for new in new_events:
@@ -115,7 +119,9 @@ class StreamWriter:
                 "payload": canonical_text(payload),
             }
             hash_ = link_hash(prev, record_of(**columns))
-            rows.append({**columns, "prev_hash": prev, "hash": hash_})
+            rows.append(
+                {**columns, "prev_hash": prev, "hash": hash_, "partition_key": partition_key}
+            )
             prev = hash_
             if self.max_message_bytes is not None:
                 self._check_size(rows[-1])
@@ -143,28 +149,31 @@ class StreamWriter:
         """``appended`` has committed: remember the new heads and count the events."""
         for rec in appended:
             APPENDED.labels(self.name, rec.event_type).inc()
-            self._heads[rec.stream_id] = (rec.version, rec.hash)
+            self._heads[rec.stream_id] = (rec.version, rec.hash, rec.partition_key)
             self._heads.move_to_end(rec.stream_id)
         while len(self._heads) > HEAD_CACHE_SIZE:
             self._heads.popitem(last=False)
 
-    def remember_head(self, stream_id: str, version: int, hash_: str) -> None:
+    def remember_head(self, stream_id: str, version: int, hash_: str, partition_key: str) -> None:
         """A stream's head as read: the next append after it skips a query."""
-        self._heads[stream_id] = (version, hash_)
+        self._heads[stream_id] = (version, hash_, partition_key)
 
     async def _head_hash(
         self, conn: AsyncConnection, stream_id: str, expected: int | None
-    ) -> tuple[int, str]:
-        """(version, hash) that the new events chain onto."""
+    ) -> tuple[int, str, str | None]:
+        """(version, hash, partition key) that the new events chain onto (no partition
+        key: a new stream)."""
         if expected == 0:
-            return 0, GENESIS
+            return 0, GENESIS, None
         cached = self._heads.get(stream_id)
         if expected is not None and cached is not None:
             if cached[0] == expected:
                 return cached
             if cached[0] > expected:
                 raise ConcurrencyError(stream_id, expected, cached[0])
-        query = select(events.c.version, events.c.hash).where(events.c.stream_id == stream_id)
+        query = select(events.c.version, events.c.hash, events.c.partition_key).where(
+            events.c.stream_id == stream_id
+        )
         if expected is None:
             query = query.order_by(events.c.version.desc()).limit(1)
         else:
@@ -172,6 +181,6 @@ class StreamWriter:
         row = (await conn.execute(query)).first()
         if row is None:
             if expected is None:
-                return 0, GENESIS
+                return 0, GENESIS, None
             raise ConcurrencyError(stream_id, expected)
-        return int(row[0]), str(row[1])
+        return int(row[0]), str(row[1]), str(row[2])
