@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from kyosei_coordination import views
+from kyosei_coordination.app import service
 from kyosei_coordination.commands import OpenCase, case_id_for, open_case
 from kyosei_events import EventStore
 from kyosei_events.catalogue.intake import (
@@ -17,6 +18,7 @@ from kyosei_events.catalogue.intake import (
     HouseholdRegistered,
     MemberAdded,
 )
+from kyosei_events.projection import rebuild
 from kyosei_households import find
 from kyosei_platform.auth import Identity, Role
 from kyosei_platform.testing import PolicyBus, acting_as
@@ -107,3 +109,21 @@ async def test_a_coordinator_may_open_a_case_through_the_same_command(store: Eve
     opened = await open_case(ctx, command, subject="c-3")
     again = await open_case(ctx, command, subject="c-3")
     assert opened.case_id == again.case_id and again.version == 1
+
+
+async def test_a_rebuild_keeps_the_directory_fed_by_intakes_events(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    """`kyosei rebuild coordination` replays coordination's own log into its read
+    models (the case list); the household directory comes from intake's events, which
+    are not in that log, so the rebuild leaves it as it is."""
+    await bus.publish("intake", registered("h-1"))
+    await bus.publish("intake", escalated("c-1", "h-1"))
+    assert [make().name for make in service.projections] == ["coordination.cases"]
+
+    maintenance = EventStore(store.engine, store.vault, name=store.name)
+    for make in service.projections:
+        assert await rebuild(maintenance, make()) == 1  # CaseOpened
+    async with store.engine.connect() as conn:
+        assert await find(conn, "h-1") is not None
+    assert await cases(store, "h-1") == [case_id_for("c-1")]

@@ -3,7 +3,9 @@
 A projection applies a batch of decoded events and the runner saves its checkpoint
 in the same transaction, so a crash never leaves a read model ahead of or behind
 its checkpoint. ``rebuild`` clears a read model and replays the whole log, which is
-how read models are proved to be derivable from events alone.
+how read models are proved to be derivable from events alone; it holds the service's
+appends out meanwhile, so it can run while the service serves (inline projections are
+updated by every append). ``catch_up`` is for read models that only it updates.
 """
 
 from __future__ import annotations
@@ -72,8 +74,25 @@ async def rebuild(
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Clear the read model and replay the whole log into it."""
+    """Clear the read model and replay the whole log into it. Returns how many events.
+
+    One transaction that holds the service's writers out (``UnitOfWork.hold_writers_out``):
+    appends update inline projections in their own transactions, so a reset and replay
+    that let them in between would apply an event twice (an IntegrityError) or lose
+    one (reset after the append's update, replayed before its commit). Appends wait
+    until the rebuild commits, and readers see the previous read model until then (on
+    PostgreSQL); a rebuild that fails leaves it as it was."""
+    cursor = START
+    total = 0
     async with store.unit_of_work() as uow:
+        await uow.hold_writers_out()
         await projection.reset(uow)
-        await uow.save_checkpoint(projection.name, START, forward_only=False)
-    return await catch_up(store, projection, batch_size=batch_size, progress=progress)
+        while batch := await uow.read_committed_log(cursor, batch_size):
+            await projection.apply(uow, [await store.decode(r) for r in batch])
+            cursor = batch[-1].cursor
+            total += len(batch)
+            if progress is not None:
+                progress(total)
+            log.debug("projection_rebuild_progress", projection=projection.name, events=total)
+        await uow.save_checkpoint(projection.name, cursor, forward_only=False)
+    return total

@@ -88,6 +88,47 @@ class UnitOfWork:
         self.store = store
         self.conn = conn
         self.appended: list[RecordedEvent] = []
+        self._writer_lock = False
+
+    async def _enter_as_writer(self) -> None:
+        """Before the first append of a store with inline projections, on PostgreSQL: take
+        the read models' lock in shared mode until commit, so that appends run side by
+        side but never while a rebuild holds it exclusively (see ``hold_writers_out``).
+        It is taken before the append writes anything, so a waiting writer has written
+        no event a rebuild could miss. (On SQLite every transaction holds the one write
+        lock: BEGIN IMMEDIATE.)"""
+        if self._writer_lock or not self.store.projections or self.store.dialect != "postgresql":
+            return
+        await self.conn.execute(_SHARED_LOCK, {"key": self.store.read_model_lock})
+        self._writer_lock = True
+
+    async def hold_writers_out(self) -> None:
+        """Until this transaction ends, no append of this service updates its read models:
+        on PostgreSQL the read models' lock in exclusive mode (it waits for the appends
+        in progress to commit); on SQLite this transaction already holds the write lock.
+        A rebuild resets and replays under it, so live appends neither collide with the
+        replay nor are lost or applied twice; they wait until it commits."""
+        if self.store.dialect == "postgresql":
+            await self.conn.execute(_EXCLUSIVE_LOCK, {"key": self.store.read_model_lock})
+
+    async def read_committed_log(
+        self, after: LogCursor = START, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """Events after ``after`` in log order, read in this transaction without the read
+        horizon: only for a transaction that holds writers out (``hold_writers_out``),
+        where no append is in progress, so every event there will ever be before it is
+        committed and visible (a writer waiting for the lock may hold the horizon back,
+        and it cannot commit before this transaction does)."""
+        rows = await self.conn.execute(
+            select(*_COLUMNS)
+            .where(
+                tuple_(events.c.tx_id, events.c.position)
+                > tuple_(literal(after.tx_id), literal(after.position))
+            )
+            .order_by(events.c.tx_id, events.c.position)
+            .limit(limit)
+        )
+        return [_row_to_recorded(r) for r in rows]
 
     async def append(
         self,
@@ -97,6 +138,7 @@ class UnitOfWork:
     ) -> list[RecordedEvent]:
         """Append to a stream. ``expected_version`` 0 means the stream must be new;
         ``None`` appends at whatever the head is."""
+        await self._enter_as_writer()
         recorded = await self.store.writer.append(
             self.conn, stream_id, new_events, expected_version
         )
@@ -183,6 +225,10 @@ class EventStore:
         self.dialect = engine.dialect.name
         self.writer = StreamWriter(vault, self.dialect, max_message_bytes, name=name)
         self.wakeup = Wakeup(engine)
+        # The advisory lock between appends (shared) and read-model rebuilds (exclusive),
+        # one per service and schema: the same for the service and `kyosei rebuild`.
+        schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
+        self.read_model_lock = f"kyosei-read-models:{schema or ''}:{name}"
 
     # -- wiring ----------------------------------------------------------------------
 
@@ -364,6 +410,9 @@ class EventStore:
 
 # SQLite: writers are serialised and tx_id is always 0, so everything is below this.
 _NO_HORIZON = 1
+
+_SHARED_LOCK = text("select pg_advisory_xact_lock_shared(hashtext(:key))")
+_EXCLUSIVE_LOCK = text("select pg_advisory_xact_lock(hashtext(:key))")
 
 # The oldest transaction that may still write this database, as a 64-bit transaction id.
 # Transactions running in other databases of the cluster cannot write this store's table

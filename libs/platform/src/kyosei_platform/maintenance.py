@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -145,14 +146,25 @@ def checkpoint_key(public: str | None, private: str | None) -> str:
 
 
 async def rebuild(service: Service, settings: Settings) -> None:
+    """Rebuild the service's read models (``Service.projections``; a directory fed by
+    consumed events is not one of them and is left alone), each in one transaction
+    while the service may be serving: its appends wait until that read model is
+    rebuilt, and its readers see the previous one until then."""
     async with _open(service, settings) as store:
         for make in service.projections:
             projection = make()
-            print(f"{service.name}: rebuilding {projection.name}", flush=True)
+            print(
+                f"{service.name}: rebuilding {projection.name} (writes wait until it is done)",
+                flush=True,
+            )
+            started = time.monotonic()
 
             def progress(done: int, name: str = projection.name) -> None:
                 if done % 10_000 == 0:
                     print(f"… {name}: {done} events", flush=True)
 
             count = await rebuild_projection(store, projection, progress=progress)
-            print(f"{service.name}: {projection.name} rebuilt from {count} events")
+            print(
+                f"{service.name}: {projection.name} rebuilt from {count} events "
+                f"in {time.monotonic() - started:.1f}s"
+            )
