@@ -412,3 +412,168 @@ def test_overlay_pins_every_image_and_base_has_no_secret() -> None:
             image = container["image"]
             tag = image.rsplit("/", 1)[-1].partition(":")[2]
             assert tag and tag != "latest", f"{service}: image {image} has no pinned tag"
+
+
+# --- optional components: Kafka (Strimzi) and PostgreSQL (CloudNativePG) in the cluster
+
+K8S_STRIMZI_OVERLAY = K8S / "overlays" / "strimzi-example"
+STRIMZI = "kafka.strimzi.io/v1beta2"
+# Their custom resources: kubernetes-validate knows no CRD schemas, so their structure
+# is checked here.
+CUSTOM = {
+    ("kafka.strimzi.io/v1beta2", "Kafka"),
+    ("kafka.strimzi.io/v1beta2", "KafkaNodePool"),
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"),
+    ("kafka.strimzi.io/v1beta2", "KafkaUser"),
+    ("postgresql.cnpg.io/v1", "Cluster"),
+}
+
+
+def _runtime_topics() -> set[str]:
+    """Every topic name the installed services use: each one's events and dead letters
+    and the events topics their policies consume (kyosei_events.topics)."""
+    from kyosei_events.topics import dead_letter_topic, events_topic
+
+    services = discover()
+    names = set()
+    for name, svc in services.items():
+        names.add(events_topic(name))
+        if svc.policies:
+            names.add(dead_letter_topic(name))
+        names |= {events_topic(p.event_type.producer) for p in svc.policies}
+    return names
+
+
+def _custom(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"] == kind and o["apiVersion"] in {a for a, _ in CUSTOM}]
+
+
+def test_strimzi_overlay_core_resources_are_valid_kubernetes() -> None:
+    objects = _render(K8S_STRIMZI_OVERLAY)
+    problems = []
+    for obj in objects:
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        if obj["kind"] != "Namespace" and obj["metadata"].get("namespace") != "kyosei":
+            problems.append(f"{name}: not in namespace kyosei")
+        if (obj["apiVersion"], obj["kind"]) in CUSTOM:
+            continue
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            location = ".".join(str(part) for part in exc.path)
+            problems.append(f"{name}: {location}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError as exc:
+            problems.append(f"{name}: {exc.message}")
+    assert not problems, "\n".join(problems)
+    kinds = {(o["apiVersion"], o["kind"]) for o in objects}
+    assert kinds >= CUSTOM, CUSTOM - kinds
+    deployments = _deployments(objects)
+    assert set(deployments) == set(SERVICES)
+    # The KafkaTopics declare the topics: no topics Jobs.
+    assert not [o for o in objects if o["kind"] == "Job"]
+
+
+def _strimzi_kafka(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    (kafka,) = _custom(objects, "Kafka")
+    assert kafka["apiVersion"] == STRIMZI
+    return kafka
+
+
+def test_strimzi_kafka_runs_kraft_on_three_nodes_with_scram_listeners() -> None:
+    objects = _render(K8S_STRIMZI_OVERLAY)
+    kafka = _strimzi_kafka(objects)
+    annotations = kafka["metadata"]["annotations"]
+    assert annotations["strimzi.io/kraft"] == "enabled"
+    assert annotations["strimzi.io/node-pools"] == "enabled"
+    listeners = {item["name"]: item for item in kafka["spec"]["kafka"]["listeners"]}
+    assert (listeners["plain"]["port"], listeners["plain"]["tls"]) == (9092, False)
+    assert (listeners["tls"]["port"], listeners["tls"]["tls"]) == (9093, True)
+    for listener in listeners.values():
+        assert listener["type"] == "internal"
+        assert listener["authentication"]["type"] == "scram-sha-512"
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert kafka["spec"]["kafka"]["config"]["auto.create.topics.enable"] is False
+    assert {"topicOperator", "userOperator"} <= set(kafka["spec"]["entityOperator"])
+
+    (pool,) = _custom(objects, "KafkaNodePool")
+    assert pool["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+    assert pool["spec"]["replicas"] == 3
+    assert sorted(pool["spec"]["roles"]) == ["broker", "controller"]
+    storage = pool["spec"]["storage"]
+    volumes = storage["volumes"] if storage["type"] == "jbod" else [storage]
+    assert volumes and all(v["type"] == "persistent-claim" and v["size"] for v in volumes)
+
+
+def test_strimzi_declares_one_kafka_topic_per_runtime_topic_with_the_defaults() -> None:
+    objects = _render(K8S_STRIMZI_OVERLAY)
+    cluster = _strimzi_kafka(objects)["metadata"]["name"]
+    defaults = deploy.topic_defaults()
+    topics = _custom(objects, "KafkaTopic")
+    names = [t["spec"]["topicName"] for t in topics]
+    assert sorted(names) == sorted(_runtime_topics()), "one KafkaTopic per topic, no other"
+    dead_letters = {f"kyosei.{name}.dlq" for name in SERVICES}
+    for topic in topics:
+        assert topic["apiVersion"] == STRIMZI
+        assert topic["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+        assert topic["metadata"]["name"] == topic["spec"]["topicName"]
+        assert topic["spec"]["partitions"] == defaults.topic_partitions
+        assert topic["spec"]["replicas"] == (defaults.topic_replication_factor or 3)
+        retention = (
+            defaults.topic_dlq_retention_ms
+            if topic["spec"]["topicName"] in dead_letters
+            else defaults.topic_retention_ms
+        )
+        assert topic["spec"]["config"]["retention.ms"] == retention
+
+
+def test_strimzi_gives_each_service_a_scram_user_it_logs_in_as() -> None:
+    objects = _render(K8S_STRIMZI_OVERLAY)
+    kafka = _strimzi_kafka(objects)
+    cluster = kafka["metadata"]["name"]
+    users = {u["metadata"]["name"]: u for u in _custom(objects, "KafkaUser")}
+    assert set(users) == {f"kyosei-{name}" for name in SERVICES}
+    runtime = _runtime_topics()
+    for name, user in users.items():
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+        assert user["spec"]["authentication"]["type"] == "scram-sha-512"
+        acls = user["spec"]["authorization"]["acls"]
+        topics = {a["resource"]["name"] for a in acls if a["resource"]["type"] == "topic"}
+        assert topics <= runtime
+        assert f"kyosei.{name.removeprefix('kyosei-')}.events" in topics
+
+    (config,) = [o for o in objects if o["kind"] == "ConfigMap"]
+    data = config["data"]
+    assert data["KYOSEI_KAFKA_BOOTSTRAP"].startswith(f"{cluster}-kafka-bootstrap.")
+    assert data["KYOSEI_KAFKA_BOOTSTRAP"].endswith(":9093")
+    assert data["KYOSEI_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert data["KYOSEI_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    for service, deployment in _deployments(objects).items():
+        spec = deployment["spec"]["template"]["spec"]
+        (app,) = spec["containers"]
+        env = {e["name"]: e for e in app["env"]}
+        assert env["KYOSEI_KAFKA_SASL_USERNAME"]["value"] == f"kyosei-{service}"
+        password = env["KYOSEI_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert password == {"name": f"kyosei-{service}", "key": "password"}
+        mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        ca = volumes["kafka-ca"]["secret"]
+        assert ca["secretName"] == f"{cluster}-cluster-ca-cert"
+        (item,) = ca["items"]
+        assert data["KYOSEI_KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/{item['path']}"
+
+
+def test_cloudnative_pg_cluster_serves_the_services_database() -> None:
+    objects = _render(K8S_STRIMZI_OVERLAY)
+    (cluster,) = _custom(objects, "Cluster")
+    assert cluster["apiVersion"] == "postgresql.cnpg.io/v1"
+    spec = cluster["spec"]
+    assert spec["instances"] == 3
+    assert re.fullmatch(r"\S+/postgresql:16(\.\d+)?", spec["imageName"]), spec["imageName"]
+    assert spec["bootstrap"]["initdb"] == {"database": "kyosei", "owner": "kyosei"}
+    assert spec["storage"]["size"]
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    rw = f"@{cluster['metadata']['name']}-rw."
+    for key in ("KYOSEI_DATABASE_URL", "KYOSEI_KEYS_DATABASE_URL"):
+        url = secret["stringData"][key]
+        assert url.startswith("postgresql+asyncpg://kyosei:") and rw in url, url
+        assert url.endswith("/kyosei")

@@ -47,6 +47,15 @@ TRIAL = Service(
 )
 
 
+# What the Strimzi component and its example overlay get from each service.
+STRIMZI_GENERATED = {
+    deploy.K8S_STRIMZI_OVERLAY / "kustomization.yaml",
+    deploy.K8S_STRIMZI / "kustomization.yaml",
+    deploy.K8S_STRIMZI / "topics.yaml",
+    deploy.K8S_STRIMZI / "users.yaml",
+}
+
+
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "docker-compose.yml", tmp_path)
@@ -65,6 +74,7 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
         deploy.README,
         deploy.K8S_SERVICES / "trial" / "kustomization.yaml",
         deploy.K8S_TOPICS,
+        *STRIMZI_GENERATED,
     }
     assert deploy.out_of_date(services, copy) == []
     assert deploy.out_of_date(installed, copy), "the repository's files now lack the trial service"
@@ -106,12 +116,29 @@ def test_a_new_service_gets_its_parts_and_loses_them_when_it_goes(copy: Path) ->
     assert pod["containers"][0]["args"] == ["serve", "trial"]
     assert pod["containers"][0]["image"] == "registry.example.jp/kyosei/trial:0.1.0"
 
+    strimzi = _kustomize(copy / deploy.K8S_STRIMZI_OVERLAY)
+    names = {(o["kind"], o["metadata"]["name"]) for o in strimzi}
+    assert {
+        ("KafkaTopic", "kyosei.trial.events"),
+        ("KafkaTopic", "kyosei.trial.dlq"),
+        ("KafkaUser", "kyosei-trial"),
+    } <= names
+    (deployment,) = [
+        o for o in strimzi if (o["kind"], o["metadata"]["name"]) == ("Deployment", "kyosei-trial")
+    ]
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["KYOSEI_KAFKA_SASL_USERNAME"]["value"] == "kyosei-trial"
+
     assert deploy.write(installed, copy) == [
         deploy.COMPOSE,
         deploy.K8S_BASE / "kustomization.yaml",
         deploy.K8S_OVERLAY,
+        deploy.K8S_STRIMZI_OVERLAY / "kustomization.yaml",
+        deploy.K8S_STRIMZI / "kustomization.yaml",
         deploy.README,
         deploy.K8S_TOPICS,
+        deploy.K8S_STRIMZI / "topics.yaml",
+        deploy.K8S_STRIMZI / "users.yaml",
         deploy.K8S_SERVICES / "trial",
     ]
     assert not (copy / deploy.K8S_SERVICES / "trial").exists()

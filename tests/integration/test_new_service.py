@@ -28,6 +28,10 @@ GENERATED = {
     "deploy/k8s/base/topics.yaml",
     "deploy/k8s/base/services/pilot/kustomization.yaml",
     "deploy/k8s/overlays/example/kustomization.yaml",
+    "deploy/k8s/components/strimzi/kustomization.yaml",
+    "deploy/k8s/components/strimzi/topics.yaml",
+    "deploy/k8s/components/strimzi/users.yaml",
+    "deploy/k8s/overlays/strimzi-example/kustomization.yaml",
     "libs/events/schemas/asyncapi.json",
     "libs/events/schemas/PilotNoteRecorded.v1.json",
 }

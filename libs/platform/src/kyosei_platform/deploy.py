@@ -7,7 +7,9 @@ topics``) and migration and its container; in
 ``deploy/k8s`` the folder ``base/services/<service>``, its line in the base
 kustomization, its topics Job (``base/topics.yaml``) and its image in the example
 overlay, and the example Secret's keys
-(every setting marked secret); in ``deploy/README.md`` its row in
+(every setting marked secret); in ``deploy/k8s/components/strimzi`` its KafkaTopics
+(``kyosei topics``' defaults), its KafkaUser and the patch that logs it in as that user,
+and its image in the ``strimzi-example`` overlay; in ``deploy/README.md`` its row in
 the table of services and its own settings. The table of the settings every service
 reads is generated too, from :class:`~kyosei_platform.settings.Settings`. Everything
 else in those files is written by hand; generated parts sit between ``BEGIN <part>``
