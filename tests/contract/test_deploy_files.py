@@ -549,17 +549,18 @@ def test_strimzi_gives_each_service_a_scram_user_it_logs_in_as() -> None:
     assert data["KYOSEI_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     for service, deployment in _deployments(objects).items():
         spec = deployment["spec"]["template"]["spec"]
-        (app,) = spec["containers"]
-        env = {e["name"]: e for e in app["env"]}
-        assert env["KYOSEI_KAFKA_SASL_USERNAME"]["value"] == f"kyosei-{service}"
-        password = env["KYOSEI_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
-        assert password == {"name": f"kyosei-{service}", "key": "password"}
-        mounts = {m["name"]: m["mountPath"] for m in app["volumeMounts"]}
         volumes = {v["name"]: v for v in spec["volumes"]}
         ca = volumes["kafka-ca"]["secret"]
         assert ca["secretName"] == f"{cluster}-cluster-ca-cert"
         (item,) = ca["items"]
-        assert data["KYOSEI_KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/{item['path']}"
+        # Both: the settings (migrate reads them too) refuse SASL_SSL without a user.
+        for container in spec["initContainers"] + spec["containers"]:
+            env = {e["name"]: e for e in container["env"]}
+            assert env["KYOSEI_KAFKA_SASL_USERNAME"]["value"] == f"kyosei-{service}"
+            password = env["KYOSEI_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]
+            assert password == {"name": f"kyosei-{service}", "key": "password"}
+            mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+            assert data["KYOSEI_KAFKA_SSL_CAFILE"] == f"{mounts['kafka-ca']}/{item['path']}"
 
 
 def test_cloudnative_pg_cluster_serves_the_services_database() -> None:

@@ -402,7 +402,8 @@ spec:
 
 
 def _strimzi_patches(services: Mapping[str, Service]) -> str:
-    """Per service: its containers log in as its KafkaUser and trust the cluster CA."""
+    """Per service: its containers (migrate and app) log in as its KafkaUser and trust
+    the cluster CA."""
     parts = []
     for name in services:
         env = f"""\
@@ -427,6 +428,10 @@ def _strimzi_patches(services: Mapping[str, Service]) -> str:
       spec:
         template:
           spec:
+            # migrate too: the settings refuse SASL_SSL without a user and password.
+            initContainers:
+              - name: migrate
+{env}
             containers:
               - name: app
 {env}
