@@ -37,9 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.catalogue.common import Concern
-from kyosei_events.crypto import DEFAULT_CACHE_SIZE
 from kyosei_events.catalogue.intake import Channel, Window
+from kyosei_events.crypto import DEFAULT_CACHE_SIZE
 from kyosei_events.database import create_engine
+from kyosei_events.writer import HEAD_CACHE_SIZE
 from kyosei_households.directory import metadata as directory_tables
 from kyosei_intake.app import service
 from kyosei_intake.commands.consultations import (
@@ -113,7 +114,6 @@ class Commands:
                 ),
             )
             self.household = done.household_id
-            if os.environ.get("DBG"): print(len(done.candidates))
         elif step == 1:
             state = await receive_consultation(
                 self.ctx,
@@ -134,8 +134,14 @@ class Commands:
 async def soak(
     engine: AsyncEngine, vault: KeyVault, checkpoints: Sequence[int], trace: bool
 ) -> list[Checkpoint]:
+    # as the service builds it: KYOSEI_HEAD_CACHE_SIZE sizes the store's head cache
+    heads = int(os.environ.get("KYOSEI_HEAD_CACHE_SIZE", HEAD_CACHE_SIZE))
     store = EventStore(
-        engine, vault, name=service.name, projections=[make() for make in service.projections]
+        engine,
+        vault,
+        name=service.name,
+        projections=[make() for make in service.projections],
+        head_cache_size=heads,
     )
     await store.create_tables()
     async with engine.begin() as conn:
@@ -152,12 +158,6 @@ async def soak(
             await commands.next()
         elapsed = time.perf_counter() - started
         gc.collect()
-        if os.environ.get("KYOSEI_SOAK_TRIM"):
-            import ctypes
-
-            before = rss_kib()
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-            print(f"  malloc_trim: {before / 1024:.1f} -> {rss_kib() / 1024:.1f} MiB", file=sys.stderr)
         growth: list[str] = []
         traced = None
         if trace:
@@ -174,10 +174,11 @@ async def soak(
                     )
             previous = snap
         out.append(Checkpoint(target, elapsed, rss_kib(), traced, growth))
+        caches = f"heads {store.writer.cached_heads():,}, keys {vault.cached_keys():,}"
         print(
             f"  {target:>9,} commands  {elapsed:8.1f}s  RSS {out[-1].rss_kib / 1024:8.1f} MiB"
             f"  (anon {status_kib('RssAnon') / 1024:.1f}, file {status_kib('RssFile') / 1024:.1f},"
-            f" threads {status_kib('Threads')})",
+            f" threads {status_kib('Threads')}; cached {caches})",
             file=sys.stderr,
             flush=True,
         )
@@ -195,8 +196,7 @@ def _short(filename: str) -> str:
 
 def report(database: str, points: Sequence[Checkpoint]) -> str:
     lines = [
-        f"\nintake soak on {database} (register / consultation / outcome; "
-        "RSS after gc.collect())",
+        f"\nintake soak on {database} (register / consultation / outcome; RSS after gc.collect())",
         f"{'commands':>10}{'seconds':>10}{'cmd/s':>8}{'RSS MiB':>10}{'traced MiB':>12}"
         f"{'B/cmd since last':>18}",
     ]
@@ -249,7 +249,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--pg-url", default=DEFAULT_PG_URL, help="SQLAlchemy URL (postgresql+asyncpg://…)")
+    p.add_argument(
+        "--pg-url", default=DEFAULT_PG_URL, help="SQLAlchemy URL (postgresql+asyncpg://…)"
+    )
     p.add_argument(
         "--database", choices=("sqlite", "postgresql"), default="sqlite", help="default sqlite"
     )
