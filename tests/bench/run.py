@@ -27,9 +27,9 @@ kyosei alone
              models) with 1,000 and 10,000 households already registered, all of them
              sharing the new members' birth date (registration.py; ``--registration``).
   soak       intake's resident memory after 1,000, 10,000 and 100,000 commands on SQLite
-             (``--quick``: 1,000 and 5,000, on SQLite and PostgreSQL), with the
-             allocation sites that grew between checkpoints (soak.py, in a process of
-             its own; ``--soak``).
+             (``--quick``: 1,000 and 5,000, on SQLite and PostgreSQL, with the
+             allocation sites that grew between checkpoints; the full run, about 15
+             minutes, reports RSS only) (soak.py, in a process of its own; ``--soak``).
 """
 
 from __future__ import annotations
@@ -1055,6 +1055,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     args.soak,
                     "--pg-url",
                     args.pg_url,
+                    # tracemalloc halves the rate: the full run reports RSS only
+                    *([] if args.quick else ["--no-tracemalloc"]),
                 ],
                 check=False,
             )
