@@ -26,6 +26,10 @@ kyosei alone
   registration  intake's household registration (duplicate check, events, read
              models) with 1,000 and 10,000 households already registered, all of them
              sharing the new members' birth date (registration.py; ``--registration``).
+  soak       intake's resident memory after 1,000, 10,000 and 100,000 commands on SQLite
+             (``--quick``: 1,000 and 5,000, on SQLite and PostgreSQL, with the
+             allocation sites that grew between checkpoints; the full run, about 15
+             minutes, reports RSS only) (soak.py, in a process of its own; ``--soak``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import logging
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -932,6 +937,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         "(default 1000,10000; 0 skips)",
     )
     p.add_argument("--registrations", type=int, help="registrations timed per size (default 100)")
+    p.add_argument(
+        "--soak",
+        help="intake soak checkpoints in commands, comma-separated "
+        "(default 1000,10000,100000 on SQLite; --quick 1000,5000 on both; 0 skips)",
+    )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run with small counts")
@@ -957,6 +967,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     sizes = args.registration or ("200,1000" if quick else "1000,10000")
     args.registration_sizes = [int(n) for n in sizes.split(",") if int(n) > 0]
     args.registrations = args.registrations or (20 if quick else 100)
+    args.soak = args.soak or ("1000,5000" if quick else "1000,10000,100000")
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -1029,7 +1040,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r.database:<12}{r.households:>12,}{r.registrations:>8}"
                 f"{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}"
             )
+    soak_databases = [db.name for db in dbs if quick_or_sqlite(args, db.name)]
+    if any(int(n) > 0 for n in args.soak.split(",")):
+        for name in soak_databases:
+            progress(f"{name}: intake soak to {args.soak.split(',')[-1]} commands")
+            sys.stdout.flush()
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("soak.py")),
+                    "--database",
+                    name,
+                    "--soak",
+                    args.soak,
+                    "--pg-url",
+                    args.pg_url,
+                    # tracemalloc halves the rate: the full run reports RSS only
+                    *([] if args.quick else ["--no-tracemalloc"]),
+                ],
+                check=False,
+            )
     return 0
+
+
+def quick_or_sqlite(args: argparse.Namespace, database: str) -> bool:
+    """The soak runs on SQLite; on PostgreSQL too in a quick run (the full one would
+    take as long again)."""
+    return database == SQLITE or bool(args.quick)
 
 
 async def registration_run(

@@ -41,12 +41,14 @@ def test_the_runtime_sizes_both_pools_from_settings(monkeypatch: pytest.MonkeyPa
         "KEYS_DB_POOL_SIZE": "2",
         "KEYS_DB_MAX_OVERFLOW": "1",
         "KEY_CACHE_SIZE": "500",
+        "HEAD_CACHE_SIZE": "700",
     }.items():
         monkeypatch.setenv(f"KYOSEI_{name}", value)
     runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
     assert pool_of(runtime.engine) == (12, 3)
     assert pool_of(runtime.keys_engine) == (2, 1)
     assert runtime.vault.cache_size == 500
+    assert runtime.store.writer.head_cache_size == 700
 
 
 def test_pool_defaults_are_documented() -> None:

@@ -48,7 +48,7 @@ from .records import (
 )
 from .tables import checkpoints, events, processed_messages
 from .wakeup import Wakeup
-from .writer import StreamWriter, utc_now
+from .writer import HEAD_CACHE_SIZE, StreamWriter, utc_now
 
 _COLUMNS = [c for c in events.c]
 
@@ -214,16 +214,21 @@ class EventStore:
         name: str = "events",
         projections: Sequence[InlineProjection] = (),
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
+        head_cache_size: int = HEAD_CACHE_SIZE,
     ) -> None:
         """``max_message_bytes``: the largest Kafka message an event may become; a
-        larger one is refused with :class:`EventTooLarge` (None: no limit)."""
+        larger one is refused with :class:`EventTooLarge` (None: no limit).
+        ``head_cache_size``: how many streams' heads to keep in memory (least recently
+        appended go first; 0 reads the head before every append)."""
         self.engine = engine
         self.projections = list(projections)
         self.vault = vault
         self.name = name
         self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
-        self.writer = StreamWriter(vault, self.dialect, max_message_bytes, name=name)
+        self.writer = StreamWriter(
+            vault, self.dialect, max_message_bytes, head_cache_size, name=name
+        )
         self.wakeup = Wakeup(engine)
         # The advisory lock between appends (shared) and read-model rebuilds (exclusive),
         # one per service and schema: the same for the service and `kyosei rebuild`.

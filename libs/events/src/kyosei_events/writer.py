@@ -37,6 +37,8 @@ from .records import (
 )
 from .tables import events
 
+# Stream heads kept in memory per store (about 390 bytes each): an append to a stream
+# whose head is cached skips reading it. The least recently appended go first.
 HEAD_CACHE_SIZE = 100_000
 
 APPENDED = Counter(
@@ -59,12 +61,16 @@ class StreamWriter:
         vault: KeyVault,
         dialect: str,
         max_message_bytes: int | None = None,
+        head_cache_size: int = HEAD_CACHE_SIZE,
         *,
         name: str = "events",
     ) -> None:
         """``name``: the store's, the label of ``kyosei_events_appended_total``."""
+        if head_cache_size < 0:
+            raise ValueError("the head cache size must be 0 or more")
         self.vault = vault
         self.name = name
+        self.head_cache_size = head_cache_size
         self.dialect = dialect
         self.max_message_bytes = max_message_bytes
         # stream id -> (version, hash, partition key) of its head
@@ -149,14 +155,25 @@ class StreamWriter:
         """``appended`` has committed: remember the new heads and count the events."""
         for rec in appended:
             APPENDED.labels(self.name, rec.event_type).inc()
-            self._heads[rec.stream_id] = (rec.version, rec.hash, rec.partition_key)
-            self._heads.move_to_end(rec.stream_id)
-        while len(self._heads) > HEAD_CACHE_SIZE:
-            self._heads.popitem(last=False)
+            self._remember(rec.stream_id, rec.version, rec.hash, rec.partition_key)
 
     def remember_head(self, stream_id: str, version: int, hash_: str, partition_key: str) -> None:
         """A stream's head as read: the next append after it skips a query."""
+        self._remember(stream_id, version, hash_, partition_key)
+
+    def _remember(self, stream_id: str, version: int, hash_: str, partition_key: str) -> None:
+        # Bounded here, on every write to the cache: a process that only reads (loads
+        # aggregates, never appends) must not grow it either.
+        if self.head_cache_size == 0:
+            return
         self._heads[stream_id] = (version, hash_, partition_key)
+        self._heads.move_to_end(stream_id)
+        while len(self._heads) > self.head_cache_size:
+            self._heads.popitem(last=False)
+
+    def cached_heads(self) -> int:
+        """How many stream heads are held in memory now (at most ``head_cache_size``)."""
+        return len(self._heads)
 
     async def _head_hash(
         self, conn: AsyncConnection, stream_id: str, expected: int | None

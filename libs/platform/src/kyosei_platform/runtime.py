@@ -100,6 +100,7 @@ class ServiceRuntime:
             name=service.name,
             projections=[make() for make in service.projections],
             max_message_bytes=settings.max_message_bytes,
+            head_cache_size=settings.head_cache_size,
         )
         if self.store.dialect == "postgresql":
             self.store.notify_channel(f"kyosei_{service.name}_events")

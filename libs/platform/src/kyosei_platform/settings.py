@@ -154,6 +154,13 @@ class Settings(BaseSettings):
         description="household keys each process keeps unwrapped in memory (about 2.7 KiB "
         "each; the least recently used go first; 0 reads every key from the key vault)",
     )
+    head_cache_size: int = Field(
+        100_000,
+        ge=0,
+        description="streams whose latest event each process keeps in memory, so an append "
+        "to them skips reading it (about 0.4 KiB each; the least recently used go first; "
+        "0 reads it before every append)",
+    )
     max_message_bytes: int = Field(
         1_000_000,
         gt=0,
