@@ -24,7 +24,7 @@ machine disturbs both alike. Latencies are per append call (p50/p99 in milliseco
 
 kyosei alone
   registration  intake's household registration (duplicate check, events, read
-             models) with 1,000 and 10,000 households already registered, all of them
+             models) with 1,000, 10,000 and 100,000 households already registered, all of them
              sharing the new members' birth date (registration.py; ``--registration``).
   soak       intake's resident memory after 1,000, 10,000 and 100,000 commands on SQLite
              (``--quick``: 1,000 and 5,000, on SQLite and PostgreSQL, with the
@@ -964,7 +964,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         es_catch_up=not args.no_es_catch_up,
         pre_ping=not args.what_if_no_pre_ping,
     )
-    sizes = args.registration or ("200,1000" if quick else "1000,10000")
+    sizes = args.registration or ("200,1000" if quick else "1000,10000,100000")
     args.registration_sizes = [int(n) for n in sizes.split(",") if int(n) > 0]
     args.registrations = args.registrations or (20 if quick else 100)
     args.soak = args.soak or ("1000,5000" if quick else "1000,10000,100000")
