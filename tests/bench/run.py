@@ -934,7 +934,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     p.add_argument(
         "--registration",
         help="households already registered in the registration scenario, comma-separated "
-        "(default 1000,10000; 0 skips)",
+        "(default 1000,10000,100000; --quick 200,1000; 0 skips)",
     )
     p.add_argument("--registrations", type=int, help="registrations timed per size (default 100)")
     p.add_argument(
