@@ -20,14 +20,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, UnitOfWork, Unprocessable
 
-if TYPE_CHECKING:  # auth's errors import this module's Rejected
-    from .auth import Identity
+from .identity import Identity
 
 JST = timezone(timedelta(hours=9), "JST")
 

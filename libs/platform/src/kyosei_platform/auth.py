@@ -9,28 +9,23 @@ is recorded on every event the request causes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated
 
 import jwt
 from fastapi import Depends, Request
 
 from .errors import ApiError
+from .identity import Identity, Role
 
-
-class Role(StrEnum):
-    STAFF = "staff"
-    COORDINATOR = "coordinator"
-    AUDITOR = "auditor"
-    OPERATOR = "operator"
-
-
-@dataclass(frozen=True)
-class Identity:
-    agency_id: str
-    staff_id: str
-    role: Role
+__all__ = [
+    "CurrentIdentity",
+    "Identity",
+    "Role",
+    "authenticate",
+    "issue_token",
+    "require",
+    "verify_token",
+]
 
 
 def issue_token(secret: str, agency_id: str, staff_id: str, role: Role, ttl: int = 8 * 3600) -> str:
