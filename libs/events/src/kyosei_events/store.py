@@ -330,6 +330,19 @@ class EventStore:
             head = (await conn.execute(select(func.max(events.c.position)))).scalar()
         return int(head or 0)
 
+    async def read_positions(self, after: int, limit: int = 1000) -> list[RecordedEvent]:
+        """Committed events with a position above ``after``, in position order (for
+        republishing from a position an operator names; readers that must never skip
+        a late commit use :meth:`read_log`)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(*_COLUMNS)
+                .where(events.c.position > after)
+                .order_by(events.c.position)
+                .limit(limit)
+            )
+            return [_row_to_recorded(r) for r in rows]
+
     async def unread_up_to(self, after: LogCursor, position: int) -> int:
         """How many committed events at or below ``position`` lie after ``after`` in log
         order: events a reader has not had yet, though they may still be held back

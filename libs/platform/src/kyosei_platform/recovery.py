@@ -27,13 +27,12 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from kyosei_events import EventStore, KeyVault, consumer_group, dead_letter_topic, events_topic
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
-from kyosei_events.store import _row_to_recorded
-from kyosei_events.tables import events, processed_messages
+from kyosei_events.tables import processed_messages
 
 from .bus import kafka_broker, kafka_client_options, kafka_security
 from .settings import Settings
@@ -238,20 +237,11 @@ async def republish(name: str, settings: Settings, *, from_position: int) -> int
         try:
             position = from_position - 1
             while True:
-                async with store.engine.connect() as conn:
-                    rows = (
-                        await conn.execute(
-                            select(*events.c)
-                            .where(events.c.position > position)
-                            .order_by(events.c.position)
-                            .limit(500)
-                        )
-                    ).all()
-                if not rows:
+                batch = await store.read_positions(position, 500)
+                if not batch:
                     break
                 futures = []
-                for row in rows:
-                    rec = _row_to_recorded(row)
+                for rec in batch:
                     env = rec.envelope(source)
                     futures.append(
                         await broker.publish(
@@ -266,7 +256,7 @@ async def republish(name: str, settings: Settings, *, from_position: int) -> int
                     position = rec.position
                 for future in futures:
                     await future
-                sent += len(rows)
+                sent += len(batch)
                 print(f"… {sent} events republished (to position {position})", flush=True)
         finally:
             await broker.stop()
