@@ -76,7 +76,7 @@ async def test_intake_rules(tmp_path: Path, kafka_bootstrap: list[str]) -> None:
         )
         assert error(await b.get("/referrals/no-such-referral"), 404)
         huge = await b.post(f"/referrals/{rid}/completion", headers={"If-Match": "9" * 30})
-        assert error(huge, 422)["fields"][0]["field"] == "header.if-match"
+        assert error(huge, 422)["fields"][0]["field"] == "If-Match"
         # Completing needs no body (the note is optional).
         assert json_of(await b.post(f"/referrals/{rid}/completion"), 200)["status"] == "completed"
         # NUL is refused with the field's name, never stored (PostgreSQL cannot).

@@ -1,18 +1,33 @@
 """Errors a user can act on: a 4xx with a code, an English and a Japanese message.
 
-Body: {"error": {"code", "message", "message_ja", "fields": [{"field", "problem",
-"problem_ja"}]}}. Never a stack trace.
+Every error of every service, the framework's own included (unknown route, wrong
+method, unreadable body, body too large, wrong content type), has one body, the
+:class:`Error` envelope::
+
+    {"error": {"code", "message", "message_ja",
+               "fields": [{"field", "problem", "problem_ja"}]}}
+
+``fields`` is always there (empty when no single field is at fault). Never a stack
+trace.
+
+Field paths are written one way wherever the field is (body, query, path or header):
+no location prefix, names joined by dots, list indices in brackets
+(``members[0].name``, ``concerns[2]``), and a header by its HTTP name (``If-Match``,
+``Idempotency-Key``). :func:`field_path` writes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from kyosei_events import ConcurrencyError, EventTooLarge
 
@@ -57,13 +72,76 @@ _PROBLEM_JA = {
 }
 
 
+class FieldProblem(BaseModel):
+    """What is wrong with one field of the request."""
+
+    field: str = Field(
+        description="the field's path: dotted names, list indices in brackets "
+        "(`members[0].name`), a header by its HTTP name (`If-Match`)"
+    )
+    problem: str
+    problem_ja: str
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(description="what went wrong, for programs (`invalid_request`, ...)")
+    message: str = Field(description="what went wrong and what to do, in English")
+    message_ja: str = Field(description="the same in Japanese")
+    fields: list[FieldProblem] = Field(description="the fields at fault (may be empty)")
+
+
+class Error(BaseModel):
+    """The body of every error answer (4xx, 5xx) of every kyosei service."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: ErrorDetail
+
+
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def header_name(name: str) -> str:
+    """A header as HTTP writes it: ``if-match`` -> ``If-Match``."""
+    return "-".join(part.capitalize() for part in name.replace("_", "-").split("-"))
+
+
+def field_path(loc: Sequence[str | int]) -> str:
+    """The one way a field is named: ``("body", "members", 0, "name")`` ->
+    ``members[0].name``; ``("header", "if-match")`` -> ``If-Match``; ``("query",
+    "limit")`` -> ``limit``. The whole body is ``body``."""
+    parts = list(loc)
+    where = parts.pop(0) if parts and parts[0] in _LOCATIONS else None
+    path = ""
+    for part in parts:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif where == "header" and not path:
+            path = header_name(part)
+        else:
+            path = f"{path}.{part}" if path else str(part)
+    return path or "body"
+
+
 def body(
     code: str, message: str, message_ja: str, fields: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": code, "message": message, "message_ja": message_ja}
-    if fields:
-        err["fields"] = fields
-    return {"error": err}
+    """The :class:`Error` envelope as JSON."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "message_ja": message_ja,
+            "fields": fields or [],
+        }
+    }
+
+
+def _line_column(doc: str, pos: int) -> tuple[int, int]:
+    line = doc.count("\n", 0, pos) + 1
+    return line, pos - (doc.rfind("\n", 0, pos) + 1) + 1
 
 
 def _answer(exc: ApiError | Rejected) -> JSONResponse:
@@ -85,14 +163,45 @@ def install(app: FastAPI) -> None:
         # A command the domain refused: the 4xx it means.
         return _answer(exc)
 
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        # The framework's own refusals: unknown route, wrong method, unreadable body.
+        return JSONResponse(
+            _framework_error(request, exc), status_code=exc.status_code, headers=exc.headers
+        )
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        for e in errors:
+            if e.get("type") == "json_invalid":
+                doc = exc.body if isinstance(exc.body, str) else ""
+                pos = e["loc"][-1] if isinstance(e["loc"][-1], int) else 0
+                line, column = _line_column(doc, pos)
+                reason = (e.get("ctx") or {}).get("error", "JSON decode error")
+                return JSONResponse(
+                    body(
+                        "invalid_json",
+                        f"the body is not valid JSON: {reason} at line {line}, column {column}",
+                        f"本文を JSON として読めません ({line} 行 {column} 文字目)",
+                    ),
+                    status_code=400,
+                )
+            if tuple(e.get("loc", ())) == ("body",) and isinstance(e.get("input"), bytes):
+                # A body the route did not read as JSON: another content type, or none.
+                return JSONResponse(
+                    body(
+                        "unsupported_media_type",
+                        "send the body as JSON with 'Content-Type: application/json'",
+                        "本文は JSON で、Content-Type: application/json を指定して送ってください",
+                    ),
+                    status_code=415,
+                )
         fields = []
-        for e in exc.errors():
-            loc = [str(p) for p in e.get("loc", ()) if p != "body"]
+        for e in errors:
             fields.append(
                 {
-                    "field": ".".join(loc) or "body",
+                    "field": field_path(e.get("loc", ())),
                     "problem": e.get("msg", "invalid"),
                     "problem_ja": _PROBLEM_JA.get(e.get("type", ""), "値が正しくありません"),
                 }
@@ -162,3 +271,31 @@ def install(app: FastAPI) -> None:
             ),
             status_code=500,
         )
+
+
+def _framework_error(request: Request, exc: HTTPException) -> dict[str, Any]:
+    what = f"{request.method} {request.url.path}"
+    if exc.status_code == 404:
+        return body(
+            "route_not_found",
+            f"there is no {what}: see /docs for the routes",
+            f"{what} という操作はありません (/docs を参照してください)",
+        )
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return body(
+            "method_not_allowed",
+            f"{request.method} is not allowed here; use {allowed}",
+            f"この URL では {request.method} は使えません ({allowed} を使ってください)",
+        )
+    if exc.status_code == 400:
+        return body(
+            "unreadable_body",
+            "the body cannot be read: send UTF-8 JSON",
+            "本文を読み取れません。UTF-8 の JSON で送ってください",
+        )
+    return body(
+        f"http_{exc.status_code}",
+        str(exc.detail),
+        f"リクエストを処理できません ({exc.status_code})",
+    )

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
-from . import errors, idempotency, tracing
+from . import errors, idempotency, openapi, tracing
 from .limits import BodyLimit
 from .runtime import ServiceRuntime
 from .service import Service
@@ -54,13 +54,11 @@ def create_app(
     app.state.runtime = runtime
     errors.install(app)
     # Innermost middleware: it sees the route's answer as the caller will.
+    key_ttl = timedelta(hours=settings.idempotency_key_hours)
     idempotency.install(
-        app,
-        idempotency.IdempotencyKeys(
-            runtime.engine, timedelta(hours=settings.idempotency_key_hours)
-        ),
-        settings.auth_secret,
+        app, idempotency.IdempotencyKeys(runtime.engine, key_ttl), settings.auth_secret
     )
+    openapi.install(app, lambda schema: idempotency.document(schema, key_ttl))
 
     @app.middleware("http")
     async def no_nul_characters(
@@ -68,21 +66,28 @@ def create_app(
     ) -> Response:
         # NUL is never meaningful text, and PostgreSQL cannot store it: refuse it up
         # front with the field's name rather than fail on the way to the database.
-        where = None
-        if "\x00" in request.url.path or "%00" in str(request.url.query):
-            where = "path or query"
+        where: str | None = None
+        field: str | None = None
+        if "\x00" in request.url.path:
+            where = "the path"
+        elif "\x00" in str(request.query_params) or "%00" in request.url.query:
+            field = next(
+                (k for k, v in request.query_params.multi_items() if "\x00" in k + v), "query"
+            )
         elif request.method in ("POST", "PUT", "PATCH"):
             body = await request.body()
             if b"\\u0000" in body:
-                where = _nul_field(body)
-        if where is None:
+                field = _nul_field(body)
+        if where is None and field is None:
             return await call_next(request)
+        named = where or field
+        problems = [{"field": field, "problem": "contains NUL", "problem_ja": "NUL 文字を含みます"}]
         return JSONResponse(
             errors.body(
                 "nul_character",
-                f"{where} contains a NUL character (\\u0000); remove it",
-                f"{where} に NUL 文字 (\\u0000) が含まれています。取り除いてください",
-                [{"field": where, "problem": "contains NUL", "problem_ja": "NUL 文字を含みます"}],
+                f"{named} contains a NUL character (\\u0000); remove it",
+                f"{named} に NUL 文字 (\\u0000) が含まれています。取り除いてください",
+                problems if field else None,
             ),
             status_code=422,
         )
@@ -129,7 +134,13 @@ def create_app(
         """The process is up."""
         return {"status": "live"}
 
-    @app.get("/health/ready", tags=["operations"])
+    @app.get(
+        "/health/ready",
+        tags=["operations"],
+        responses={
+            503: {"description": "Not ready: the database or the key vault does not answer."}
+        },
+    )
     async def ready() -> JSONResponse:
         """Ready when the database and the key vault answer (else 503). Kafka's state
         (`kafka`: connected, connecting, unreachable) and the relay's (`relay`: leader,
@@ -165,7 +176,8 @@ def server_config(
 
 
 def _nul_field(body: bytes) -> str | None:
-    """The dotted path of the first string holding NUL in a JSON body, if any."""
+    """The path (:func:`kyosei_platform.errors.field_path`) of the first string holding
+    NUL in a JSON body, if any."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -176,12 +188,12 @@ def _nul_field(body: bytes) -> str | None:
             return path or "body" if "\x00" in value else None
         if isinstance(value, dict):
             for k, v in value.items():
-                found = walk(k, path) if "\x00" in k else walk(v, f"{path}.{k}".lstrip("."))
+                found = walk(k, path) if "\x00" in k else walk(v, f"{path}.{k}" if path else k)
                 if found:
                     return found
         if isinstance(value, list):
             for i, v in enumerate(value):
-                if found := walk(v, f"{path}.{i}".lstrip(".")):
+                if found := walk(v, f"{path}[{i}]"):
                     return found
         return None
 

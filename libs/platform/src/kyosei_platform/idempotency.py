@@ -23,7 +23,6 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI, Request, Response
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import (
     Column,
@@ -154,7 +153,7 @@ class IdempotencyKeys:
 
 
 def install(app: FastAPI, keys: IdempotencyKeys, auth_secret: str) -> None:
-    """Honour ``Idempotency-Key`` on every POST of ``app``, and document it."""
+    """Honour ``Idempotency-Key`` on every POST of ``app`` (:func:`document` declares it)."""
 
     @app.middleware("http")
     async def idempotency(
@@ -227,30 +226,20 @@ def install(app: FastAPI, keys: IdempotencyKeys, auth_secret: str) -> None:
         headers = {k: v for k, v in response.headers.items() if k != "content-length"}
         return Response(content, status_code=response.status_code, headers=headers)
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = get_openapi(
-            title=app.title,
-            version=app.version,
-            description=app.description,
-            routes=app.routes,
-        )
-        parameter = {
-            "name": HEADER,
-            "in": "header",
-            "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
-            "description": "a key of your choice (a UUID) that makes retrying this POST "
-            "safe: a retry with the same key and the same body gets the first answer "
-            "and records nothing twice; the same key with another body is a 422. Kept "
-            f"{keys.ttl.total_seconds() / 3600:g} hours per agency.",
-        }
-        for operations in schema.get("paths", {}).values():
-            post = operations.get("post")
-            if post is not None:
-                post.setdefault("parameters", []).append(parameter)
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+def document(schema: dict[str, Any], ttl: timedelta) -> None:
+    """Declare the ``Idempotency-Key`` header on every POST of an OpenAPI document."""
+    parameter = {
+        "name": HEADER,
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+        "description": "a key of your choice (a UUID) that makes retrying this POST "
+        "safe: a retry with the same key and the same body gets the first answer "
+        "and records nothing twice; the same key with another body is a 422. Kept "
+        f"{ttl.total_seconds() / 3600:g} hours per agency.",
+    }
+    for operations in schema.get("paths", {}).values():
+        post = operations.get("post")
+        if post is not None:
+            post.setdefault("parameters", []).append(parameter)

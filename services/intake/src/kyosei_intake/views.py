@@ -19,6 +19,7 @@ from kyosei_events.catalogue.intake import (
     Window,
 )
 from kyosei_platform.api import LabelledValue, labelled, labelled_opt
+from kyosei_platform.errors import Error
 
 from .domain.consultation import Consultation, Referral
 from .domain.household import Consent, Member, Proxy, Refusal
@@ -439,11 +440,11 @@ class DuplicateCandidate(BaseModel):
     registered_by: str | None
 
 
-class PossibleDuplicate(BaseModel):
-    """409 answer of POST /households: existing records that may be this household."""
+class PossibleDuplicate(Error):
+    """409 answer of POST /households: the error envelope, and the existing records that
+    may be this household (``candidates``, empty for any other conflict)."""
 
-    error: dict[str, str]
-    candidates: list[DuplicateCandidate]
+    candidates: list[DuplicateCandidate] = []
 
 
 class SearchResult(BaseModel):

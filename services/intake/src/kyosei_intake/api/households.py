@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from kyosei_platform.api import Command, IfMatch, Reader
+from kyosei_platform import errors
 from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 
@@ -44,19 +45,14 @@ def _possible_duplicates(candidates: list[queries.Candidate]) -> JSONResponse:
         ).model_dump()
         for c in candidates
     ]
-    return JSONResponse(
-        {
-            "error": {
-                "code": "possible_duplicate",
-                "message": f"{len(listed)} existing household(s) may be this one; check "
-                "them, or send again with proceed_despite_duplicates=true",
-                "message_ja": "同じ世帯の可能性がある登録があります。確認のうえ、別世帯なら "
-                "proceed_despite_duplicates を true にして再送してください",
-            },
-            "candidates": listed,
-        },
-        status_code=409,
+    envelope = errors.body(
+        "possible_duplicate",
+        f"{len(listed)} existing household(s) may be this one; check "
+        "them, or send again with proceed_despite_duplicates=true",
+        "同じ世帯の可能性がある登録があります。確認のうえ、別世帯なら "
+        "proceed_despite_duplicates を true にして再送してください",
     )
+    return JSONResponse({**envelope, "candidates": listed}, status_code=409)
 
 
 @router.post(
