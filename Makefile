@@ -3,11 +3,12 @@
 PYTHON ?= python3.11
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
+EXAMPLES ?= 200
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export UV_LINK_MODE := copy
 
-.PHONY: dev test lint typecheck format bench schemas deploy-files new-service clean
+.PHONY: dev test fuzz lint typecheck format bench schemas deploy-files new-service clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -22,6 +23,9 @@ dev: .venv/.synced ## run every service on the embedded default (SQLite + in-pro
 
 test: .venv/.synced ## the whole test suite
 	$(UV) run --frozen pytest
+
+fuzz: .venv/.synced ## schemathesis against every service, $(EXAMPLES) cases per operation and mode; prints the figures
+	$(UV) run --frozen python -m tests.fuzz.run --examples $(EXAMPLES)
 
 lint: .venv/.synced
 	$(UV) run --frozen ruff check .

@@ -444,7 +444,7 @@ class PossibleDuplicate(Error):
     """409 answer of POST /households: the error envelope, and the existing records that
     may be this household (``candidates``, empty for any other conflict)."""
 
-    candidates: list[DuplicateCandidate] = []
+    candidates: list[DuplicateCandidate] = Field(default_factory=list)
 
 
 class SearchResult(BaseModel):

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
-from kyosei_platform.api import Command, IfMatch, Reader
 from kyosei_platform import errors
+from kyosei_platform.api import Command, IfMatch, Reader
 from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 

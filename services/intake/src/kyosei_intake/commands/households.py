@@ -255,6 +255,8 @@ async def refuse_consent(
 ) -> domain.Refusal:
     """同意拒否: recorded and shown; it never blocks a consultation or outreach."""
     state = await _survivor(ctx, household_id)
+    # Named before the event is built: a refusal is always about one person.
+    domain.consent_member(state, cmd.member_id)
     event = domain.refuse_consent(
         state,
         ConsentRefused.model_validate(

@@ -217,6 +217,12 @@ def merge(
     )
 
 
+def consent_member(state: Household, member_id: str | None) -> str:
+    """The member a consent or its refusal is about: 422 when none is named, or one
+    not of this household."""
+    return _member(state, member_id)
+
+
 def _member(state: Household, member_id: str | None, field: str = "member_id") -> str:
     if member_id is None:
         raise invalid(
