@@ -17,9 +17,10 @@ prints the figures per service (tests/fuzz/run.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,42 @@ def _record(figures: Figures, what: str, failure: BaseException) -> None:
         figures.problems.append(f"{what}: {kind}: {' '.join(message[:6])[:600]}")
 
 
+@dataclass
+class Call:
+    """Send one generated case and check its answer, counting what is wrong."""
+
+    figures: Figures
+    what: str
+    url: str
+    session: requests.Session
+    headers: dict[str, str]
+
+    def __call__(self, case: Any) -> None:
+        response = case.call(
+            base_url=self.url, session=self.session, headers=self.headers, timeout=30
+        )
+        self.figures.cases += 1
+        self.figures.statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=CHECKS, headers=self.headers)
+        except BaseExceptionGroup as group:
+            for failure in group.exceptions:
+                if response.status_code >= 500 and type(failure).__name__ == (
+                    "UndefinedStatusCode"
+                ):
+                    continue  # counted once, as a server error
+                _record(self.figures, self.what, failure)
+        except AssertionError as failure:
+            _record(self.figures, self.what, failure)
+
+
+def _as_test(call: Call) -> Callable[[Any], None]:
+    def test(case: Any) -> None:
+        call(case)
+
+    return test
+
+
 def fuzz_service(
     name: str,
     url: str,
@@ -114,38 +151,19 @@ def fuzz_service(
         for mode, path_parameters in passes:
             on = " on existing records" if path_parameters else ""
             what = f"{operation.method.upper()} {operation.path} ({mode.value}{on})"
-
-            @settings(
+            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
+            call = Call(figures, what, url, session, headers)
+            run = settings(
                 max_examples=max_examples,
                 deadline=None,
                 database=None,
                 derandomize=True,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
-            )
-            @given(
-                case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
-            )
-            def run(case: Any) -> None:
-                response = case.call(base_url=url, session=session, headers=headers, timeout=30)
-                figures.cases += 1
-                figures.statuses[response.status_code] += 1
-                try:
-                    case.validate_response(response, checks=CHECKS, headers=headers)
-                except BaseExceptionGroup as group:
-                    for failure in group.exceptions:
-                        if response.status_code >= 500 and type(failure).__name__ == (
-                            "UndefinedStatusCode"
-                        ):
-                            continue  # counted once, as a server error
-                        _record(figures, what, failure)
-                except AssertionError as failure:
-                    _record(figures, what, failure)
-
-            try:
+            )(given(case=strategy)(_as_test(call)))
+            # Unsatisfiable: nothing to make invalid (an operation without parameters).
+            with contextlib.suppress(Unsatisfiable):
                 run()
-            except Unsatisfiable:
-                pass  # nothing to make invalid (an operation without parameters)
     return figures
 
 
