@@ -516,7 +516,7 @@ async def test_foreign_family_with_a_young_carer(
         )
         assert future.status_code == 422
         (problem,) = future.json()["error"]["fields"]
-        assert problem["field"] == "members.0.birth_date" and problem["problem_ja"]
+        assert problem["field"] == "members[0].birth_date" and problem["problem_ja"]
         vague = await kodomo.post(
             "/consultations",
             json={
