@@ -132,6 +132,7 @@ def fuzz_service(
     max_examples: int,
     modes: tuple[GenerationMode, ...],
     ids: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Figures:
     """Fuzz every operation of the service at ``url``: ``max_examples`` cases per
     operation and generation mode, with generated path ids; and again with the path
@@ -164,6 +165,8 @@ def fuzz_service(
             # Unsatisfiable: nothing to make invalid (an operation without parameters).
             with contextlib.suppress(Unsatisfiable):
                 run()
+            if progress is not None:
+                progress(f"{name} {what}: {figures.cases} cases so far")
     return figures
 
 

@@ -46,6 +46,7 @@ def main() -> int:
                         max_examples=args.examples,
                         modes=(GenerationMode.POSITIVE, GenerationMode.NEGATIVE),
                         ids=system.ids,
+                        progress=lambda line: print(line, file=sys.stderr, flush=True),
                     )
                 )
     finally:
