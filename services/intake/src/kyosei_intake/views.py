@@ -4,7 +4,7 @@ and the household picture, filtered record by record by the access rules."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ from kyosei_events.catalogue.intake import (
     RelationshipStage,
     Window,
 )
-from kyosei_platform.api import LabelledValue, labelled, labelled_opt
+from kyosei_platform.api import LabelledValue, Timestamp, labelled, labelled_opt
 
 from .domain.consultation import Consultation, Referral
 from .domain.household import Consent, Member, Proxy, Refusal
@@ -142,8 +142,8 @@ class ReferralView(BaseModel):
     concerns: list[LabelledValue]
     status: str
     decline_reason: LabelledValue | None
-    made_at: datetime | str
-    updated_at: datetime | str | None
+    made_at: Timestamp
+    updated_at: Timestamp | None
     note: str | None = None
     outcome_note: str | None = None
 
@@ -201,8 +201,8 @@ class ConsultationView(BaseModel):
     escalation_reason: str | None
     handled_note: str | None
     concern_report_id: str | None
-    received_at: datetime | None
-    outcome_at: datetime | None
+    received_at: Timestamp | None
+    outcome_at: Timestamp | None
     referrals: list[ReferralView]
     version: int
 
@@ -249,8 +249,8 @@ class ConsultationSummary(BaseModel):
     status: str
     escalated: bool
     returned: bool
-    received_at: str
-    outcome_at: str | None
+    received_at: Timestamp
+    outcome_at: Timestamp | None
     days_without_outcome: int | None = None
 
 
@@ -278,13 +278,13 @@ class ContactView(BaseModel):
     method: LabelledValue
     result: LabelledValue
     note: str | None
-    contacted_at: datetime
+    contacted_at: Timestamp
 
 
 class StageView(BaseModel):
     stage: LabelledValue
     note: str | None
-    changed_at: datetime
+    changed_at: Timestamp
 
 
 class OutreachView(BaseModel):
@@ -299,12 +299,12 @@ class OutreachView(BaseModel):
     location: str | None
     reporter_name: str | None
     reporter_contact: str | None
-    started_at: datetime | None
+    started_at: Timestamp | None
     stage: LabelledValue
     contacts: list[ContactView]
     stages: list[StageView]
     ended_reason: LabelledValue | None
-    ended_at: datetime | None
+    ended_at: Timestamp | None
     version: int
 
 
@@ -355,9 +355,9 @@ class OutreachSummary(BaseModel):
     stage: LabelledValue
     attempts: int
     last_result: LabelledValue | None
-    last_contact_at: str | None
+    last_contact_at: Timestamp | None
     status: str
-    started_at: str
+    started_at: Timestamp
 
 
 def outreach_row(row: Any) -> OutreachSummary:
@@ -393,7 +393,7 @@ class HouseholdPicture(BaseModel):
     )
     records: list[str]
     registered_by: str
-    registered_at: datetime | None
+    registered_at: Timestamp | None
     address: str | None
     phone: str | None
     members: list[MemberView]

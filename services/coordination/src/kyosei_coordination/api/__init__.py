@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from kyosei_platform.api import Reader
+from kyosei_platform.api import Reader, tag
 from kyosei_platform.http import Runtime
 
 from .. import views
@@ -35,7 +35,11 @@ async def list_cases(
 
 
 @router.get("/{case_id}", response_model=views.CaseView)
-async def get_case(case_id: str, identity: Reader, runtime: Runtime) -> views.CaseView:
-    """One coordination case."""
+async def get_case(
+    case_id: str, identity: Reader, runtime: Runtime, response: Response
+) -> views.CaseView:
+    """One coordination case; ``ETag`` is its version."""
     async with runtime.engine.connect() as conn:
-        return await views.get_case(conn, identity, case_id)
+        case = await views.get_case(conn, identity, case_id)
+    tag(response, case.version)
+    return case
