@@ -157,11 +157,11 @@ async def receive_consultation(
     received = ConsultationReceived(
         consultation_id=cid,
         household_id=household_id,
-        member_ids=list(dict.fromkeys(cmd.member_ids)),
+        member_ids=cmd.member_ids,
         agency_id=ctx.agency_id,
         window=cmd.window,
         channel=cmd.channel,
-        concerns=list(dict.fromkeys(cmd.concerns)),
+        concerns=cmd.concerns,
         other_concern=cmd.other_concern,
         summary=cmd.summary,
         caller_name=cmd.caller_name,

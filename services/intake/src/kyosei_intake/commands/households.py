@@ -231,9 +231,9 @@ def _terms(cmd: _ConsentTerms) -> dict[str, object]:
     return {
         "member_id": cmd.member_id,
         "proxy_id": cmd.proxy_id,
-        "agencies": sorted(set(cmd.agencies)),
+        "agencies": cmd.agencies,
         "all_agencies": cmd.all_agencies,
-        "purposes": list(dict.fromkeys(cmd.purposes)),
+        "purposes": cmd.purposes,
     }
 
 

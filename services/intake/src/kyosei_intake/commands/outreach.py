@@ -135,7 +135,7 @@ async def start_outreach(
             household_id=household_id,
             member_id=cmd.member_id,
             agency_id=ctx.agency_id,
-            concerns=list(dict.fromkeys(cmd.concerns)),
+            concerns=cmd.concerns,
             reason=cmd.reason,
             location=cmd.location,
             started_at=now(),
