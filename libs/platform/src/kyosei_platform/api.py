@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel, PlainSerializer, WithJsonSchema
@@ -63,6 +63,16 @@ def etag(version: int) -> str:
 def tag(response: Response, version: int) -> None:
     """Send the resource's entity tag (``ETag``) with the answer."""
     response.headers["ETag"] = etag(version)
+
+
+def with_etag(status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` of a route that answers with the resource's ETag."""
+    header = {
+        "description": 'the resource\'s version as a strong entity tag, e.g. "7": send it '
+        "back as If-Match to write only if nobody wrote since",
+        "schema": {"type": "string"},
+    }
+    return {status: {"headers": {"ETag": header}}}
 
 
 def if_match(

@@ -133,7 +133,10 @@ def refusal_view(r: Refusal) -> RefusalView:
     )
 
 
-class ReferralView(BaseModel):
+class ReferralSummary(BaseModel):
+    """A referral as lists show it: every field of the referral but its notes
+    (personal text, read from GET /referrals/{id})."""
+
     referral_id: str
     consultation_id: str
     household_id: str | None
@@ -144,6 +147,11 @@ class ReferralView(BaseModel):
     decline_reason: LabelledValue | None
     made_at: Timestamp
     updated_at: Timestamp | None
+
+
+class ReferralView(ReferralSummary):
+    """One referral (つなぎ) with its notes."""
+
     note: str | None = None
     outcome_note: str | None = None
 
@@ -165,8 +173,8 @@ def referral_view(state: Consultation, r: Referral) -> ReferralView:
     )
 
 
-def referral_row(row: Any) -> ReferralView:
-    return ReferralView(
+def referral_row(row: Any) -> ReferralSummary:
+    return ReferralSummary(
         referral_id=row.referral_id,
         consultation_id=row.consultation_id,
         household_id=row.household_id,
@@ -236,7 +244,8 @@ def consultation_view(s: Consultation) -> ConsultationView:
 
 
 class ConsultationSummary(BaseModel):
-    """A consultation as lists show it (no personal data)."""
+    """A consultation as lists show it: a summary without personal data (summary,
+    caller, notes) or referrals; GET /consultations/{id} has them."""
 
     consultation_id: str
     household_id: str | None
@@ -345,6 +354,9 @@ def outreach_view(o: Outreach) -> OutreachView:
 
 
 class OutreachSummary(BaseModel):
+    """An outreach case as lists show it: a summary without personal text or the
+    contact history (GET /outreach/{id} has them)."""
+
     outreach_id: str
     household_id: str | None
     member_id: str | None
@@ -401,7 +413,7 @@ class HouseholdPicture(BaseModel):
     proxies: list[ProxyView]
     refusals: list[RefusalView]
     consultations: list[ConsultationSummary]
-    referrals: list[ReferralView]
+    referrals: list[ReferralSummary]
     outreach: list[OutreachSummary]
     version: int
 
@@ -418,8 +430,8 @@ class OutcomeCounts(BaseModel):
 
 class Inbox(BaseModel):
     agency_id: str
-    referrals_to_answer: list[ReferralView] = Field(description="つなぎ: accept or decline")
-    referrals_to_complete: list[ReferralView] = Field(description="accepted, not yet completed")
+    referrals_to_answer: list[ReferralSummary] = Field(description="つなぎ: accept or decline")
+    referrals_to_complete: list[ReferralSummary] = Field(description="accepted, not yet completed")
     returned_referrals: list[ConsultationSummary] = Field(
         description="consultations whose referral was declined: decide their outcome again"
     )

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from kyosei_platform.api import Command, IfMatch, Note, Reader, RequestModel, tag
+from kyosei_platform.api import Command, IfMatch, Note, Reader, RequestModel, tag, with_etag
 from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
@@ -34,7 +34,7 @@ async def unresolved_consultations(
     identity: Reader,
     runtime: Runtime,
     older_than_days: Annotated[int | None, Query(ge=0, le=3650)] = None,
-    agency_id: str | None = None,
+    agency_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ConsultationSummary]:
     """未対応の相談: consultations with no outcome after ``older_than_days`` (default
@@ -69,7 +69,7 @@ async def outcome_report(
 async def list_consultations(
     identity: Reader,
     runtime: Runtime,
-    household_id: str | None = None,
+    household_id: Annotated[str | None, Query(max_length=64)] = None,
     status: queries.Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConsultationSummary]:
@@ -81,7 +81,7 @@ async def list_consultations(
         )
 
 
-@router.get("/{consultation_id}", response_model=ConsultationView)
+@router.get("/{consultation_id}", response_model=ConsultationView, responses=with_etag())
 async def get_consultation(
     consultation_id: str, identity: Reader, runtime: Runtime, response: Response
 ) -> ConsultationView:
@@ -93,7 +93,12 @@ async def get_consultation(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsultationView)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ConsultationView,
+    responses=with_etag(201),
+)
 async def receive_consultation(
     body: commands.ReceiveConsultation, ctx: Command, response: Response
 ) -> ConsultationView:
@@ -106,7 +111,7 @@ async def receive_consultation(
     return _answer(response, await commands.receive_consultation(ctx, body))
 
 
-@router.post("/{consultation_id}/household", response_model=ConsultationView)
+@router.post("/{consultation_id}/household", response_model=ConsultationView, responses=with_etag())
 async def link_household(
     consultation_id: str,
     body: commands.LinkHousehold,
@@ -122,7 +127,7 @@ class Handle(RequestModel):
     note: Note = None
 
 
-@router.post("/{consultation_id}/handled", response_model=ConsultationView)
+@router.post("/{consultation_id}/handled", response_model=ConsultationView, responses=with_etag())
 async def handle_consultation(
     consultation_id: str,
     ctx: Command,
@@ -137,7 +142,12 @@ async def handle_consultation(
     )
 
 
-@router.post("/{consultation_id}/referrals", status_code=201, response_model=ConsultationView)
+@router.post(
+    "/{consultation_id}/referrals",
+    status_code=201,
+    response_model=ConsultationView,
+    responses=with_etag(201),
+)
 async def refer_consultation(
     consultation_id: str,
     body: commands.Refer,
@@ -152,7 +162,9 @@ async def refer_consultation(
     )
 
 
-@router.post("/{consultation_id}/escalation", response_model=ConsultationView)
+@router.post(
+    "/{consultation_id}/escalation", response_model=ConsultationView, responses=with_etag()
+)
 async def escalate_consultation(
     consultation_id: str,
     body: commands.Escalate,

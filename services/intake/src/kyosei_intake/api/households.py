@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
-from kyosei_platform.api import Command, IfMatch, Reader, tag
+from kyosei_platform.api import Command, IfMatch, Reader, tag, with_etag
 from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 
@@ -64,10 +64,11 @@ def _possible_duplicates(candidates: list[queries.Candidate]) -> JSONResponse:
     status_code=status.HTTP_201_CREATED,
     response_model=HouseholdPicture,
     responses={
+        **with_etag(201),
         409: {
             "model": PossibleDuplicate,
             "description": "possible duplicates: check them, then proceed or use one",
-        }
+        },
     },
 )
 async def register_household(
@@ -134,7 +135,7 @@ async def search_households(
     ]
 
 
-@router.get("/{household_id}", response_model=HouseholdPicture)
+@router.get("/{household_id}", response_model=HouseholdPicture, responses=with_etag())
 async def get_household(
     household_id: str, identity: Reader, runtime: Runtime, response: Response
 ) -> HouseholdPicture:
@@ -151,7 +152,9 @@ async def get_household(
     return picture
 
 
-@router.post("/{household_id}/members", status_code=201, response_model=MemberView)
+@router.post(
+    "/{household_id}/members", status_code=201, response_model=MemberView, responses=with_etag(201)
+)
 async def add_member(
     household_id: str,
     body: commands.MemberIn,
@@ -165,7 +168,7 @@ async def add_member(
     return member_view(member, state.household_id)
 
 
-@router.post("/{household_id}/merge", response_model=HouseholdPicture)
+@router.post("/{household_id}/merge", response_model=HouseholdPicture, responses=with_etag())
 async def merge_households(
     household_id: str, body: commands.MergeHouseholds, ctx: Command, response: Response
 ) -> HouseholdPicture:
@@ -181,7 +184,9 @@ async def merge_households(
     return picture
 
 
-@router.post("/{household_id}/proxies", status_code=201, response_model=ProxyView)
+@router.post(
+    "/{household_id}/proxies", status_code=201, response_model=ProxyView, responses=with_etag(201)
+)
 async def record_proxy(
     household_id: str,
     body: commands.RecordProxy,
@@ -196,7 +201,12 @@ async def record_proxy(
     return proxy_view(recorded)
 
 
-@router.post("/{household_id}/consents", status_code=201, response_model=ConsentView)
+@router.post(
+    "/{household_id}/consents",
+    status_code=201,
+    response_model=ConsentView,
+    responses=with_etag(201),
+)
 async def give_consent(
     household_id: str,
     body: commands.GiveConsent,
@@ -214,7 +224,12 @@ async def give_consent(
     return consent_view(recorded)
 
 
-@router.post("/{household_id}/consent-refusals", status_code=201, response_model=RefusalView)
+@router.post(
+    "/{household_id}/consent-refusals",
+    status_code=201,
+    response_model=RefusalView,
+    responses=with_etag(201),
+)
 async def refuse_consent(
     household_id: str,
     body: commands.RefuseConsent,
@@ -229,7 +244,11 @@ async def refuse_consent(
     return refusal_view(recorded)
 
 
-@router.post("/{household_id}/consents/{consent_id}/withdrawal", response_model=ConsentView)
+@router.post(
+    "/{household_id}/consents/{consent_id}/withdrawal",
+    response_model=ConsentView,
+    responses=with_etag(),
+)
 async def withdraw_consent(
     household_id: str,
     consent_id: str,

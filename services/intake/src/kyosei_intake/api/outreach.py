@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from kyosei_platform.api import Command, IfMatch, Reader, tag
+from kyosei_platform.api import Command, IfMatch, Reader, tag, with_etag
 from kyosei_platform.http import Runtime
 
 from ..commands import outreach as commands
@@ -23,7 +23,7 @@ def _answer(response: Response, state: Outreach) -> OutreachView:
     return outreach_view(state)
 
 
-@router.post("", status_code=201, response_model=OutreachView)
+@router.post("", status_code=201, response_model=OutreachView, responses=with_etag(201))
 async def start_outreach(
     body: commands.StartOutreach, ctx: Command, response: Response
 ) -> OutreachView:
@@ -45,7 +45,7 @@ async def list_outreach(
         return await work.outreach_list(conn, identity, include_ended=include_ended, limit=limit)
 
 
-@router.get("/{outreach_id}", response_model=OutreachView)
+@router.get("/{outreach_id}", response_model=OutreachView, responses=with_etag())
 async def get_outreach(
     outreach_id: str, identity: Reader, runtime: Runtime, response: Response
 ) -> OutreachView:
@@ -53,7 +53,12 @@ async def get_outreach(
     return _answer(response, await commands.open_outreach(runtime.store, identity, outreach_id))
 
 
-@router.post("/{outreach_id}/contacts", status_code=201, response_model=OutreachView)
+@router.post(
+    "/{outreach_id}/contacts",
+    status_code=201,
+    response_model=OutreachView,
+    responses=with_etag(201),
+)
 async def record_contact(
     outreach_id: str,
     body: commands.RecordContact,
@@ -65,7 +70,7 @@ async def record_contact(
     return _answer(response, await commands.record_contact(ctx, outreach_id, body, if_match))
 
 
-@router.post("/{outreach_id}/stage", response_model=OutreachView)
+@router.post("/{outreach_id}/stage", response_model=OutreachView, responses=with_etag())
 async def change_stage(
     outreach_id: str,
     body: commands.ChangeStage,
@@ -77,7 +82,7 @@ async def change_stage(
     return _answer(response, await commands.change_stage(ctx, outreach_id, body, if_match))
 
 
-@router.post("/{outreach_id}/end", response_model=OutreachView)
+@router.post("/{outreach_id}/end", response_model=OutreachView, responses=with_etag())
 async def end_outreach(
     outreach_id: str,
     body: commands.EndOutreach,

@@ -10,13 +10,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from kyosei_platform.api import Command, IfMatch, Note, Reader, RequestModel, tag
+from kyosei_platform.api import Command, IfMatch, Note, Reader, RequestModel, tag, with_etag
 from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
 from ..domain.consultation import Consultation, Referral
 from ..queries import work
-from ..views import ReferralView, referral_view
+from ..views import ReferralSummary, ReferralView, referral_view
 
 router = APIRouter(prefix="/referrals", tags=["referrals つなぎ"])
 
@@ -31,22 +31,23 @@ def _answer(response: Response, answered: tuple[Consultation, Referral]) -> Refe
     return referral_view(*answered)
 
 
-@router.get("", response_model=list[ReferralView])
+@router.get("", response_model=list[ReferralSummary])
 async def list_referrals(
     identity: Reader,
     runtime: Runtime,
     direction: Literal["incoming", "outgoing"] = "incoming",
     status: Literal["made", "accepted", "declined", "completed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> list[ReferralView]:
-    """Referrals to the caller's agency (incoming) or from it (outgoing), newest first."""
+) -> list[ReferralSummary]:
+    """Referrals to the caller's agency (incoming) or from it (outgoing), newest first,
+    as summaries (without their notes)."""
     async with runtime.engine.connect() as conn:
         return await work.referral_list(
             conn, identity, direction=direction, status=status, limit=limit
         )
 
 
-@router.get("/{referral_id}", response_model=ReferralView)
+@router.get("/{referral_id}", response_model=ReferralView, responses=with_etag())
 async def get_referral(
     referral_id: str, identity: Reader, runtime: Runtime, response: Response
 ) -> ReferralView:
@@ -55,7 +56,7 @@ async def get_referral(
     return _answer(response, await commands.open_referral(runtime.store, identity, referral_id))
 
 
-@router.post("/{referral_id}/acceptance", response_model=ReferralView)
+@router.post("/{referral_id}/acceptance", response_model=ReferralView, responses=with_etag())
 async def accept_referral(
     referral_id: str, ctx: Command, response: Response, if_match: IfMatch = None
 ) -> ReferralView:
@@ -63,7 +64,7 @@ async def accept_referral(
     return _answer(response, await commands.accept_referral(ctx, referral_id, if_match))
 
 
-@router.post("/{referral_id}/decline", response_model=ReferralView)
+@router.post("/{referral_id}/decline", response_model=ReferralView, responses=with_etag())
 async def decline_referral(
     referral_id: str,
     body: commands.DeclineReferral,
@@ -75,7 +76,7 @@ async def decline_referral(
     return _answer(response, await commands.decline_referral(ctx, referral_id, body, if_match))
 
 
-@router.post("/{referral_id}/completion", response_model=ReferralView)
+@router.post("/{referral_id}/completion", response_model=ReferralView, responses=with_etag())
 async def complete_referral(
     referral_id: str,
     ctx: Command,
