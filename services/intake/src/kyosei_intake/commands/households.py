@@ -27,6 +27,7 @@ from kyosei_platform.api import Name, Note, RequestModel, ShortText, Text, Uniqu
 from kyosei_platform.application import (
     Change,
     CommandContext,
+    Rejected,
     now,
     retry_on_conflict,
     today,
@@ -200,6 +201,14 @@ async def merge_households(
         if cmd.duplicate_household_id == household_id
         else await _survivor(ctx, cmd.duplicate_household_id)
     )
+    if survivor is not duplicate and survivor.household_id == duplicate.household_id:
+        # Both ids lead to one record: a merge (perhaps a concurrent one) made it so.
+        raise Rejected(
+            "already_merged",
+            f"{household_id} and {cmd.duplicate_household_id} are already one household "
+            f"({survivor.household_id})",
+            "すでに同じ世帯として統合されています",
+        )
     on_survivor, on_duplicate = domain.merge(survivor, duplicate, cmd.reason, now())
     await ctx.save(
         Change(survivor, stream(survivor.household_id), [on_survivor], survivor.household_id),
