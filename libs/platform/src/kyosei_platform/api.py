@@ -45,6 +45,7 @@ __all__ = [
     "labelled",
     "labelled_opt",
     "tag",
+    "with_etag",
 ]
 
 # A weak tag never matches If-Match (RFC 9110 §13.1.1: strong comparison); sending it
