@@ -67,10 +67,10 @@ async def test_intake_rules(tmp_path: Path, kafka_bootstrap: list[str]) -> None:
         assert error(await a.post(f"/referrals/{rid}/acceptance"), 403)["code"] == (
             "not_the_receiving_agency"
         )
-        # A stale If-Match is refused; the current one is accepted.
-        stale = await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": "1"})
-        assert error(stale, 409)["code"] == "version_conflict"
-        json_of(await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": "2"}), 200)
+        # A stale If-Match is refused (412); the current one is accepted.
+        stale = await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": '"1"'})
+        assert error(stale, 412)["code"] == "precondition_failed"
+        json_of(await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": '"2"'}), 200)
         assert error(await b.post(f"/referrals/{rid}/acceptance"), 409)["code"] == (
             "referral_not_open"
         )

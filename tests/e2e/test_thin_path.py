@@ -101,24 +101,24 @@ async def test_simple_consultation_then_escalation_with_version_check(
         cid = created["consultation_id"]
         assert created["status"] == "pending" and created["version"] == 1
 
-        # Stale version -> 409 with a message a person can act on.
+        # A stale If-Match -> 412 naming the current tag, with a message a person can act on.
         stale = await window.post(
             f"/consultations/{cid}/escalation",
             json={"reason": "複合課題"},
-            headers={"If-Match": "0"},
+            headers={"If-Match": '"0"'},
         )
-        assert stale.status_code == 409, stale.text
-        assert stale.json()["error"]["code"] == "version_conflict"
+        assert stale.status_code == 412, stale.text
+        assert stale.json()["error"]["code"] == "precondition_failed"
+        assert stale.headers["ETag"] == '"1"' and '"1"' in stale.json()["error"]["message"]
 
-        escalated = json_of(
-            await window.post(
-                f"/consultations/{cid}/escalation",
-                json={"reason": "複合課題"},
-                headers={"If-Match": "1"},
-            ),
-            200,
+        answer = await window.post(
+            f"/consultations/{cid}/escalation",
+            json={"reason": "複合課題"},
+            headers={"If-Match": '"1"'},
         )
+        escalated = json_of(answer, 200)
         assert escalated["status"] == "escalated" and escalated["version"] == 2
+        assert answer.headers["ETag"] == '"2"'
         again = await window.post(f"/consultations/{cid}/escalation", json={"reason": "x"})
         assert again.status_code == 409 and again.json()["error"]["code"] == "already_escalated"
 

@@ -94,7 +94,7 @@ async def test_a_refusal_is_shown_and_blocks_neither_consultation_nor_outreach(
     store: EventStore, as_agency: Agencies
 ) -> None:
     hid, _, son = await register_8050(store, as_agency)
-    refusal = await households.refuse_consent(
+    _, refusal = await households.refuse_consent(
         as_agency(HOUKATSU),
         hid,
         households.RefuseConsent(
@@ -129,7 +129,7 @@ async def test_a_guardian_consents_for_a_person_once_recorded_as_their_proxy(
             ),
         )
     assert unrecorded.value.code == "not_a_recorded_proxy"
-    proxy = await households.record_proxy(
+    _, proxy = await households.record_proxy(
         as_agency(HOUKATSU),
         hid,
         households.RecordProxy(
@@ -139,7 +139,7 @@ async def test_a_guardian_consents_for_a_person_once_recorded_as_their_proxy(
             basis="家庭裁判所の審判",
         ),
     )
-    consent = await households.give_consent(
+    _, consent = await households.give_consent(
         as_agency(HOUKATSU),
         hid,
         households.GiveConsent(

@@ -15,16 +15,25 @@ function; they differ only in the context they hand it:
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Protocol, TypeVar
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, UnitOfWork, Unprocessable
+from kyosei_events import (
+    ConcurrencyError,
+    DomainEvent,
+    EventStore,
+    Metadata,
+    NewEvent,
+    UnitOfWork,
+    Unprocessable,
+)
 
 from .identity import Identity
 
@@ -44,6 +53,9 @@ def today() -> date:
 # back so that another could go on; the same write may succeed when sent again.
 WRITE_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 SAVE_ATTEMPTS = 3
+# A command that lost a race to another writer (no If-Match) is run again this many
+# times in all, each time on what is stored then.
+COMMAND_ATTEMPTS = 10
 
 
 def is_write_conflict(exc: BaseException) -> bool:
@@ -109,6 +121,48 @@ def forbidden(code: str, message: str, message_ja: str) -> Rejected:
     return Rejected(code, message, message_ja, status=403)
 
 
+class PreconditionFailed(Exception):
+    """The version the caller said it read (HTTP ``If-Match``) is no longer the
+    stream's: someone wrote since. Nothing was recorded (HTTP 412)."""
+
+    def __init__(self, stream_id: str, sent: int, current: int) -> None:
+        self.stream_id, self.sent, self.current = stream_id, sent, current
+        super().__init__(
+            f'{stream_id} is now at version {current} (ETag "{current}"), not the one '
+            "you read: read it again, then decide again"
+        )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retry_on_conflict(
+    command: Callable[Concatenate[CommandContext, P], Awaitable[R]],
+) -> Callable[Concatenate[CommandContext, P], Awaitable[R]]:
+    """Run ``command`` again when another writer changed its streams between its load
+    and its append (and the caller did not send If-Match): it loads again, decides
+    again on what is stored now and appends again, up to :data:`COMMAND_ATTEMPTS`
+    times with a growing random pause. A refusal the new state calls for (e.g. it is
+    already done) is the answer then. In a policy the consumer retries its whole unit
+    of work instead, so the command runs once."""
+
+    @functools.wraps(command)
+    async def run(ctx: CommandContext, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        attempt = 1
+        while True:
+            try:
+                return await command(ctx, *args, **kwargs)
+            except Exception as exc:
+                conflict = isinstance(exc, ConcurrencyError) or is_write_conflict(exc)
+                if ctx.uow is not None or not conflict or attempt >= COMMAND_ATTEMPTS:
+                    raise
+            await asyncio.sleep(random.uniform(0.0, 0.01 * attempt))
+            attempt += 1
+
+    return run
+
+
 class Aggregate(Protocol):
     """State folded from a stream's events; ``version`` is the last one applied."""
 
@@ -125,13 +179,19 @@ A = TypeVar("A", bound=Aggregate)
 
 @dataclass(frozen=True)
 class Change:
-    """What one command decided for one stream."""
+    """What one command decided for one stream.
+
+    It is appended at ``if_match`` (the version the caller says it read: a mismatch
+    is :class:`PreconditionFailed`), else at ``expected`` (0: a new stream), else at
+    the version the state was loaded at (a mismatch is a ConcurrencyError, which
+    :func:`retry_on_conflict` answers by running the command again)."""
 
     state: Aggregate
     stream: str
     events: Sequence[DomainEvent]
     subject: str
-    expected: int | None = None  # default: the version the state was loaded at
+    if_match: int | None = None
+    expected: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -188,25 +248,33 @@ class CommandContext:
 
     async def save(self, *changes: Change) -> None:
         """Append what was decided, every change in one transaction, each at the
-        version its state was read (or ``expected``: the If-Match the caller sent);
-        a concurrent writer gets a ConcurrencyError (HTTP 409). The states are
-        evolved with their events.
+        version its state was read (or the If-Match the caller sent: a mismatch is
+        :class:`PreconditionFailed`, HTTP 412); otherwise a concurrent writer gets a
+        ConcurrencyError (see :func:`retry_on_conflict`). The states are evolved with
+        their events.
 
         A transaction the database rolled back as a deadlock or serialization failure
         is sent again, at the same versions, up to :data:`SAVE_ATTEMPTS` times: what was
         decided still holds unless someone wrote meanwhile, and then the versions no
-        longer match (409). In a policy the consumer's unit of work is retried whole."""
-        if self.uow is not None:
-            await self._append(self.uow, changes)
-        else:
-            for attempt in range(1, SAVE_ATTEMPTS + 1):
-                try:
-                    await self._commit(changes)
-                    break
-                except Exception as exc:
-                    if attempt == SAVE_ATTEMPTS or not is_write_conflict(exc):
-                        raise
-                await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        longer match. In a policy the consumer's unit of work is retried whole."""
+        try:
+            if self.uow is not None:
+                await self._append(self.uow, changes)
+            else:
+                for attempt in range(1, SAVE_ATTEMPTS + 1):
+                    try:
+                        await self._commit(changes)
+                        break
+                    except Exception as exc:
+                        if attempt == SAVE_ATTEMPTS or not is_write_conflict(exc):
+                            raise
+                    await asyncio.sleep(random.uniform(0.005, 0.05) * attempt)
+        except ConcurrencyError as exc:
+            sent = next((c.if_match for c in changes if c.stream == exc.stream_id), None)
+            if sent is None:
+                raise
+            current = exc.actual if exc.actual is not None else await self._version(exc.stream_id)
+            raise PreconditionFailed(exc.stream_id, sent, current) from None
         for c in changes:
             for e in c.events:
                 c.state.evolve(e)
@@ -228,6 +296,15 @@ class CommandContext:
     def _new(self, change: Change) -> list[NewEvent]:
         return [NewEvent(e, change.subject, self.metadata) for e in change.events]
 
+    async def _version(self, stream: str) -> int:
+        if self.uow is not None:
+            return await self.uow.stream_version(stream)
+        recorded = await self.store.read_stream(stream)
+        return recorded[-1].version if recorded else 0
+
     @staticmethod
     def _expected(change: Change) -> int:
-        return change.expected if change.expected is not None else change.state.version
+        for version in (change.if_match, change.expected):
+            if version is not None:
+                return version
+        return change.state.version

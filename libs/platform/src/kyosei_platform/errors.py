@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException
 
 from kyosei_events import ConcurrencyError, EventTooLarge
 
-from .application import Rejected, is_write_conflict
+from .application import PreconditionFailed, Rejected, is_write_conflict
 
 log = structlog.get_logger(__name__)
 
@@ -65,11 +65,14 @@ _PROBLEM_JA = {
     "datetime_from_date_parsing": "日時の形式が正しくありません (ISO 8601)",
     "date_parsing": "日付の形式が正しくありません (YYYY-MM-DD)",
     "date_from_datetime_parsing": "日付の形式が正しくありません (YYYY-MM-DD)",
-    "extra_forbidden": "この項目は受け付けていません",
+    "extra_forbidden": "この項目名はありません (綴りを確認してください)",
+    "blank": "空白だけは指定できません",
     "json_invalid": "JSON として読めません",
     "model_attributes_type": "オブジェクトで指定してください",
     "dict_type": "オブジェクトで指定してください",
 }
+# English where pydantic's own words do not say what to do.
+_PROBLEM = {"extra_forbidden": "not a known field of this request: check its spelling"}
 
 
 class FieldProblem(BaseModel):
@@ -202,7 +205,7 @@ def install(app: FastAPI) -> None:
             fields.append(
                 {
                     "field": field_path(e.get("loc", ())),
-                    "problem": e.get("msg", "invalid"),
+                    "problem": _PROBLEM.get(e.get("type", ""), e.get("msg", "invalid")),
                     "problem_ja": _PROBLEM_JA.get(e.get("type", ""), "値が正しくありません"),
                 }
             )
@@ -217,8 +220,23 @@ def install(app: FastAPI) -> None:
             status_code=422,
         )
 
+    @app.exception_handler(PreconditionFailed)
+    async def _precondition(_: Request, exc: PreconditionFailed) -> JSONResponse:
+        # The If-Match the caller sent is no longer the resource's version.
+        return JSONResponse(
+            body(
+                "precondition_failed",
+                str(exc),
+                f"他の職員が先に更新しました (現在の版 {exc.current})。"
+                "最新の内容を読み込んでからやり直してください",
+            ),
+            status_code=412,
+            headers={"ETag": f'"{exc.current}"'},
+        )
+
     @app.exception_handler(ConcurrencyError)
     async def _conflict(_: Request, exc: ConcurrencyError) -> JSONResponse:
+        # Still losing the race after the command was run again on the new state.
         return JSONResponse(
             body(
                 "version_conflict",

@@ -3,9 +3,10 @@ policies both call these."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from kyosei_events.catalogue.common import AgencyId, Concern, Id
+from kyosei_platform.api import RequestModel, UniqueList
 from kyosei_platform.application import Change, CommandContext, now
 
 from .domain import case as domain
@@ -21,13 +22,13 @@ def stream(case_id: str) -> str:
     return case_id
 
 
-class OpenCase(BaseModel):
+class OpenCase(RequestModel):
     """Open a case for an escalated consultation."""
 
     consultation_id: Id
     household_id: Id | None = None
     escalated_by: AgencyId
-    concerns: list[Concern] = Field(min_length=1)
+    concerns: UniqueList[Concern] = Field(min_length=1, max_length=50)
 
 
 async def open_case(ctx: CommandContext, cmd: OpenCase, subject: str) -> domain.Case:

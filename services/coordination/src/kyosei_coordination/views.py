@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import Concern
 from kyosei_households import same_household
-from kyosei_platform.api import LabelledValue, labelled
+from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found
 from kyosei_platform.auth import Identity, Role
 
@@ -20,13 +20,15 @@ from .projections import cases
 
 
 class CaseView(BaseModel):
+    """A coordination case; lists carry the same fields as the case itself."""
+
     case_id: str
     household_id: str | None
     consultation_id: str
     escalated_by: str
     concerns: list[LabelledValue]
     status: str
-    opened_at: str
+    opened_at: Timestamp
     version: int
 
 

@@ -51,7 +51,10 @@ async def concern_noticed(e: ConcernNoticed, ctx: PolicyContext) -> None:
     """ConcernNoticed (community) -> 相談受付, or アウトリーチ開始 when nobody asked for help."""
     command = _context(ctx, e.forward_to)
     household_id = await _known(command, e.household_id)
-    named = e.reporter_link in (ReporterLink.NAME_ONLY, ReporterLink.MAY_CONTACT)
+    # A blank name is no name: the request rules (kyosei_platform.requests) refuse it.
+    named = e.reporter_link in (ReporterLink.NAME_ONLY, ReporterLink.MAY_CONTACT) and bool(
+        (e.reporter_name or "").strip()
+    )
     contact = e.reporter_contact if e.reporter_link is ReporterLink.MAY_CONTACT else None
     if e.person_asked_for_help:
         await receive_consultation(

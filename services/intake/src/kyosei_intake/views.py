@@ -4,7 +4,7 @@ and the household picture, filtered record by record by the access rules."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -18,7 +18,7 @@ from kyosei_events.catalogue.intake import (
     RelationshipStage,
     Window,
 )
-from kyosei_platform.api import LabelledValue, labelled, labelled_opt
+from kyosei_platform.api import LabelledValue, Timestamp, labelled, labelled_opt
 from kyosei_platform.errors import Error
 
 from .domain.consultation import Consultation, Referral
@@ -134,7 +134,10 @@ def refusal_view(r: Refusal) -> RefusalView:
     )
 
 
-class ReferralView(BaseModel):
+class ReferralSummary(BaseModel):
+    """A referral as lists show it: every field of the referral but its notes
+    (personal text, read from GET /referrals/{id})."""
+
     referral_id: str
     consultation_id: str
     household_id: str | None
@@ -143,8 +146,13 @@ class ReferralView(BaseModel):
     concerns: list[LabelledValue]
     status: str
     decline_reason: LabelledValue | None
-    made_at: datetime | str
-    updated_at: datetime | str | None
+    made_at: Timestamp
+    updated_at: Timestamp | None
+
+
+class ReferralView(ReferralSummary):
+    """One referral (つなぎ) with its notes."""
+
     note: str | None = None
     outcome_note: str | None = None
 
@@ -166,8 +174,8 @@ def referral_view(state: Consultation, r: Referral) -> ReferralView:
     )
 
 
-def referral_row(row: Any) -> ReferralView:
-    return ReferralView(
+def referral_row(row: Any) -> ReferralSummary:
+    return ReferralSummary(
         referral_id=row.referral_id,
         consultation_id=row.consultation_id,
         household_id=row.household_id,
@@ -202,8 +210,8 @@ class ConsultationView(BaseModel):
     escalation_reason: str | None
     handled_note: str | None
     concern_report_id: str | None
-    received_at: datetime | None
-    outcome_at: datetime | None
+    received_at: Timestamp | None
+    outcome_at: Timestamp | None
     referrals: list[ReferralView]
     version: int
 
@@ -237,7 +245,8 @@ def consultation_view(s: Consultation) -> ConsultationView:
 
 
 class ConsultationSummary(BaseModel):
-    """A consultation as lists show it (no personal data)."""
+    """A consultation as lists show it: a summary without personal data (summary,
+    caller, notes) or referrals; GET /consultations/{id} has them."""
 
     consultation_id: str
     household_id: str | None
@@ -250,8 +259,8 @@ class ConsultationSummary(BaseModel):
     status: str
     escalated: bool
     returned: bool
-    received_at: str
-    outcome_at: str | None
+    received_at: Timestamp
+    outcome_at: Timestamp | None
     days_without_outcome: int | None = None
 
 
@@ -279,13 +288,13 @@ class ContactView(BaseModel):
     method: LabelledValue
     result: LabelledValue
     note: str | None
-    contacted_at: datetime
+    contacted_at: Timestamp
 
 
 class StageView(BaseModel):
     stage: LabelledValue
     note: str | None
-    changed_at: datetime
+    changed_at: Timestamp
 
 
 class OutreachView(BaseModel):
@@ -300,12 +309,12 @@ class OutreachView(BaseModel):
     location: str | None
     reporter_name: str | None
     reporter_contact: str | None
-    started_at: datetime | None
+    started_at: Timestamp | None
     stage: LabelledValue
     contacts: list[ContactView]
     stages: list[StageView]
     ended_reason: LabelledValue | None
-    ended_at: datetime | None
+    ended_at: Timestamp | None
     version: int
 
 
@@ -346,6 +355,9 @@ def outreach_view(o: Outreach) -> OutreachView:
 
 
 class OutreachSummary(BaseModel):
+    """An outreach case as lists show it: a summary without personal text or the
+    contact history (GET /outreach/{id} has them)."""
+
     outreach_id: str
     household_id: str | None
     member_id: str | None
@@ -356,9 +368,9 @@ class OutreachSummary(BaseModel):
     stage: LabelledValue
     attempts: int
     last_result: LabelledValue | None
-    last_contact_at: str | None
+    last_contact_at: Timestamp | None
     status: str
-    started_at: str
+    started_at: Timestamp
 
 
 def outreach_row(row: Any) -> OutreachSummary:
@@ -394,7 +406,7 @@ class HouseholdPicture(BaseModel):
     )
     records: list[str]
     registered_by: str
-    registered_at: datetime | None
+    registered_at: Timestamp | None
     address: str | None
     phone: str | None
     members: list[MemberView]
@@ -402,7 +414,7 @@ class HouseholdPicture(BaseModel):
     proxies: list[ProxyView]
     refusals: list[RefusalView]
     consultations: list[ConsultationSummary]
-    referrals: list[ReferralView]
+    referrals: list[ReferralSummary]
     outreach: list[OutreachSummary]
     version: int
 
@@ -419,8 +431,8 @@ class OutcomeCounts(BaseModel):
 
 class Inbox(BaseModel):
     agency_id: str
-    referrals_to_answer: list[ReferralView] = Field(description="つなぎ: accept or decline")
-    referrals_to_complete: list[ReferralView] = Field(description="accepted, not yet completed")
+    referrals_to_answer: list[ReferralSummary] = Field(description="つなぎ: accept or decline")
+    referrals_to_complete: list[ReferralSummary] = Field(description="accepted, not yet completed")
     returned_referrals: list[ConsultationSummary] = Field(
         description="consultations whose referral was declined: decide their outcome again"
     )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
-from kyosei_platform.api import Reader
+from kyosei_platform.api import Reader, tag, with_etag
 from kyosei_platform.http import Runtime
 
 from .. import views
@@ -18,8 +18,8 @@ router = APIRouter(prefix="/cases", tags=["cases 多機関協働"])
 async def list_cases(
     identity: Reader,
     runtime: Runtime,
-    household_id: str | None = None,
-    consultation_id: str | None = None,
+    household_id: Annotated[str | None, Query(max_length=64)] = None,
+    consultation_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[views.CaseView]:
     """Cases the caller may see: coordinators and auditors all; others, their agency's.
@@ -34,8 +34,12 @@ async def list_cases(
         )
 
 
-@router.get("/{case_id}", response_model=views.CaseView)
-async def get_case(case_id: str, identity: Reader, runtime: Runtime) -> views.CaseView:
-    """One coordination case."""
+@router.get("/{case_id}", response_model=views.CaseView, responses=with_etag())
+async def get_case(
+    case_id: str, identity: Reader, runtime: Runtime, response: Response
+) -> views.CaseView:
+    """One coordination case; ``ETag`` is its version."""
     async with runtime.engine.connect() as conn:
-        return await views.get_case(conn, identity, case_id)
+        case = await views.get_case(conn, identity, case_id)
+    tag(response, case.version)
+    return case

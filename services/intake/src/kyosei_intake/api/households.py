@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from kyosei_platform import errors
-from kyosei_platform.api import Command, IfMatch, Reader
+from kyosei_platform.api import Command, IfMatch, Reader, tag, with_etag
 from kyosei_platform.errors import ApiError
 from kyosei_platform.http import Runtime
 
@@ -60,13 +60,16 @@ def _possible_duplicates(candidates: list[queries.Candidate]) -> JSONResponse:
     status_code=status.HTTP_201_CREATED,
     response_model=HouseholdPicture,
     responses={
+        **with_etag(201),
         409: {
             "model": PossibleDuplicate,
             "description": "possible duplicates: check them, then proceed or use one",
-        }
+        },
     },
 )
-async def register_household(body: commands.RegisterHousehold, ctx: Command) -> Any:
+async def register_household(
+    body: commands.RegisterHousehold, ctx: Command, response: Response
+) -> Any:
     """世帯登録: register a household and its members.
 
     Before anything is stored, existing records are checked for the same person
@@ -79,7 +82,9 @@ async def register_household(body: commands.RegisterHousehold, ctx: Command) -> 
     if registered.household_id is None:
         return _possible_duplicates(registered.candidates)
     assert ctx.actor is not None
-    return await queries.picture(ctx.store, ctx.actor, registered.household_id)
+    picture = await queries.picture(ctx.store, ctx.actor, registered.household_id)
+    tag(response, picture.version)
+    return picture
 
 
 @router.get("/search", response_model=list[SearchResult])
@@ -126,31 +131,42 @@ async def search_households(
     ]
 
 
-@router.get("/{household_id}", response_model=HouseholdPicture)
-async def get_household(household_id: str, identity: Reader, runtime: Runtime) -> HouseholdPicture:
+@router.get("/{household_id}", response_model=HouseholdPicture, responses=with_etag())
+async def get_household(
+    household_id: str, identity: Reader, runtime: Runtime, response: Response
+) -> HouseholdPicture:
     """世帯の全体像: members, consents, proxies, refusals, and the consultations,
     referrals and outreach the caller may read.
 
     A merged record's id leads to the household it was merged into. A record is
     listed when the caller's agency is party to it, or when every person it is about
     consented to sharing with the caller's agency (``access: full`` when that is
-    every member).
+    every member). ``ETag`` is the household's version, for If-Match on its writes.
     """
-    return await queries.picture(runtime.store, identity, household_id)
+    picture = await queries.picture(runtime.store, identity, household_id)
+    tag(response, picture.version)
+    return picture
 
 
-@router.post("/{household_id}/members", status_code=201, response_model=MemberView)
+@router.post(
+    "/{household_id}/members", status_code=201, response_model=MemberView, responses=with_etag(201)
+)
 async def add_member(
-    household_id: str, body: commands.MemberIn, ctx: Command, if_match: IfMatch = None
+    household_id: str,
+    body: commands.MemberIn,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> MemberView:
     """世帯員追加: add a member to a household."""
     state, member = await commands.add_member(ctx, household_id, body, if_match)
+    tag(response, state.version)
     return member_view(member, state.household_id)
 
 
-@router.post("/{household_id}/merge", response_model=HouseholdPicture)
+@router.post("/{household_id}/merge", response_model=HouseholdPicture, responses=with_etag())
 async def merge_households(
-    household_id: str, body: commands.MergeHouseholds, ctx: Command
+    household_id: str, body: commands.MergeHouseholds, ctx: Command, response: Response
 ) -> HouseholdPicture:
     """世帯統合: merge a duplicate record into this household.
 
@@ -159,49 +175,86 @@ async def merge_households(
     """
     survivor = await commands.merge_households(ctx, household_id, body)
     assert ctx.actor is not None
-    return await queries.picture(ctx.store, ctx.actor, survivor.household_id)
+    picture = await queries.picture(ctx.store, ctx.actor, survivor.household_id)
+    tag(response, picture.version)
+    return picture
 
 
-@router.post("/{household_id}/proxies", status_code=201, response_model=ProxyView)
+@router.post(
+    "/{household_id}/proxies", status_code=201, response_model=ProxyView, responses=with_etag(201)
+)
 async def record_proxy(
-    household_id: str, body: commands.RecordProxy, ctx: Command, if_match: IfMatch = None
+    household_id: str,
+    body: commands.RecordProxy,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ProxyView:
     """代理人登録: record a family member or guardian as acting for a member, so that
     they may give or refuse consent for that member."""
-    return proxy_view(await commands.record_proxy(ctx, household_id, body, if_match))
+    state, recorded = await commands.record_proxy(ctx, household_id, body, if_match)
+    tag(response, state.version)
+    return proxy_view(recorded)
 
 
-@router.post("/{household_id}/consents", status_code=201, response_model=ConsentView)
+@router.post(
+    "/{household_id}/consents",
+    status_code=201,
+    response_model=ConsentView,
+    responses=with_etag(201),
+)
 async def give_consent(
-    household_id: str, body: commands.GiveConsent, ctx: Command, if_match: IfMatch = None
+    household_id: str,
+    body: commands.GiveConsent,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> ConsentView:
     """本人同意: a person's consent to sharing their records with the named agencies.
 
     It opens that person's records only; family or a guardian consents for a person
     only as that person's recorded proxy (``proxy_id``).
     """
-    return consent_view(await commands.give_consent(ctx, household_id, body, if_match))
+    state, recorded = await commands.give_consent(ctx, household_id, body, if_match)
+    tag(response, state.version)
+    return consent_view(recorded)
 
 
-@router.post("/{household_id}/consent-refusals", status_code=201, response_model=RefusalView)
+@router.post(
+    "/{household_id}/consent-refusals",
+    status_code=201,
+    response_model=RefusalView,
+    responses=with_etag(201),
+)
 async def refuse_consent(
-    household_id: str, body: commands.RefuseConsent, ctx: Command, if_match: IfMatch = None
+    household_id: str,
+    body: commands.RefuseConsent,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> RefusalView:
     """同意拒否: record that a person (or their proxy) refused consent. Shown on the
     household; it never blocks receiving a consultation or outreach."""
-    return refusal_view(await commands.refuse_consent(ctx, household_id, body, if_match))
+    state, recorded = await commands.refuse_consent(ctx, household_id, body, if_match)
+    tag(response, state.version)
+    return refusal_view(recorded)
 
 
-@router.post("/{household_id}/consents/{consent_id}/withdrawal", response_model=ConsentView)
+@router.post(
+    "/{household_id}/consents/{consent_id}/withdrawal",
+    response_model=ConsentView,
+    responses=with_etag(),
+)
 async def withdraw_consent(
     household_id: str,
     consent_id: str,
     body: commands.WithdrawConsent,
     ctx: Command,
+    response: Response,
     if_match: IfMatch = None,
 ) -> ConsentView:
     """同意撤回: withdraw a consent. From then on the agencies it named read only what
     they are party to."""
-    return consent_view(
-        await commands.withdraw_consent(ctx, household_id, consent_id, body, if_match)
-    )
+    state, consent = await commands.withdraw_consent(ctx, household_id, consent_id, body, if_match)
+    tag(response, state.version)
+    return consent_view(consent)

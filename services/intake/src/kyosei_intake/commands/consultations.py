@@ -7,14 +7,14 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from kyosei_events import DomainEvent, EventStore
 from kyosei_events.catalogue.common import AgencyId, Concern, Id
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived, DeclineReason, Window
 from kyosei_households import survivor_of
-from kyosei_platform.api import Note
+from kyosei_platform.api import Name, Note, RequestModel, ShortText, Text, UniqueList
 from kyosei_platform.application import (
     Change,
     CommandContext,
@@ -23,6 +23,7 @@ from kyosei_platform.application import (
     invalid,
     not_found,
     now,
+    retry_on_conflict,
     stream_id,
 )
 from kyosei_platform.auth import Identity, Role
@@ -36,11 +37,11 @@ def stream(consultation_id: str) -> str:
     return stream_id("consultation", consultation_id)
 
 
-class ReceiveConsultation(BaseModel):
+class ReceiveConsultation(RequestModel):
     """相談受付: what a window records. Any concern is accepted, from anyone."""
 
     household_id: Id | None = Field(None, description="世帯 id, if known (link it later if not)")
-    member_ids: list[Id] = Field(
+    member_ids: UniqueList[Id] = Field(
         default_factory=list,
         max_length=30,
         description="the members it is about, if known (needs household_id); a consultation "
@@ -48,15 +49,13 @@ class ReceiveConsultation(BaseModel):
     )
     window: Window
     channel: Channel
-    concerns: list[Concern] = Field(min_length=1)
-    other_concern: str | None = Field(
-        None, max_length=20_000, description="required with concern 'other' (personal)"
-    )
-    summary: str = Field(min_length=1, max_length=20_000, description="相談内容 (personal)")
-    caller_name: str | None = Field(None, max_length=200, description="相談者名 (personal)")
-    caller_contact: str | None = Field(None, max_length=200, description="連絡先 (personal)")
+    concerns: UniqueList[Concern] = Field(min_length=1, max_length=50)
+    other_concern: Text | None = Field(None, description="required with concern 'other' (personal)")
+    summary: Text = Field(description="相談内容 (personal)")
+    caller_name: Name | None = Field(None, description="相談者名 (personal)")
+    caller_contact: ShortText | None = Field(None, description="連絡先 (personal)")
     complex: bool = Field(False, description="複合・複雑: escalate to 多機関協働 at once")
-    escalation_reason: str | None = Field(None, max_length=20_000)
+    escalation_reason: Text | None = None
     received_at: datetime | None = Field(None, description="when it was received; default now")
 
     @field_validator("received_at")
@@ -69,23 +68,26 @@ class ReceiveConsultation(BaseModel):
         return v
 
 
-class LinkHousehold(BaseModel):
+class LinkHousehold(RequestModel):
     household_id: Id
 
 
-class Refer(BaseModel):
+class Refer(RequestModel):
     to_agency: AgencyId = Field(description="the agency asked to take it on")
-    concerns: list[Concern] | None = Field(
-        None, min_length=1, description="what the referral is for; default: all concerns"
+    concerns: UniqueList[Concern] | None = Field(
+        None,
+        min_length=1,
+        max_length=50,
+        description="what the referral is for; default: all concerns",
     )
     note: Note = None
 
 
-class Escalate(BaseModel):
-    reason: str = Field(min_length=1, max_length=20_000, description="なぜ多機関協働か")
+class Escalate(RequestModel):
+    reason: Text = Field(description="なぜ多機関協働か")
 
 
-class DeclineReferral(BaseModel):
+class DeclineReferral(RequestModel):
     reason: DeclineReason
     note: Note = None
 
@@ -155,11 +157,11 @@ async def receive_consultation(
     received = ConsultationReceived(
         consultation_id=cid,
         household_id=household_id,
-        member_ids=list(dict.fromkeys(cmd.member_ids)),
+        member_ids=cmd.member_ids,
         agency_id=ctx.agency_id,
         window=cmd.window,
         channel=cmd.channel,
-        concerns=list(dict.fromkeys(cmd.concerns)),
+        concerns=cmd.concerns,
         other_concern=cmd.other_concern,
         summary=cmd.summary,
         caller_name=cmd.caller_name,
@@ -200,6 +202,7 @@ async def _open(ctx: CommandContext, consultation_id: str) -> domain.Consultatio
     return await open_consultation(ctx.store, ctx.actor, consultation_id)
 
 
+@retry_on_conflict
 async def link_household(
     ctx: CommandContext, consultation_id: str, cmd: LinkHousehold, if_match: int | None = None
 ) -> domain.Consultation:
@@ -215,6 +218,7 @@ async def link_household(
     )
 
 
+@retry_on_conflict
 async def handle_consultation(
     ctx: CommandContext, consultation_id: str, note: str | None, if_match: int | None = None
 ) -> domain.Consultation:
@@ -223,6 +227,7 @@ async def handle_consultation(
     return await _decide(ctx, state, if_match, lambda s: domain.handle(s, note, now()))
 
 
+@retry_on_conflict
 async def refer_consultation(
     ctx: CommandContext, consultation_id: str, cmd: Refer, if_match: int | None = None
 ) -> domain.Consultation:
@@ -235,6 +240,7 @@ async def refer_consultation(
     )
 
 
+@retry_on_conflict
 async def escalate_consultation(
     ctx: CommandContext, consultation_id: str, cmd: Escalate, if_match: int | None = None
 ) -> domain.Consultation:
@@ -287,6 +293,7 @@ async def _answer(
     return state, state.referrals[referral_id]
 
 
+@retry_on_conflict
 async def accept_referral(
     ctx: CommandContext, referral_id: str, if_match: int | None = None
 ) -> tuple[domain.Consultation, domain.Referral]:
@@ -296,6 +303,7 @@ async def accept_referral(
     )
 
 
+@retry_on_conflict
 async def decline_referral(
     ctx: CommandContext, referral_id: str, cmd: DeclineReferral, if_match: int | None = None
 ) -> tuple[domain.Consultation, domain.Referral]:
@@ -308,6 +316,7 @@ async def decline_referral(
     )
 
 
+@retry_on_conflict
 async def complete_referral(
     ctx: CommandContext, referral_id: str, note: str | None, if_match: int | None = None
 ) -> tuple[domain.Consultation, domain.Referral]:

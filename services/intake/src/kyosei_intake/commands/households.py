@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from kyosei_events import DomainEvent
 from kyosei_events.catalogue.common import AgencyId, Id
@@ -23,8 +23,15 @@ from kyosei_events.catalogue.intake import (
     ProxyRecorded,
     Relationship,
 )
-from kyosei_platform.api import Note
-from kyosei_platform.application import Change, CommandContext, now, today
+from kyosei_platform.api import Name, Note, RequestModel, ShortText, Text, UniqueList
+from kyosei_platform.application import (
+    Change,
+    CommandContext,
+    Rejected,
+    now,
+    retry_on_conflict,
+    today,
+)
 
 from ..access import open_household
 from ..domain import household as domain
@@ -33,15 +40,15 @@ from ..queries import households as queries
 stream = domain.stream
 
 
-class MemberIn(BaseModel):
+class MemberIn(RequestModel):
     """A household member (世帯員). Name, kana, birth date and attributes are sealed."""
 
-    name: str = Field(min_length=1, max_length=200, description="氏名 (personal)")
-    kana: str | None = Field(None, max_length=200, description="ふりがな (personal)")
+    name: Name = Field(description="氏名 (personal); not only blanks")
+    kana: Name | None = Field(None, description="ふりがな (personal)")
     birth_date: date | None = Field(None, description="生年月日 (personal)")
     age_band: AgeBand | None = Field(None, description="年齢区分, when the birth date is unknown")
     relationship: Relationship = Relationship.UNKNOWN
-    attributes: list[MemberAttribute] = Field(default_factory=list)
+    attributes: UniqueList[MemberAttribute] = Field(default_factory=list, max_length=30)
     language: str | None = Field(None, max_length=35, description="BCP 47, e.g. ja, vi, pt-BR")
 
     @field_validator("birth_date")
@@ -52,8 +59,8 @@ class MemberIn(BaseModel):
         return v
 
 
-class RegisterHousehold(BaseModel):
-    address: str | None = Field(None, max_length=200, description="住所 (personal)")
+class RegisterHousehold(RequestModel):
+    address: ShortText | None = Field(None, description="住所 (personal)")
     phone: str | None = Field(None, max_length=40, description="電話番号 (personal)")
     members: list[MemberIn] = Field(min_length=1, max_length=30)
     proceed_despite_duplicates: bool = Field(
@@ -63,29 +70,29 @@ class RegisterHousehold(BaseModel):
     )
 
 
-class MergeHouseholds(BaseModel):
+class MergeHouseholds(RequestModel):
     duplicate_household_id: Id = Field(description="the record to merge into this one")
-    reason: str = Field(min_length=1, max_length=20_000, description="why they are one household")
+    reason: Text = Field(description="why they are one household")
 
 
-class RecordProxy(BaseModel):
+class RecordProxy(RequestModel):
     """代理人登録: who may consent for a member (family, or a guardian)."""
 
     member_id: Id = Field(description="the member the proxy acts for")
     kind: ConsentGiver = Field(description="family or guardian")
     proxy_member_id: Id | None = Field(None, description="the proxy, if a household member")
-    proxy_name: str | None = Field(None, max_length=200, description="otherwise (personal)")
+    proxy_name: Name | None = Field(None, description="otherwise (personal)")
     basis: Note = None
 
 
-class _ConsentTerms(BaseModel):
+class _ConsentTerms(RequestModel):
     member_id: Id | None = Field(
         None, description="the person the consent is about (required: consent is per person)"
     )
     proxy_id: Id | None = Field(None, description="with family or guardian: their proxy record")
-    agencies: list[AgencyId] = Field(default_factory=list, max_length=200)
+    agencies: UniqueList[AgencyId] = Field(default_factory=list, max_length=200)
     all_agencies: bool = False
-    purposes: list[ConsentPurpose] = Field(min_length=1)
+    purposes: UniqueList[ConsentPurpose] = Field(min_length=1, max_length=20)
 
 
 def _not_future(v: date | None) -> date | None:
@@ -107,7 +114,7 @@ class RefuseConsent(_ConsentTerms):
     _refused_on = field_validator("refused_on")(_not_future)
 
 
-class WithdrawConsent(BaseModel):
+class WithdrawConsent(RequestModel):
     withdrawn_by: ConsentGiver = ConsentGiver.PERSON
     withdrawn_on: date | None = Field(None, description="default: today (JST)")
     note: Note = None
@@ -167,6 +174,7 @@ async def _record(
     await ctx.save(Change(state, stream(state.household_id), [event], state.household_id, if_match))
 
 
+@retry_on_conflict
 async def add_member(
     ctx: CommandContext, household_id: str, cmd: MemberIn, if_match: int | None = None
 ) -> tuple[domain.Household, domain.Member]:
@@ -182,6 +190,7 @@ async def add_member(
     return state, state.members[event.member_id]
 
 
+@retry_on_conflict
 async def merge_households(
     ctx: CommandContext, household_id: str, cmd: MergeHouseholds
 ) -> domain.Household:
@@ -192,6 +201,14 @@ async def merge_households(
         if cmd.duplicate_household_id == household_id
         else await _survivor(ctx, cmd.duplicate_household_id)
     )
+    if survivor is not duplicate and survivor.household_id == duplicate.household_id:
+        # Both ids lead to one record: a merge (perhaps a concurrent one) made it so.
+        raise Rejected(
+            "already_merged",
+            f"{household_id} and {cmd.duplicate_household_id} are already one household "
+            f"({survivor.household_id})",
+            "すでに同じ世帯として統合されています",
+        )
     on_survivor, on_duplicate = domain.merge(survivor, duplicate, cmd.reason, now())
     await ctx.save(
         Change(survivor, stream(survivor.household_id), [on_survivor], survivor.household_id),
@@ -200,9 +217,10 @@ async def merge_households(
     return survivor
 
 
+@retry_on_conflict
 async def record_proxy(
     ctx: CommandContext, household_id: str, cmd: RecordProxy, if_match: int | None = None
-) -> domain.Proxy:
+) -> tuple[domain.Household, domain.Proxy]:
     """代理人登録."""
     state = await _survivor(ctx, household_id)
     event = domain.record_proxy(
@@ -215,22 +233,23 @@ async def record_proxy(
         ),
     )
     await _record(ctx, state, event, if_match)
-    return state.proxies[event.proxy_id]
+    return state, state.proxies[event.proxy_id]
 
 
 def _terms(cmd: _ConsentTerms) -> dict[str, object]:
     return {
         "member_id": cmd.member_id,
         "proxy_id": cmd.proxy_id,
-        "agencies": sorted(set(cmd.agencies)),
+        "agencies": cmd.agencies,
         "all_agencies": cmd.all_agencies,
-        "purposes": list(dict.fromkeys(cmd.purposes)),
+        "purposes": cmd.purposes,
     }
 
 
+@retry_on_conflict
 async def give_consent(
     ctx: CommandContext, household_id: str, cmd: GiveConsent, if_match: int | None = None
-) -> domain.Consent:
+) -> tuple[domain.Household, domain.Consent]:
     """本人同意: a person's consent (or their recorded proxy's for them)."""
     state = await _survivor(ctx, household_id)
     event = domain.give_consent(
@@ -247,12 +266,13 @@ async def give_consent(
         ),
     )
     await _record(ctx, state, event, if_match)
-    return state.consents[event.consent_id]
+    return state, state.consents[event.consent_id]
 
 
+@retry_on_conflict
 async def refuse_consent(
     ctx: CommandContext, household_id: str, cmd: RefuseConsent, if_match: int | None = None
-) -> domain.Refusal:
+) -> tuple[domain.Household, domain.Refusal]:
     """同意拒否: recorded and shown; it never blocks a consultation or outreach."""
     state = await _survivor(ctx, household_id)
     # Named before the event is built: a refusal is always about one person.
@@ -272,16 +292,17 @@ async def refuse_consent(
         ),
     )
     await _record(ctx, state, event, if_match)
-    return state.refusals[event.refusal_id]
+    return state, state.refusals[event.refusal_id]
 
 
+@retry_on_conflict
 async def withdraw_consent(
     ctx: CommandContext,
     household_id: str,
     consent_id: str,
     cmd: WithdrawConsent,
     if_match: int | None = None,
-) -> domain.Consent:
+) -> tuple[domain.Household, domain.Consent]:
     """同意撤回: from then on the agencies it named read only what they are party to."""
     opened = await open_household(ctx.store, ctx.actor, household_id)
     state = next((h for h in opened.records if consent_id in h.consents), opened.survivor)
@@ -289,4 +310,4 @@ async def withdraw_consent(
         state, consent_id, cmd.withdrawn_by, cmd.withdrawn_on or today(), cmd.note, now()
     )
     await _record(ctx, state, event, if_match)
-    return state.consents[consent_id]
+    return state, state.consents[consent_id]

@@ -20,13 +20,14 @@ from kyosei_events.catalogue.intake import (
     OutreachStarted,
     RelationshipStage,
 )
-from kyosei_platform.api import Note
+from kyosei_platform.api import Note, RequestModel, ShortText, Text, UniqueList
 from kyosei_platform.application import (
     Change,
     CommandContext,
     forbidden,
     not_found,
     now,
+    retry_on_conflict,
     stream_id,
 )
 from kyosei_platform.auth import Identity
@@ -40,12 +41,14 @@ def stream(outreach_id: str) -> str:
     return stream_id("outreach", outreach_id)
 
 
-class StartOutreach(BaseModel):
+class StartOutreach(RequestModel):
     household_id: Id | None = Field(None, description="世帯 id, if registered")
-    member_id: Id | None = Field(None, description="the member to reach, if registered")
-    location: str | None = Field(None, max_length=200, description="where to go (personal)")
-    concerns: list[Concern] = Field(min_length=1)
-    reason: str = Field(min_length=1, max_length=20_000, description="why (personal)")
+    member_id: Id | None = Field(
+        None, description="the member to reach, if registered (needs household_id)"
+    )
+    location: ShortText | None = Field(None, description="where to go (personal)")
+    concerns: UniqueList[Concern] = Field(min_length=1, max_length=50)
+    reason: Text = Field(description="why (personal)")
 
 
 class Origin(BaseModel):
@@ -60,7 +63,7 @@ class Origin(BaseModel):
 STAFF_DECISION = Origin(origin=OutreachOrigin.STAFF)
 
 
-class RecordContact(BaseModel):
+class RecordContact(RequestModel):
     method: ContactMethod
     result: ContactResult
     note: Note = None
@@ -76,12 +79,12 @@ class RecordContact(BaseModel):
         return v
 
 
-class ChangeStage(BaseModel):
+class ChangeStage(RequestModel):
     stage: RelationshipStage
     note: Note = None
 
 
-class EndOutreach(BaseModel):
+class EndOutreach(RequestModel):
     reason: OutreachEndReason
     note: Note = None
 
@@ -130,9 +133,9 @@ async def start_outreach(
         OutreachStarted(
             outreach_id=oid,
             household_id=household_id,
-            member_id=cmd.member_id if household_id else None,
+            member_id=cmd.member_id,
             agency_id=ctx.agency_id,
-            concerns=list(dict.fromkeys(cmd.concerns)),
+            concerns=cmd.concerns,
             reason=cmd.reason,
             location=cmd.location,
             started_at=now(),
@@ -162,6 +165,7 @@ async def _record(
     return state
 
 
+@retry_on_conflict
 async def record_contact(
     ctx: CommandContext, outreach_id: str, cmd: RecordContact, if_match: int | None = None
 ) -> domain.Outreach:
@@ -176,6 +180,7 @@ async def record_contact(
     )
 
 
+@retry_on_conflict
 async def change_stage(
     ctx: CommandContext, outreach_id: str, cmd: ChangeStage, if_match: int | None = None
 ) -> domain.Outreach:
@@ -185,6 +190,7 @@ async def change_stage(
     )
 
 
+@retry_on_conflict
 async def end_outreach(
     ctx: CommandContext, outreach_id: str, cmd: EndOutreach, if_match: int | None = None
 ) -> domain.Outreach:

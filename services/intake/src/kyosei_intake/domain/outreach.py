@@ -96,6 +96,13 @@ class Outreach:
 
 def start(started: OutreachStarted, members: frozenset[str]) -> OutreachStarted:
     """Start a case; the member to reach, if named, belongs to its household."""
+    if started.member_id is not None and started.household_id is None:
+        raise invalid(
+            "member_id",
+            "member_without_household",
+            "name the member only together with their household_id",
+            "世帯員を指定するときは household_id も指定してください",
+        )
     if started.member_id is not None and started.member_id not in members:
         raise invalid(
             "member_id",

@@ -15,7 +15,7 @@ from ..projections import consultations, outreach_cases, referrals, utc
 from ..views import (
     Inbox,
     OutreachSummary,
-    ReferralView,
+    ReferralSummary,
     consultation_row,
     outreach_row,
     referral_row,
@@ -71,7 +71,7 @@ async def referral_list(
     direction: Literal["incoming", "outgoing"],
     status: str | None,
     limit: int,
-) -> list[ReferralView]:
+) -> list[ReferralSummary]:
     """Referrals to the caller's agency (incoming) or from it (outgoing), newest first."""
     column = referrals.c.to_agency if direction == "incoming" else referrals.c.from_agency
     query = (
