@@ -74,7 +74,8 @@ async def test_accompaniment_outreach_and_the_monthly_figures(
         assert place["kind"]["label_ja"] == "まちの保健室"
         # Only the agency itself registers its places; a place is not an agency's window.
         refused = await houkatsu.post(
-            f"/agencies/{SHAKYO}/places", json={"name": "地域の縁側 南", "kind": "community_veranda"}
+            f"/agencies/{SHAKYO}/places",
+            json={"name": "地域の縁側 南", "kind": "community_veranda"},
         )
         assert refused.status_code == 403, refused.text
         wrong = await csw.put(f"/agencies/{SHAKYO}/window", json={"window": "community_place"})
@@ -301,12 +302,24 @@ async def test_accompaniment_outreach_and_the_monthly_figures(
             table = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
             assert table[0] == ["月", "機関", "窓口", "地域の相談の場", "区分", "項目", "件数"]
             assert len(table) == len(rows) + 1
-            assert [month, SHAKYO, "地域の相談の場", "まちの保健室 桔梗が丘", "対応", "伴走継続", "1"] in (
-                table
-            )
-            assert [month, HOUKATSU, "地域包括支援センター", "", "経路", "近隣住民がつないだ", "1"] in (
-                table
-            )
+            assert [
+                month,
+                SHAKYO,
+                "地域の相談の場",
+                "まちの保健室 桔梗が丘",
+                "対応",
+                "伴走継続",
+                "1",
+            ] in (table)
+            assert [
+                month,
+                HOUKATSU,
+                "地域包括支援センター",
+                "",
+                "経路",
+                "近隣住民がつないだ",
+                "1",
+            ] in (table)
             assert "名張" not in response.content.decode("utf-8"), "no personal data"
 
         await assert_rebuild_matches(system)

@@ -4,8 +4,9 @@ calls the same command a route calls, acting for the agency the event names.
 - community ConcernNoticed (気づき): a consultation (channel 地域住民の気づき) at the
   agency the report is forwarded to, when the person asked for help; otherwise an
   outreach case there. The consultation is received at the kind of window that agency
-  recorded for itself (PUT /agencies/{agency_id}/window; "other agency" until it has). The reporter's name and contact go with it only as far as
-  the reporter agreed (``reporter_link``).
+  recorded for itself (PUT /agencies/{agency_id}/window; "other agency" until it
+  has). The reporter's name and contact go with it only as far as the reporter
+  agreed (``reporter_link``).
 - coordination OutreachRequested: an outreach case at the agency asked to go.
 
 Ids are derived from the incoming event, so a redelivery finds the stream already

@@ -274,7 +274,9 @@ class IntakeReadModel:
                     outcome_at=utc(e.continued_at),
                 )
             case AccompanimentReviewed():
-                await _consultation(uow, e.consultation_id, version, review_on=day(e.next_review_on))
+                await _consultation(
+                    uow, e.consultation_id, version, review_on=day(e.next_review_on)
+                )
             case ConsultationMovedToOutreach():
                 await _consultation(
                     uow,

@@ -841,7 +841,6 @@ class OutreachEnded(DomainEvent):
     ended_at: datetime
 
 
-
 # -- agencies: their kind of window and their community places -----------------------
 
 

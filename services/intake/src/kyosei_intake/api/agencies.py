@@ -30,9 +30,7 @@ async def record_window(
 
 
 @router.post("/{agency_id}/places", status_code=201, response_model=AgencyView)
-async def register_place(
-    agency_id: str, body: commands.RegisterPlace, ctx: Command
-) -> AgencyView:
+async def register_place(agency_id: str, body: commands.RegisterPlace, ctx: Command) -> AgencyView:
     """地域の相談の場の登録: the caller's own agency registers a community place; a
     consultation received there (window community_place or channel drop_in) names it
     by ``place_id``."""

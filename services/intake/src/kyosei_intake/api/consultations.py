@@ -24,7 +24,13 @@ from ..commands import consultations as commands
 from ..commands import outreach as outreach_commands
 from ..queries import consultations as queries
 from ..settings import IntakeSettings
-from ..views import ConsultationSummary, ConsultationView, OutcomeCounts, consultation_view
+from ..views import (
+    ConsultationSummary,
+    ConsultationView,
+    OutcomeCounts,
+    Status,
+    consultation_view,
+)
 
 router = APIRouter(prefix="/consultations", tags=["consultations 相談"])
 
@@ -88,7 +94,7 @@ async def list_consultations(
     identity: Reader,
     runtime: Runtime,
     household_id: str | None = None,
-    status: queries.Status | None = None,
+    status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConsultationSummary]:
     """Consultations received by the caller's agency (coordinators: escalated ones;

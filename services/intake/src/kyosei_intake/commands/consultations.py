@@ -33,8 +33,8 @@ from kyosei_platform.auth import Identity, Role
 from ..access import may_read, members_of
 from ..domain import consultation as domain
 from ..domain import outcomes
-from .agencies import agency_in
 from ..projections import referrals
+from .agencies import agency_in
 
 
 def stream(consultation_id: str) -> str:
@@ -213,7 +213,9 @@ async def receive_consultation(
         received_at=cmd.received_at or at,
     )
     members = await members_of(ctx, household_id)
-    places = frozenset((await agency_in(ctx, ctx.agency_id)).places) if cmd.place_id else frozenset()
+    places = (
+        frozenset((await agency_in(ctx, ctx.agency_id)).places) if cmd.place_id else frozenset()
+    )
     events = domain.receive(received, cmd.escalation_reason, at, members, places)
     await ctx.save(Change(state, stream(cid), events, household_id or cid, expected=0))
     return state
@@ -321,9 +323,7 @@ async def review_accompaniment(
         ctx,
         await _open(ctx, consultation_id),
         if_match,
-        lambda s: outcomes.review_accompaniment(
-            s, cmd.next_review_on, cmd.note, today(), now()
-        ),
+        lambda s: outcomes.review_accompaniment(s, cmd.next_review_on, cmd.note, today(), now()),
     )
 
 

@@ -188,6 +188,8 @@ async def move_to_outreach(
             concerns=list(dict.fromkeys(cmd.concerns or consultation.concerns)),
             reason=cmd.reason or consultation.summary or "",
             location=cmd.location,
+            reporter_name=None,
+            reporter_contact=None,
             started_at=at,
         ),
         await members_of(ctx, household_id),

@@ -48,7 +48,9 @@ def record_unmet_needs(
     )
 
 
-def provide_information(state: Consultation, note: str | None, now: datetime) -> InformationProvided:
+def provide_information(
+    state: Consultation, note: str | None, now: datetime
+) -> InformationProvided:
     """情報提供・助言: information or advice was enough; the consultation is closed."""
     must_be_pending(state)
     return InformationProvided(
