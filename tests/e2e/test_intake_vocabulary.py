@@ -138,6 +138,8 @@ async def test_accompaniment_outreach_and_the_monthly_figures(
         due = json_of(await csw.get("/consultations/reviews-due"), 200)
         assert [c["consultation_id"] for c in due] == [cid]
         assert json_of(await houkatsu.get("/consultations/reviews-due"), 200) == []
+        inbox = json_of(await csw.get("/inbox"), 200)
+        assert [c["consultation_id"] for c in inbox["accompaniment_reviews_due"]] == [cid]
         again = await csw.post(f"/consultations/{cid}/information", json={})
         assert again.status_code == 409, again.text
         next_review = (today() + timedelta(days=30)).isoformat()

@@ -521,6 +521,9 @@ class Inbox(BaseModel):
         description="consultations with no outcome after the unresolved threshold"
     )
     awaiting_outcome: int = Field(description="consultations still without an outcome")
+    accompaniment_reviews_due: list[ConsultationSummary] = Field(
+        description="伴走継続 whose review date has come: review them and set the next date"
+    )
     outreach: list[OutreachSummary] = Field(
         description="active outreach cases, longest without contact first"
     )
