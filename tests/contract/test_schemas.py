@@ -68,9 +68,9 @@ def test_each_committed_schema_is_valid_json_schema(name: str) -> None:
 
 
 def test_every_version_that_may_be_stored_is_published() -> None:
-    """The relay publishes stored payloads as stored: v1 to v4 of ConsultationReceived
+    """The relay publishes stored payloads as stored: v1 to v5 of ConsultationReceived
     and v1, v2 of ConsentGiven all travel, so all are published."""
-    assert readable_versions("ConsultationReceived") == [1, 2, 3, 4]
+    assert readable_versions("ConsultationReceived") == [1, 2, 3, 4, 5]
     assert readable_versions("ConsentGiven") == [1, 2]
     names = set(published())
     for name in catalogue():
@@ -95,7 +95,7 @@ def test_older_stored_payloads_validate_against_their_frozen_schema() -> None:
     }
     schema = json.loads((SCHEMA_DIR / "ConsultationReceived.v1.json").read_text("utf-8"))
     Draft202012Validator(schema).validate(v1)
-    latest = json.loads((SCHEMA_DIR / "ConsultationReceived.v4.json").read_text("utf-8"))
+    latest = json.loads((SCHEMA_DIR / "ConsultationReceived.v5.json").read_text("utf-8"))
     assert not Draft202012Validator(latest).is_valid(v1)
 
 

@@ -17,7 +17,7 @@ from kyosei_events.store import EventStore
 async def test_sealed_payload_validates_against_the_published_schema(
     store: EventStore, vault: KeyVault
 ) -> None:
-    schema = json.loads((SCHEMA_DIR / "ConsultationReceived.v4.json").read_text("utf-8"))
+    schema = json.loads((SCHEMA_DIR / "ConsultationReceived.v5.json").read_text("utf-8"))
     event = ConsultationReceived(
         consultation_id="c-wire",
         household_id="h-wire",

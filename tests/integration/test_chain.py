@@ -93,7 +93,7 @@ async def test_an_edited_payload_breaks_the_chain_at_that_event(store: EventStor
         ("recorded_at", "2020-01-01T00:00:00.000000Z"),
         ("subject", "hh-other"),
         ("event_type", "CaseClosed"),
-        ("schema_version", 2),
+        ("schema_version", 1),
         ("event_id", "00000000-0000-0000-0000-000000000000"),
     ],
 )

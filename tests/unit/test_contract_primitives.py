@@ -50,6 +50,7 @@ def test_personal_fields_are_declared_on_the_types() -> None:
         "caller_name",
         "caller_contact",
         "other_concern",
+        "brought_by",
     }
     assert ParticipationMatched.personal_fields() == {"fit_notes"}
 

@@ -25,9 +25,9 @@ V1_PAYLOAD: dict[str, Any] = {
 }
 
 
-def test_consultation_received_is_at_version_4() -> None:
+def test_consultation_received_is_at_version_5() -> None:
     assert event_class("ConsultationReceived") is ConsultationReceived
-    assert ConsultationReceived.schema_version == 4
+    assert ConsultationReceived.schema_version == 5
 
 
 def test_a_v1_consultation_reads_as_the_latest() -> None:
@@ -41,6 +41,9 @@ def test_a_v1_consultation_reads_as_the_latest() -> None:
     assert upcast_payload["caller_contact"] is None
     assert upcast_payload["concern_report_id"] is None
     assert upcast_payload["member_ids"] == [], "v3 named nobody: it concerns every member"
+    assert upcast_payload["unmet_needs"] == [], "v4 recorded no unmet need"
+    assert upcast_payload["place_id"] is None
+    assert upcast_payload["brought_by"] is None and upcast_payload["brought_by_agency"] is None
 
     event = ConsultationReceived.model_validate(upcast_payload)
     assert event.concerns == [Concern.HARDSHIP]
@@ -49,18 +52,63 @@ def test_a_v1_consultation_reads_as_the_latest() -> None:
     assert event.agency_id == "agency-a"
 
 
-def test_a_v2_payload_gains_the_v3_fields_as_empty() -> None:
+def test_a_v2_payload_gains_the_later_fields_as_empty() -> None:
     v2 = {**{k: v for k, v in V1_PAYLOAD.items() if k != "concern"}}
     v2 |= {"concerns": ["hardship"], "channel": "phone"}
-    v4 = upcast("ConsultationReceived", 2, v2)
-    assert v4 == {
+    v5 = upcast("ConsultationReceived", 2, v2)
+    assert v5 == {
         **v2,
         "other_concern": None,
         "caller_contact": None,
         "concern_report_id": None,
         "member_ids": [],
+        "unmet_needs": [],
+        "place_id": None,
+        "brought_by": None,
+        "brought_by_agency": None,
     }
-    assert ConsultationReceived.model_validate(v4).channel is Channel.PHONE
+    assert ConsultationReceived.model_validate(v5).channel is Channel.PHONE
+
+
+@pytest.mark.parametrize(
+    ("event_type", "payload"),
+    [
+        (
+            "ReferralMade",
+            {
+                "referral_id": "r-1",
+                "consultation_id": "c-1",
+                "from_agency": "a",
+                "to_agency": "b",
+                "concerns": ["care"],
+                "note": None,
+                "made_at": "2025-04-01T00:00:00Z",
+            },
+        ),
+        (
+            "OutreachStarted",
+            {
+                "outreach_id": "o-1",
+                "agency_id": "a",
+                "origin": "community",
+                "concerns": ["withdrawal"],
+                "reason": "x",
+                "location": None,
+                "reporter_name": None,
+                "reporter_contact": None,
+                "started_at": "2025-04-01T00:00:00Z",
+            },
+        ),
+    ],
+)
+def test_a_v1_payload_of_a_widened_vocabulary_reads_unchanged(
+    event_type: str, payload: dict[str, Any]
+) -> None:
+    """v2 of these events only admits more concerns (and origins): a v1 value keeps its
+    meaning, so the payload is read as it was stored."""
+    assert event_class(event_type).schema_version == 2
+    assert upcast(event_type, 1, payload) == payload
+    event_class(event_type).model_validate(payload)
 
 
 def test_a_v1_consent_reads_as_v2_without_a_proxy() -> None:
@@ -81,14 +129,14 @@ def test_a_v1_consent_reads_as_v2_without_a_proxy() -> None:
 
 
 def test_a_latest_payload_is_left_as_it_is() -> None:
-    v4 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
-    assert upcast("ConsultationReceived", 4, v4) == v4
+    v5 = upcast("ConsultationReceived", 1, V1_PAYLOAD)
+    assert upcast("ConsultationReceived", 5, v5) == v5
 
 
 @pytest.mark.parametrize(
     ("event_type", "version", "message"),
     [
-        ("ConsultationReceived", 5, "newer than this catalogue"),
+        ("ConsultationReceived", 6, "newer than this catalogue"),
         ("ConsultationReceived", 0, "no upcaster"),
         ("NoSuchEvent", 1, "unknown event type"),
     ],
@@ -100,6 +148,6 @@ def test_versions_it_cannot_read_are_refused(event_type: str, version: int, mess
 
 def test_an_upcaster_must_start_from_an_older_version() -> None:
     with pytest.raises(TypeError, match="not older"):
-        upcaster("ConsultationReceived", from_version=4)(lambda p: p)
+        upcaster("ConsultationReceived", from_version=5)(lambda p: p)
     with pytest.raises(UnknownEventType):
         upcaster("NoSuchEvent", from_version=1)(lambda p: p)

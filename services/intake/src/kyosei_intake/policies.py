@@ -3,8 +3,10 @@ calls the same command a route calls, acting for the agency the event names.
 
 - community ConcernNoticed (気づき): a consultation (channel 地域住民の気づき) at the
   agency the report is forwarded to, when the person asked for help; otherwise an
-  outreach case there. The reporter's name and contact go with it only as far as
-  the reporter agreed (``reporter_link``).
+  outreach case there. The consultation is received at the kind of window that agency
+  recorded for itself (PUT /agencies/{agency_id}/window; "other agency" until it
+  has). The reporter's name and contact go with it only as far as the reporter
+  agreed (``reporter_link``).
 - coordination OutreachRequested: an outreach case at the agency asked to go.
 
 Ids are derived from the incoming event, so a redelivery finds the stream already
@@ -19,11 +21,12 @@ from typing import Any
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.community import ConcernNoticed, ReporterLink
 from kyosei_events.catalogue.coordination import OutreachRequested
-from kyosei_events.catalogue.intake import Channel, OutreachOrigin, Window
+from kyosei_events.catalogue.intake import Channel, OutreachOrigin
 from kyosei_events.policy import Policy, PolicyContext, policy
 from kyosei_households import survivor_of
 from kyosei_platform.application import CommandContext
 
+from .commands.agencies import agency_in
 from .commands.consultations import ReceiveConsultation, receive_consultation
 from .commands.outreach import Origin, StartOutreach, start_outreach
 
@@ -61,7 +64,7 @@ async def concern_noticed(e: ConcernNoticed, ctx: PolicyContext) -> None:
             command,
             ReceiveConsultation(
                 household_id=household_id,
-                window=Window.OTHER_AGENCY,
+                window=(await agency_in(command, e.forward_to)).window_for_reports,
                 channel=Channel.COMMUNITY,
                 concerns=e.concerns,
                 other_concern=e.description if Concern.OTHER in e.concerns else None,

@@ -31,11 +31,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kyosei_events import DecodedEvent, UnitOfWork
 from kyosei_events.catalogue.intake import (
+    AccompanimentContinued,
+    AccompanimentReviewed,
     CaseEscalated,
     ConsultationHandled,
     ConsultationLinkedToHousehold,
+    ConsultationMovedToOutreach,
+    ConsultationPlaceRegistered,
     ConsultationReceived,
     HouseholdRegistered,
+    InformationProvided,
     MemberAdded,
     OutreachContactRecorded,
     OutreachEnded,
@@ -45,7 +50,9 @@ from kyosei_events.catalogue.intake import (
     ReferralDeclined,
     ReferralMade,
     RelationshipStageChanged,
+    UnmetNeedsRecorded,
 )
+from kyosei_platform.application import JST
 
 from .search_terms import household_terms, member_terms
 
@@ -82,13 +89,30 @@ consultations = Table(
     Column("channel", String(32), nullable=False),
     Column("concerns", Text, nullable=False),
     Column("complex", Boolean, nullable=False),
-    Column("status", String(16), nullable=False),  # pending / handled / referred / escalated
+    # pending / handled / information_given / accompanying / outreach / referred / escalated
+    Column("status", String(24), nullable=False),
     Column("escalated", Boolean, nullable=False),
     Column("returned", Boolean, nullable=False),  # last referral declined, decide again
     Column("received_at", String(40), nullable=False, index=True),
     Column("outcome_at", String(40)),
     Column("concern_report_id", String(64)),
+    Column("unmet_needs", Text, nullable=False),  # JSON list of UnmetNeed values
+    Column("place_id", String(64)),  # the community place it was received at
+    Column("received_month", String(7), nullable=False, index=True),  # YYYY-MM, JST
+    Column("review_on", String(10), index=True),  # accompanying: the next review date
+    Column("outreach_id", String(64)),  # outcome outreach: the case started from it
     Column("version", Integer, nullable=False),
+)
+
+# Community places of agencies (まちの保健室, 地域の縁側, …): no personal data.
+consultation_places = Table(
+    "consultation_places",
+    metadata,
+    Column("place_id", String(64), primary_key=True),
+    Column("agency_id", String(64), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("registered_at", String(40), nullable=False),
 )
 
 referrals = Table(
@@ -125,7 +149,14 @@ outreach_cases = Table(
     Column("version", Integer, nullable=False),
 )
 
-TABLES = (search_index, household_parties, consultations, referrals, outreach_cases)
+TABLES = (
+    search_index,
+    household_parties,
+    consultations,
+    referrals,
+    outreach_cases,
+    consultation_places,
+)
 
 
 def utc(at: datetime) -> str:
@@ -135,6 +166,11 @@ def utc(at: datetime) -> str:
 
 def day(on: date) -> str:
     return on.isoformat()
+
+
+def month(at: datetime) -> str:
+    """The municipality's month (JST) of a moment, ``YYYY-MM``: the monthly figures'."""
+    return at.astimezone(JST).strftime("%Y-%m")
 
 
 async def _insert_ignore(uow: UnitOfWork, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -202,10 +238,65 @@ class IntakeReadModel:
                         received_at=utc(e.received_at),
                         outcome_at=None,
                         concern_report_id=e.concern_report_id,
+                        unmet_needs=json.dumps([n.value for n in e.unmet_needs]),
+                        place_id=e.place_id,
+                        received_month=month(e.received_at),
+                        review_on=None,
+                        outreach_id=None,
                         version=version,
                     )
                 )
                 await _party(uow, e.household_id, e.agency_id, "consultation")
+            case UnmetNeedsRecorded():
+                await _consultation(
+                    uow,
+                    e.consultation_id,
+                    version,
+                    unmet_needs=json.dumps([n.value for n in e.unmet_needs]),
+                )
+            case InformationProvided():
+                await _consultation(
+                    uow,
+                    e.consultation_id,
+                    version,
+                    status="information_given",
+                    returned=False,
+                    outcome_at=utc(e.provided_at),
+                )
+            case AccompanimentContinued():
+                await _consultation(
+                    uow,
+                    e.consultation_id,
+                    version,
+                    status="accompanying",
+                    returned=False,
+                    review_on=day(e.review_on),
+                    outcome_at=utc(e.continued_at),
+                )
+            case AccompanimentReviewed():
+                await _consultation(
+                    uow, e.consultation_id, version, review_on=day(e.next_review_on)
+                )
+            case ConsultationMovedToOutreach():
+                await _consultation(
+                    uow,
+                    e.consultation_id,
+                    version,
+                    status="outreach",
+                    returned=False,
+                    outreach_id=e.outreach_id,
+                    outcome_at=utc(e.moved_at),
+                )
+            case ConsultationPlaceRegistered():
+                await conn.execute(
+                    consultation_places.insert().values(
+                        place_id=e.place_id,
+                        agency_id=e.agency_id,
+                        name=e.name,
+                        kind=e.kind.value,
+                        registered_at=utc(e.registered_at),
+                    )
+                )
             case ConsultationLinkedToHousehold():
                 await _consultation(uow, e.consultation_id, version, household_id=e.household_id)
                 await conn.execute(

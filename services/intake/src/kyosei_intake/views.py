@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.common import Concern, UnmetNeed
 from kyosei_events.catalogue.intake import (
     Channel,
     ContactResult,
@@ -21,6 +21,7 @@ from kyosei_events.catalogue.intake import (
 from kyosei_platform.api import LabelledValue, Timestamp, labelled, labelled_opt
 from kyosei_platform.errors import Error
 
+from .domain.agency import Agency
 from .domain.consultation import Consultation, Referral
 from .domain.household import Consent, Member, Proxy, Refusal
 from .domain.outreach import Outreach
@@ -191,6 +192,26 @@ def referral_row(row: Any) -> ReferralSummary:
     )
 
 
+Status = Literal[
+    "pending",
+    "handled",
+    "information_given",
+    "accompanying",
+    "outreach",
+    "referred",
+    "escalated",
+]
+STATUS_LABELS_JA: dict[str, str] = {
+    "pending": "対応未定",
+    "handled": "受付機関で対応",
+    "information_given": "情報提供・助言",
+    "accompanying": "伴走継続",
+    "outreach": "アウトリーチへ",
+    "referred": "つなぎ",
+    "escalated": "多機関協働へ",
+}
+
+
 class ConsultationView(BaseModel):
     consultation_id: str
     household_id: str | None
@@ -204,11 +225,23 @@ class ConsultationView(BaseModel):
     caller_name: str | None
     caller_contact: str | None
     complex: bool
-    status: Literal["pending", "handled", "referred", "escalated"]
+    unmet_needs: list[LabelledValue] = Field(description="支援が届きにくい理由")
+    place_id: str | None = Field(description="the community place it was received at")
+    brought_by: str | None = Field(description="who brought it, in words (personal)")
+    brought_by_agency: str | None = Field(description="the agency that brought it")
+    status: Status = Field(
+        description="the outcome: pending (none yet), handled, information_given "
+        "(情報提供・助言), accompanying (伴走継続: open by design), outreach (アウトリーチへ), "
+        "referred (つなぎ), escalated (多機関協働へ)"
+    )
     returned: bool
     escalated: bool
     escalation_reason: str | None
     handled_note: str | None
+    information_note: str | None
+    review_on: date | None = Field(description="accompanying: the next review date")
+    accompaniment_note: str | None
+    outreach_id: str | None = Field(description="outreach: the case started from it")
     concern_report_id: str | None
     received_at: Timestamp | None
     outcome_at: Timestamp | None
@@ -231,11 +264,19 @@ def consultation_view(s: Consultation) -> ConsultationView:
         caller_name=s.caller_name,
         caller_contact=s.caller_contact,
         complex=s.complex,
+        unmet_needs=[labelled(n) for n in s.unmet_needs],
+        place_id=s.place_id,
+        brought_by=s.brought_by,
+        brought_by_agency=s.brought_by_agency,
         status=s.outcome.value,
         returned=s.returned,
         escalated=s.escalated,
         escalation_reason=s.escalation_reason,
         handled_note=s.handled_note,
+        information_note=s.information_note,
+        review_on=s.review_on,
+        accompaniment_note=s.accompaniment_note,
+        outreach_id=s.outreach_id,
         concern_report_id=s.concern_report_id,
         received_at=s.received_at,
         outcome_at=s.outcome_at,
@@ -255,12 +296,16 @@ class ConsultationSummary(BaseModel):
     window: LabelledValue
     channel: LabelledValue
     concerns: list[LabelledValue]
+    unmet_needs: list[LabelledValue]
+    place_id: str | None
     complex: bool
     status: str
     escalated: bool
     returned: bool
     received_at: Timestamp
     outcome_at: Timestamp | None
+    review_on: date | None = Field(None, description="accompanying: the next review date")
+    outreach_id: str | None = None
     days_without_outcome: int | None = None
 
 
@@ -273,12 +318,16 @@ def consultation_row(row: Any, days: int | None = None) -> ConsultationSummary:
         window=labelled(Window.of(row.window)),
         channel=labelled(Channel.of(row.channel)),
         concerns=[labelled(Concern.of(c)) for c in json.loads(row.concerns)],
+        unmet_needs=[labelled(UnmetNeed.of(n)) for n in json.loads(row.unmet_needs)],
+        place_id=row.place_id,
         complex=row.complex,
         status=row.status,
         escalated=row.escalated,
         returned=row.returned,
         received_at=row.received_at,
         outcome_at=row.outcome_at,
+        review_on=row.review_on,
+        outreach_id=row.outreach_id,
         days_without_outcome=days,
     )
 
@@ -304,6 +353,9 @@ class OutreachView(BaseModel):
     agency_id: str
     origin: LabelledValue
     origin_ref: str | None
+    consultation_id: str | None = Field(
+        description="origin consultation (アウトリーチへ): the consultation it was started from"
+    )
     concerns: list[LabelledValue]
     reason: str | None
     location: str | None
@@ -327,6 +379,7 @@ def outreach_view(o: Outreach) -> OutreachView:
         agency_id=o.agency_id,
         origin=labelled(o.origin),
         origin_ref=o.origin_ref,
+        consultation_id=o.origin_ref if o.origin is OutreachOrigin.CONSULTATION else None,
         concerns=[labelled(c) for c in o.concerns],
         reason=o.reason,
         location=o.location,
@@ -424,9 +477,50 @@ class OutcomeCounts(BaseModel):
     received: int
     pending: int
     handled: int
+    information_given: int = Field(description="情報提供・助言")
+    accompanying: int = Field(description="伴走継続: open by design, never unresolved")
+    outreach: int = Field(description="アウトリーチへ")
     referred: int
     escalated: int
     unresolved: int = Field(description="pending for longer than the unresolved threshold")
+
+
+class PlaceView(BaseModel):
+    """地域の相談の場: a community place of an agency."""
+
+    place_id: str
+    name: str
+    kind: LabelledValue
+    registered_at: Timestamp
+
+
+class AgencyView(BaseModel):
+    """An agency as intake knows it: its kind of window and its community places."""
+
+    agency_id: str
+    window: LabelledValue | None = Field(
+        description="the kind of window it recorded; a consultation it takes up from a "
+        "resident's 気づき is received at this window (その他の支援関係機関 while none)"
+    )
+    places: list[PlaceView]
+    version: int
+
+
+def agency_view(a: Agency) -> AgencyView:
+    return AgencyView(
+        agency_id=a.agency_id,
+        window=labelled_opt(a.window),
+        places=[
+            PlaceView(
+                place_id=p.place_id,
+                name=p.name,
+                kind=labelled(p.kind),
+                registered_at=p.registered_at,
+            )
+            for p in a.places.values()
+        ],
+        version=a.version,
+    )
 
 
 class Inbox(BaseModel):
@@ -440,6 +534,9 @@ class Inbox(BaseModel):
         description="consultations with no outcome after the unresolved threshold"
     )
     awaiting_outcome: int = Field(description="consultations still without an outcome")
+    accompaniment_reviews_due: list[ConsultationSummary] = Field(
+        description="伴走継続 whose review date has come: review them and set the next date"
+    )
     outreach: list[OutreachSummary] = Field(
         description="active outreach cases, longest without contact first"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -33,4 +33,33 @@ class Concern(LabelledEnum):
     EMPLOYMENT = ("employment", "就労")
     HOUSING = ("housing", "住まい")
     FOREIGN_NATIONAL = ("foreign_national", "外国籍")
+    # -- added with the wider vocabulary (events carrying it are at a new version) --
+    ADVOCACY_GUARDIANSHIP = ("advocacy_guardianship", "権利擁護・成年後見")
+    NO_KIN = ("no_kin", "身寄りがない・死後の支援")
+    SELF_NEGLECT = ("self_neglect", "セルフネグレクト")
+    YOUNG_CARER = ("young_carer", "ヤングケアラー")
+    CHILD_POVERTY = ("child_poverty", "こどもの貧困")
+    DEVELOPMENTAL_DISABILITY_SUSPECTED = ("developmental_disability_suspected", "発達障害の疑い")
+    LEAVING_PRISON = ("leaving_prison", "刑務所等からの出所")
+    WOMEN_IN_DIFFICULTY = ("women_in_difficulty", "DV・性暴力／困難な課題を抱える女性")
+    INTRACTABLE_DISEASE = ("intractable_disease", "難病")
+    MEDICAL_CARE_CHILD = ("medical_care_child", "医療的ケア児")
+    EIGHTY_FIFTY = ("eighty_fifty", "8050")
+    DOUBLE_CARE = ("double_care", "ダブルケア")
     OTHER = ("other", "その他")
+
+
+class UnmetNeed(LabelledEnum):
+    """支援が届きにくい理由: why it is hard to help (the three kinds of unmet need the
+    programme exists for). A consultation may name one or more, or none."""
+
+    COMPLEX_HOUSEHOLD = ("complex_household", "世帯の複合課題")
+    BETWEEN_PROGRAMMES = ("between_programmes", "制度の狭間")
+    CANNOT_SEEK_HELP = ("cannot_seek_help", "自ら相談できない")
+
+
+def same_payload_wider_vocabulary(payload: dict[str, Any]) -> dict[str, Any]:
+    """Upcaster for a version whose only change is a wider vocabulary (more concerns,
+    windows, channels or origins): every older payload is a valid newer one, with the
+    same meaning."""
+    return payload

@@ -8,8 +8,8 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from ..labels import LabelledEnum
-from ..model import DomainEvent, Personal, event
-from .common import AgencyId, Concern, Id, PersonalText
+from ..model import DomainEvent, Personal, event, upcaster
+from .common import AgencyId, Concern, Id, PersonalText, same_payload_wider_vocabulary
 
 
 class Noticer(LabelledEnum):
@@ -46,7 +46,7 @@ class ConcernNoticed(DomainEvent):
     """
 
     event_type: ClassVar[str] = "ConcernNoticed"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "気づき"
     producer: ClassVar[str] = "community"
 
@@ -76,3 +76,7 @@ class ConcernNoticed(DomainEvent):
     )
     forward_to: AgencyId
     noticed_at: datetime
+
+
+# v2 admits the wider list of concerns; a v1 payload means the same.
+upcaster("ConcernNoticed", from_version=1)(same_payload_wider_vocabulary)

@@ -8,8 +8,8 @@ from typing import Annotated, ClassVar
 from pydantic import Field
 
 from ..labels import LabelledEnum
-from ..model import DomainEvent, event
-from .common import AgencyId, Concern, Id, PersonalText
+from ..model import DomainEvent, event, upcaster
+from .common import AgencyId, Concern, Id, PersonalText, same_payload_wider_vocabulary
 
 
 class MeetingKind(LabelledEnum):
@@ -28,7 +28,7 @@ class CaseOpened(DomainEvent):
     """
 
     event_type: ClassVar[str] = "CaseOpened"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "多機関協働ケース開始"
     producer: ClassVar[str] = "coordination"
 
@@ -76,7 +76,7 @@ class OutreachRequested(DomainEvent):
     """
 
     event_type: ClassVar[str] = "OutreachRequested"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "アウトリーチ依頼"
     producer: ClassVar[str] = "coordination"
 
@@ -88,3 +88,11 @@ class OutreachRequested(DomainEvent):
     concerns: Annotated[list[Concern], Field(min_length=1)]
     reason: PersonalText
     requested_at: datetime
+
+
+# v2 admits the wider list of concerns; a v1 payload means the same.
+upcaster("CaseOpened", from_version=1)(same_payload_wider_vocabulary)
+
+
+# v2 admits the wider list of concerns; a v1 payload means the same.
+upcaster("OutreachRequested", from_version=1)(same_payload_wider_vocabulary)

@@ -2,7 +2,8 @@
 
 Streams: ``household-<id>`` (registration, members, merges, consent),
 ``consultation-<id>`` (相談受付, its outcome and its referrals),
-``outreach-<id>`` (an outreach case and its contact attempts).
+``outreach-<id>`` (an outreach case and its contact attempts),
+``agency-<id>`` (an agency's kind of window and its community places).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from pydantic import Field
 
 from ..labels import LabelledEnum
 from ..model import DomainEvent, Personal, event, upcaster
-from .common import AgencyId, Concern, Id, PersonalText
+from .common import (
+    AgencyId,
+    Concern,
+    Id,
+    PersonalText,
+    UnmetNeed,
+    same_payload_wider_vocabulary,
+)
 
 ShortPersonal = Annotated[
     str | None,
@@ -37,6 +45,13 @@ class Window(LabelledEnum):
     SELF_RELIANCE_SUPPORT = ("self_reliance_support", "自立相談支援機関")
     WELFARE_GENERAL = ("welfare_general", "ふくしの窓口")
     OTHER_AGENCY = ("other_agency", "その他の支援関係機関")
+    # -- added in ConsultationReceived v5 --
+    SOCIAL_WELFARE_COUNCIL = ("social_welfare_council", "社会福祉協議会（CSW）")
+    HEALTH_CENTER = ("health_center", "保健センター（保健師）")
+    REGIONAL_LIFE_SUPPORT_CENTER = ("regional_life_support_center", "中核地域生活支援センター")
+    COMMUNITY_PLACE = ("community_place", "地域の相談の場")
+    SOCIAL_PRESCRIBING = ("social_prescribing", "社会的処方・医療機関との連携")
+    PREFECTURE = ("prefecture", "都道府県")
 
 
 class Channel(LabelledEnum):
@@ -49,6 +64,26 @@ class Channel(LabelledEnum):
     CLINIC_REFERRAL = ("clinic_referral", "医療機関からの紹介")
     COMMUNITY = ("community", "地域住民の気づき")
     UNKNOWN = ("unknown", "不明")
+    # -- added in ConsultationReceived v5 --
+    BROUGHT_BY_FAMILY = ("brought_by_family", "家族がつないだ")
+    BROUGHT_BY_NEIGHBOUR = ("brought_by_neighbour", "近隣住民がつないだ")
+    BROUGHT_BY_AGENCY = ("brought_by_agency", "他機関がつないだ")
+    DROP_IN = ("drop_in", "地域の相談の場への立ち寄り")
+    ONLINE = ("online", "オンライン")
+
+
+BROUGHT_CHANNELS = frozenset(
+    {Channel.BROUGHT_BY_FAMILY, Channel.BROUGHT_BY_NEIGHBOUR, Channel.BROUGHT_BY_AGENCY}
+)
+
+
+class PlaceKind(LabelledEnum):
+    """地域の相談の場の種類: a community place where residents drop in and consult."""
+
+    NEIGHBOURHOOD_HEALTH_ROOM = ("neighbourhood_health_room", "まちの保健室")
+    COMMUNITY_VERANDA = ("community_veranda", "地域の縁側")
+    CONNECTING_STATION = ("connecting_station", "つながるステーション")
+    OTHER = ("other", "その他の地域の相談の場")
 
 
 class Relationship(LabelledEnum):
@@ -124,6 +159,7 @@ class OutreachOrigin(LabelledEnum):
     STAFF = ("staff", "職員の判断")
     COMMUNITY = ("community", "地域住民の気づき")
     COORDINATION = ("coordination", "多機関協働からの依頼")
+    CONSULTATION = ("consultation", "相談から")  # added in OutreachStarted v2
 
 
 class ContactMethod(LabelledEnum):
@@ -383,11 +419,15 @@ class ConsultationReceived(DomainEvent):
     agency, by agencies the consultation is referred or escalated to, and as the
     household's consent allows; ``summary``, ``other_concern``, ``caller_name`` and
     ``caller_contact`` are personal data. ``concern_report_id`` names the community
-    ConcernNoticed it came from, if any.
+    ConcernNoticed it came from, if any. ``unmet_needs`` says why it is hard to help
+    (none while unknown). ``place_id`` names the agency's community place
+    (ConsultationPlaceRegistered) it was received at. With a channel "brought by
+    family / a neighbour / another agency", ``brought_by`` says who in words
+    (personal data) and ``brought_by_agency`` names the agency that brought it.
     """
 
     event_type: ClassVar[str] = "ConsultationReceived"
-    schema_version: ClassVar[int] = 4
+    schema_version: ClassVar[int] = 5
     label_ja: ClassVar[str] = "相談受付"
     producer: ClassVar[str] = "intake"
 
@@ -411,6 +451,10 @@ class ConsultationReceived(DomainEvent):
         False, description="複合・複雑: several fields involved or no programme fits"
     )
     concern_report_id: Id | None = None
+    unmet_needs: list[UnmetNeed] = Field(default_factory=list, max_length=3)
+    place_id: Id | None = Field(None, description="the community place it was received at")
+    brought_by: ShortPersonal
+    brought_by_agency: AgencyId | None = Field(None, description="the agency that brought it")
     received_at: datetime
 
 
@@ -439,6 +483,20 @@ def _consultation_received_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
 def _consultation_received_v3_to_v4(payload: dict[str, Any]) -> dict[str, Any]:
     """v4 names the members a consultation is about; a v3 consultation named none."""
     return {**payload, "member_ids": []}
+
+
+@upcaster("ConsultationReceived", from_version=4)
+def _consultation_received_v4_to_v5(payload: dict[str, Any]) -> dict[str, Any]:
+    """v5 widens the windows, channels and concerns (a v4 value means the same) and adds
+    ``unmet_needs``, ``place_id``, ``brought_by`` and ``brought_by_agency``: a v4
+    consultation had none of them."""
+    return {
+        **payload,
+        "unmet_needs": [],
+        "place_id": None,
+        "brought_by": None,
+        "brought_by_agency": None,
+    }
 
 
 @event
@@ -493,13 +551,17 @@ class ReferralMade(_ReferralEvent):
     """
 
     event_type: ClassVar[str] = "ReferralMade"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "つなぎ（紹介）"
     producer: ClassVar[str] = "intake"
 
     concerns: Annotated[list[Concern], Field(min_length=1)]
     note: NotePersonal
     made_at: datetime
+
+
+# v2 admits the wider list of concerns; a v1 payload means the same.
+upcaster("ReferralMade", from_version=1)(same_payload_wider_vocabulary)
 
 
 @event
@@ -558,7 +620,7 @@ class CaseEscalated(DomainEvent):
     """
 
     event_type: ClassVar[str] = "CaseEscalated"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "多機関協働へのつなぎ"
     producer: ClassVar[str] = "intake"
 
@@ -570,6 +632,116 @@ class CaseEscalated(DomainEvent):
     escalated_at: datetime
 
 
+# v2 admits the wider list of concerns; a v1 payload means the same.
+upcaster("CaseEscalated", from_version=1)(same_payload_wider_vocabulary)
+
+
+# -- consultations: why it is hard to help, and the outcomes added with issue 9 -------
+
+
+@event
+class UnmetNeedsRecorded(DomainEvent):
+    """支援が届きにくい理由の記録: the receiving agency recorded why it is hard to help.
+
+    ``unmet_needs`` replaces what was recorded before (at receipt or later); an empty
+    list means none applies. Readable as the consultation is.
+    """
+
+    event_type: ClassVar[str] = "UnmetNeedsRecorded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "支援が届きにくい理由の記録"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    unmet_needs: list[UnmetNeed] = Field(default_factory=list, max_length=3)
+    recorded_at: datetime
+
+
+@event
+class InformationProvided(DomainEvent):
+    """情報提供・助言: the receiving agency gave information or advice; closed.
+
+    An outcome, like handled, referred or escalated. ``note`` is personal data.
+    Readable as the consultation is.
+    """
+
+    event_type: ClassVar[str] = "InformationProvided"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "情報提供・助言"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    note: NotePersonal
+    provided_at: datetime
+
+
+@event
+class AccompanimentContinued(DomainEvent):
+    """伴走継続: the receiving agency keeps accompanying the person (つながり続ける支援).
+
+    An outcome that stays open by design: never counted as unresolved, reviewed on
+    ``review_on`` (AccompanimentReviewed sets the next date). ``note`` is personal
+    data. Readable as the consultation is.
+    """
+
+    event_type: ClassVar[str] = "AccompanimentContinued"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "伴走継続"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    review_on: date = Field(description="when the accompaniment is next reviewed")
+    note: NotePersonal
+    continued_at: datetime
+
+
+@event
+class AccompanimentReviewed(DomainEvent):
+    """伴走の振り返り: an accompaniment was reviewed; it goes on until ``next_review_on``.
+
+    ``note`` is personal data. Readable as the consultation is.
+    """
+
+    event_type: ClassVar[str] = "AccompanimentReviewed"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "伴走の振り返り"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    next_review_on: date
+    note: NotePersonal
+    reviewed_at: datetime
+
+
+@event
+class ConsultationMovedToOutreach(DomainEvent):
+    """アウトリーチへ: an outreach case was started from this consultation (an outcome).
+
+    Appended with the OutreachStarted (origin ``consultation``, ``origin_ref`` = this
+    consultation) in one transaction, so each names the other. Readable as the
+    consultation is.
+    """
+
+    event_type: ClassVar[str] = "ConsultationMovedToOutreach"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "アウトリーチへ"
+    producer: ClassVar[str] = "intake"
+
+    consultation_id: Id
+    household_id: Id | None = None
+    agency_id: AgencyId
+    outreach_id: Id
+    moved_at: datetime
+
+
 # -- outreach ------------------------------------------------------------------------
 
 
@@ -577,8 +749,9 @@ class CaseEscalated(DomainEvent):
 class OutreachStarted(DomainEvent):
     """アウトリーチ開始: an agency starts reaching out to someone who does not come.
 
-    Started by a staff decision, a community ConcernNoticed or a coordination
-    OutreachRequested (``origin``, with ``origin_ref`` naming the report or case).
+    Started by a staff decision, a community ConcernNoticed, a coordination
+    OutreachRequested or a consultation that goes to outreach (``origin``, with
+    ``origin_ref`` naming the report, case or consultation).
     The person may not be registered yet: ``location`` says where to go. An outreach
     case may run for years. ``reporter_name`` and ``reporter_contact`` are set only as
     far as a community reporter agreed to be linked. ``reason``, ``location`` and the
@@ -586,7 +759,7 @@ class OutreachStarted(DomainEvent):
     """
 
     event_type: ClassVar[str] = "OutreachStarted"
-    schema_version: ClassVar[int] = 1
+    schema_version: ClassVar[int] = 2
     label_ja: ClassVar[str] = "アウトリーチ開始"
     producer: ClassVar[str] = "intake"
 
@@ -602,6 +775,10 @@ class OutreachStarted(DomainEvent):
     reporter_name: ShortPersonal
     reporter_contact: ShortPersonal
     started_at: datetime
+
+
+# v2 admits the wider lists of concerns and origins; a v1 payload means the same.
+upcaster("OutreachStarted", from_version=1)(same_payload_wider_vocabulary)
 
 
 @event
@@ -662,3 +839,46 @@ class OutreachEnded(DomainEvent):
     reason: OutreachEndReason
     note: NotePersonal
     ended_at: datetime
+
+
+# -- agencies: their kind of window and their community places -----------------------
+
+
+@event
+class AgencyWindowRecorded(DomainEvent):
+    """相談窓口の種別登録: an agency recorded what kind of window it is.
+
+    A consultation the agency takes up from a resident's 気づき (community
+    ConcernNoticed) is received at this kind of window. No personal data; readable by
+    every agency.
+    """
+
+    event_type: ClassVar[str] = "AgencyWindowRecorded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "相談窓口の種別登録"
+    producer: ClassVar[str] = "intake"
+
+    agency_id: AgencyId
+    window: Window
+    recorded_at: datetime
+
+
+@event
+class ConsultationPlaceRegistered(DomainEvent):
+    """地域の相談の場の登録: an agency registered a community place that takes
+    consultations (まちの保健室, 地域の縁側, つながるステーション, …).
+
+    A consultation received there names the place. No personal data; readable by
+    every agency.
+    """
+
+    event_type: ClassVar[str] = "ConsultationPlaceRegistered"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "地域の相談の場の登録"
+    producer: ClassVar[str] = "intake"
+
+    place_id: Id
+    agency_id: AgencyId
+    name: str = Field(min_length=1, max_length=200)
+    kind: PlaceKind
+    registered_at: datetime

@@ -1,11 +1,13 @@
-"""HTTP API of intake: households, consultations, referrals, outreach, the inbox."""
+"""HTTP API of intake: households, consultations and their monthly figures, referrals,
+outreach, the inbox, agencies' windows and community places."""
 
 from fastapi import APIRouter
 
-from . import consultations, households, inbox, outreach, referrals
+from . import agencies, consultations, figures, households, inbox, outreach, referrals
 
 router = APIRouter()
-for module in (households, consultations, referrals, outreach, inbox):
+# figures before consultations: /consultations/figures is not a consultation id
+for module in (households, figures, consultations, referrals, outreach, inbox, agencies):
     router.include_router(module.router)
 
 __all__ = ["router"]

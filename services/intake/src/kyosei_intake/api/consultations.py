@@ -1,25 +1,36 @@
 """Consultations (相談): received at any window, held to an outcome.
 
-Outcomes: handled by the receiving agency, referred (つなぎ), or escalated to
-多機関協働. A consultation left without an outcome for KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS
-is listed as unresolved; the outcome report makes the never-refuse rule auditable.
+Outcomes: handled by the receiving agency, information or advice given (情報提供・助言),
+continuing accompaniment (伴走継続: open by design, reviewed on a date), an outreach case
+started from it (アウトリーチへ), referred (つなぎ), or escalated to 多機関協働. A
+consultation left without an outcome for KYOSEI_INTAKE_UNRESOLVED_AFTER_DAYS is listed
+as unresolved (an accompaniment never is); the outcome report makes the never-refuse
+rule auditable.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
 from kyosei_platform.api import Command, IfMatch, Note, Reader, RequestModel, tag, with_etag
+from kyosei_platform.application import today
 from kyosei_platform.http import Runtime
 
 from ..commands import consultations as commands
+from ..commands import outreach as outreach_commands
 from ..domain.consultation import Consultation
 from ..queries import consultations as queries
 from ..settings import IntakeSettings
-from ..views import ConsultationSummary, ConsultationView, OutcomeCounts, consultation_view
+from ..views import (
+    ConsultationSummary,
+    ConsultationView,
+    OutcomeCounts,
+    Status,
+    consultation_view,
+)
 
 router = APIRouter(prefix="/consultations", tags=["consultations 相談"])
 
@@ -46,6 +57,23 @@ async def unresolved_consultations(
         return await queries.unresolved(conn, identity, days=days, agency_id=agency_id, limit=limit)
 
 
+@router.get("/reviews-due", response_model=list[ConsultationSummary])
+async def accompaniment_reviews_due(
+    identity: Reader,
+    runtime: Runtime,
+    on: date | None = None,
+    agency_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ConsultationSummary]:
+    """伴走の振り返り予定: accompaniments (伴走継続) whose review date is ``on`` (default
+    today, JST) or earlier, earliest first. Staff see their agency's; coordinators and
+    auditors every agency's."""
+    async with runtime.engine.connect() as conn:
+        return await queries.reviews_due(
+            conn, identity, on=on or today(), agency_id=agency_id, limit=limit
+        )
+
+
 @router.get("/outcomes", response_model=list[OutcomeCounts])
 async def outcome_report(
     identity: Reader,
@@ -54,7 +82,8 @@ async def outcome_report(
     received_to: datetime | None = None,
 ) -> list[OutcomeCounts]:
     """相談の対応状況: per agency, how many consultations were received and what became
-    of them. There is no 'refused' outcome: every consultation is counted here."""
+    of them. There is no 'refused' outcome: every consultation is counted here. An
+    accompaniment (伴走継続) is counted as such, never as unresolved."""
     async with runtime.engine.connect() as conn:
         return await queries.outcome_counts(
             conn,
@@ -70,7 +99,7 @@ async def list_consultations(
     identity: Reader,
     runtime: Runtime,
     household_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: queries.Status | None = None,
+    status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ConsultationSummary]:
     """Consultations received by the caller's agency (coordinators: escalated ones;
@@ -176,3 +205,94 @@ async def escalate_consultation(
     return _answer(
         response, await commands.escalate_consultation(ctx, consultation_id, body, if_match)
     )
+
+
+@router.put(
+    "/{consultation_id}/unmet-needs", response_model=ConsultationView, responses=with_etag()
+)
+async def record_unmet_needs(
+    consultation_id: str,
+    body: commands.RecordUnmetNeeds,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ConsultationView:
+    """支援が届きにくい理由: the receiving agency records why it is hard to help
+    (世帯の複合課題, 制度の狭間, 自ら相談できない), replacing what was recorded."""
+    return _answer(
+        response, await commands.record_unmet_needs(ctx, consultation_id, body, if_match)
+    )
+
+
+@router.post(
+    "/{consultation_id}/information", response_model=ConsultationView, responses=with_etag()
+)
+async def provide_information(
+    consultation_id: str,
+    ctx: Command,
+    response: Response,
+    body: Handle | None = None,
+    if_match: IfMatch = None,
+) -> ConsultationView:
+    """情報提供・助言: information or advice was given (an outcome: closed)."""
+    note = body.note if body else None
+    return _answer(
+        response, await commands.provide_information(ctx, consultation_id, note, if_match)
+    )
+
+
+@router.post(
+    "/{consultation_id}/accompaniment", response_model=ConsultationView, responses=with_etag()
+)
+async def continue_accompaniment(
+    consultation_id: str,
+    body: commands.ContinueAccompaniment,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ConsultationView:
+    """伴走継続: keep accompanying the person (an outcome, open by design): never
+    unresolved, listed under /consultations/reviews-due when its review date comes."""
+    return _answer(
+        response, await commands.continue_accompaniment(ctx, consultation_id, body, if_match)
+    )
+
+
+@router.post(
+    "/{consultation_id}/accompaniment/review",
+    response_model=ConsultationView,
+    responses=with_etag(),
+)
+async def review_accompaniment(
+    consultation_id: str,
+    body: commands.ReviewAccompaniment,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ConsultationView:
+    """伴走の振り返り: record a review of the accompaniment and its next review date."""
+    return _answer(
+        response, await commands.review_accompaniment(ctx, consultation_id, body, if_match)
+    )
+
+
+@router.post(
+    "/{consultation_id}/outreach",
+    status_code=201,
+    response_model=ConsultationView,
+    responses=with_etag(201),
+)
+async def move_to_outreach(
+    consultation_id: str,
+    ctx: Command,
+    response: Response,
+    body: outreach_commands.MoveToOutreach | None = None,
+    if_match: IfMatch = None,
+) -> ConsultationView:
+    """アウトリーチへ: start an outreach case at the receiving agency from this
+    consultation (an outcome). The consultation shows ``outreach_id``; the outreach case
+    (GET /outreach/{outreach_id}) shows ``consultation_id``."""
+    consultation, _ = await outreach_commands.move_to_outreach(
+        ctx, consultation_id, body or outreach_commands.MoveToOutreach(), if_match
+    )
+    return _answer(response, consultation)

@@ -1,17 +1,19 @@
-"""Consultation commands (相談): receive at any window, link a household, decide the
-outcome (handled, referred, escalated), and the referral's closed loop (つなぎ)."""
+"""Consultation commands (相談): receive at any window, link a household, record why it
+is hard to help, decide the outcome (handled, information given, accompaniment,
+referred, escalated; outreach is in commands/outreach.py), and the referral's closed
+loop (つなぎ)."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import Field, field_validator
 from sqlalchemy import select
 
 from kyosei_events import DomainEvent, EventStore
-from kyosei_events.catalogue.common import AgencyId, Concern, Id
+from kyosei_events.catalogue.common import AgencyId, Concern, Id, UnmetNeed
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived, DeclineReason, Window
 from kyosei_households import survivor_of
 from kyosei_platform.api import Name, Note, RequestModel, ShortText, Text, UniqueList
@@ -25,12 +27,15 @@ from kyosei_platform.application import (
     now,
     retry_on_conflict,
     stream_id,
+    today,
 )
 from kyosei_platform.auth import Identity, Role
 
 from ..access import may_read, members_of
 from ..domain import consultation as domain
+from ..domain import outcomes
 from ..projections import referrals
+from .agencies import agency_in
 
 
 def stream(consultation_id: str) -> str:
@@ -55,6 +60,24 @@ class ReceiveConsultation(RequestModel):
     caller_name: Name | None = Field(None, description="相談者名 (personal)")
     caller_contact: ShortText | None = Field(None, description="連絡先 (personal)")
     complex: bool = Field(False, description="複合・複雑: escalate to 多機関協働 at once")
+    unmet_needs: UniqueList[UnmetNeed] = Field(
+        default_factory=list,
+        max_length=3,
+        description="支援が届きにくい理由, one or more if known (can be recorded later)",
+    )
+    place_id: Id | None = Field(
+        None,
+        description="the receiving agency's community place it was received at; required "
+        "with window community_place or channel drop_in",
+    )
+    brought_by: Name | None = Field(
+        None,
+        description="who brought it, in words (e.g. 長女, 隣家の方), with a channel "
+        "brought_by_family / brought_by_neighbour / brought_by_agency (personal)",
+    )
+    brought_by_agency: AgencyId | None = Field(
+        None, description="the agency that brought it; required with channel brought_by_agency"
+    )
     escalation_reason: Text | None = None
     received_at: datetime | None = Field(None, description="when it was received; default now")
 
@@ -85,6 +108,22 @@ class Refer(RequestModel):
 
 class Escalate(RequestModel):
     reason: Text = Field(description="なぜ多機関協働か")
+
+
+class RecordUnmetNeeds(RequestModel):
+    unmet_needs: UniqueList[UnmetNeed] = Field(
+        max_length=3, description="支援が届きにくい理由; replaces what was recorded ([]: none)"
+    )
+
+
+class ContinueAccompaniment(RequestModel):
+    review_on: date = Field(description="when the accompaniment is next reviewed (not past)")
+    note: Note = None
+
+
+class ReviewAccompaniment(RequestModel):
+    next_review_on: date = Field(description="the next review date (not past)")
+    note: Note = None
 
 
 class DeclineReferral(RequestModel):
@@ -168,12 +207,29 @@ async def receive_consultation(
         caller_contact=cmd.caller_contact,
         complex=cmd.complex,
         concern_report_id=concern_report_id,
+        unmet_needs=list(dict.fromkeys(cmd.unmet_needs)),
+        place_id=cmd.place_id,
+        brought_by=cmd.brought_by,
+        brought_by_agency=cmd.brought_by_agency,
         received_at=cmd.received_at or at,
     )
     members = await members_of(ctx, household_id)
-    events = domain.receive(received, cmd.escalation_reason, at, members)
+    places = (
+        frozenset((await agency_in(ctx, ctx.agency_id)).places) if cmd.place_id else frozenset()
+    )
+    events = domain.receive(received, cmd.escalation_reason, at, members, places)
     await ctx.save(Change(state, stream(cid), events, household_id or cid, expected=0))
     return state
+
+
+def forbidden_unless_receiver(ctx: CommandContext, state: domain.Consultation) -> None:
+    """Only the receiving agency decides a consultation's outcome (403 for others)."""
+    if ctx.agency_id != state.agency_id:
+        raise forbidden(
+            "not_the_receiving_agency",
+            f"only the receiving agency ({state.agency_id}) decides this consultation's outcome",
+            "相談の対応を決められるのは受付機関だけです",
+        )
 
 
 async def _decide(
@@ -185,12 +241,8 @@ async def _decide(
     receiver_only: bool = True,
     subject: str | None = None,
 ) -> domain.Consultation:
-    if receiver_only and ctx.agency_id != state.agency_id:
-        raise forbidden(
-            "not_the_receiving_agency",
-            f"only the receiving agency ({state.agency_id}) decides this consultation's outcome",
-            "相談の対応を決められるのは受付機関だけです",
-        )
+    if receiver_only:
+        forbidden_unless_receiver(ctx, state)
     event = decide(state)
     await ctx.save(
         Change(state, stream(state.consultation_id), [event], subject or _subject(state), if_match)
@@ -225,6 +277,61 @@ async def handle_consultation(
     """受付機関で対応 (an outcome)."""
     state = await _open(ctx, consultation_id)
     return await _decide(ctx, state, if_match, lambda s: domain.handle(s, note, now()))
+
+
+@retry_on_conflict
+async def record_unmet_needs(
+    ctx: CommandContext, consultation_id: str, cmd: RecordUnmetNeeds, if_match: int | None = None
+) -> domain.Consultation:
+    """支援が届きにくい理由の記録 (at any time, by the receiving agency)."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: outcomes.record_unmet_needs(s, cmd.unmet_needs, now()),
+    )
+
+
+@retry_on_conflict
+async def provide_information(
+    ctx: CommandContext, consultation_id: str, note: str | None, if_match: int | None = None
+) -> domain.Consultation:
+    """情報提供・助言 (an outcome: closed)."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: outcomes.provide_information(s, note, now()),
+    )
+
+
+@retry_on_conflict
+async def continue_accompaniment(
+    ctx: CommandContext,
+    consultation_id: str,
+    cmd: ContinueAccompaniment,
+    if_match: int | None = None,
+) -> domain.Consultation:
+    """伴走継続 (an outcome: open by design, reviewed on a date)."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: outcomes.continue_accompaniment(s, cmd.review_on, cmd.note, today(), now()),
+    )
+
+
+@retry_on_conflict
+async def review_accompaniment(
+    ctx: CommandContext, consultation_id: str, cmd: ReviewAccompaniment, if_match: int | None = None
+) -> domain.Consultation:
+    """伴走の振り返り: set the next review date."""
+    return await _decide(
+        ctx,
+        await _open(ctx, consultation_id),
+        if_match,
+        lambda s: outcomes.review_accompaniment(s, cmd.next_review_on, cmd.note, today(), now()),
+    )
 
 
 @retry_on_conflict

@@ -1,6 +1,6 @@
 """Outreach commands (アウトリーチ): start a case (on a staff decision, a resident's
-気づき or a coordination request), record contact attempts, the relationship's stage,
-and its end."""
+気づき, a coordination request or a consultation that goes to outreach), record contact
+attempts, the relationship's stage, and its end."""
 
 from __future__ import annotations
 
@@ -33,8 +33,11 @@ from kyosei_platform.application import (
 from kyosei_platform.auth import Identity
 
 from ..access import may_read, members_of, open_household
+from ..domain import consultation as consultations
+from ..domain import outcomes
 from ..domain import outreach as domain
-from .consultations import known_household
+from .consultations import forbidden_unless_receiver, known_household, open_consultation
+from .consultations import stream as consultation_stream
 
 
 def stream(outreach_id: str) -> str:
@@ -61,6 +64,21 @@ class Origin(BaseModel):
 
 
 STAFF_DECISION = Origin(origin=OutreachOrigin.STAFF)
+
+
+class MoveToOutreach(RequestModel):
+    """アウトリーチへ: start an outreach case from a consultation (at the receiving agency)."""
+
+    member_id: Id | None = Field(
+        None,
+        description="the member to reach; default: the member the consultation is about, "
+        "if it names exactly one",
+    )
+    location: ShortText | None = Field(None, description="where to go (personal)")
+    concerns: UniqueList[Concern] | None = Field(
+        None, min_length=1, max_length=50, description="default: the consultation's concerns"
+    )
+    reason: Text | None = Field(None, description="why (personal); default: its summary")
 
 
 class RecordContact(RequestModel):
@@ -145,6 +163,46 @@ async def start_outreach(
     )
     await ctx.save(Change(state, stream(oid), [started], household_id or oid, expected=0))
     return state
+
+
+@retry_on_conflict
+async def move_to_outreach(
+    ctx: CommandContext, consultation_id: str, cmd: MoveToOutreach, if_match: int | None = None
+) -> tuple[consultations.Consultation, domain.Outreach]:
+    """アウトリーチへ (an outcome of the consultation): one transaction appends the
+    consultation's outcome, naming the outreach, and the outreach case, naming the
+    consultation (origin ``consultation``)."""
+    consultation = await open_consultation(ctx.store, ctx.actor, consultation_id)
+    forbidden_unless_receiver(ctx, consultation)
+    oid = str(uuid.uuid4())
+    at = now()
+    moved = outcomes.move_to_outreach(consultation, oid, at)
+    household_id = consultation.household_id
+    default_member = consultation.member_ids[0] if len(consultation.member_ids) == 1 else None
+    started = domain.start(
+        OutreachStarted(
+            outreach_id=oid,
+            household_id=household_id,
+            member_id=(cmd.member_id or default_member) if household_id else None,
+            agency_id=ctx.agency_id,
+            origin=OutreachOrigin.CONSULTATION,
+            origin_ref=consultation_id,
+            concerns=list(dict.fromkeys(cmd.concerns or consultation.concerns)),
+            reason=cmd.reason or consultation.summary or "",
+            location=cmd.location,
+            reporter_name=None,
+            reporter_contact=None,
+            started_at=at,
+        ),
+        await members_of(ctx, household_id),
+    )
+    outreach = domain.Outreach(oid)
+    subject = household_id or consultation_id
+    await ctx.save(
+        Change(consultation, consultation_stream(consultation_id), [moved], subject, if_match),
+        Change(outreach, stream(oid), [started], subject, expected=0),
+    )
+    return consultation, outreach
 
 
 async def _record(

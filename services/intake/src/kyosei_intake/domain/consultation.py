@@ -1,30 +1,39 @@
 """The consultation (相談): received at any window, never refused, held to an outcome.
 
-Every consultation gets one of three outcomes: handled by the receiving agency,
+Every consultation gets an outcome: handled by the receiving agency, information or
+advice given (情報提供・助言), continuing accompaniment (伴走継続: open by design,
+reviewed on a date, never unresolved), an outreach case started from it (アウトリーチへ),
 referred (つなぎ) to another agency, or escalated to 多機関協働. A referral that is
 declined sends the consultation back to the sender, outcome pending again, so it
 never falls into a void. Its referrals live on its stream, so one version number
-guards the whole closed loop.
+guards the whole closed loop. The decisions of the later outcomes and of the
+unmet-need types are in :mod:`.outcomes`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
-from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.common import Concern, UnmetNeed
 from kyosei_events.catalogue.intake import (
+    BROUGHT_CHANNELS,
+    AccompanimentContinued,
+    AccompanimentReviewed,
     CaseEscalated,
     Channel,
     ConsultationHandled,
     ConsultationLinkedToHousehold,
+    ConsultationMovedToOutreach,
     ConsultationReceived,
     DeclineReason,
+    InformationProvided,
     ReferralAccepted,
     ReferralCompleted,
     ReferralDeclined,
     ReferralMade,
+    UnmetNeedsRecorded,
     Window,
 )
 from kyosei_events.model import DomainEvent
@@ -35,6 +44,9 @@ from kyosei_platform.application import Rejected, invalid
 class Outcome(StrEnum):
     PENDING = "pending"
     HANDLED = "handled"
+    INFORMATION_GIVEN = "information_given"  # 情報提供・助言: closed
+    ACCOMPANYING = "accompanying"  # 伴走継続: open by design, reviewed on a date
+    OUTREACH = "outreach"  # アウトリーチへ: an outreach case was started from it
     REFERRED = "referred"
     ESCALATED = "escalated"
 
@@ -75,10 +87,18 @@ class Consultation:
     caller_contact: str | None = None
     complex: bool = False
     concern_report_id: str | None = None
+    unmet_needs: list[UnmetNeed] = field(default_factory=list)
+    place_id: str | None = None
+    brought_by: str | None = None
+    brought_by_agency: str | None = None
     received_at: datetime | None = None
     outcome: Outcome = Outcome.PENDING
     outcome_at: datetime | None = None
     handled_note: str | None = None
+    information_note: str | None = None
+    review_on: date | None = None  # accompanying: when it is next reviewed
+    accompaniment_note: str | None = None
+    outreach_id: str | None = None
     escalated: bool = False
     escalation_reason: str | None = None
     returned: bool = False  # the last referral was declined: the sender must decide again
@@ -117,6 +137,22 @@ class Consultation:
                 self.caller_name, self.caller_contact = event.caller_name, event.caller_contact
                 self.complex, self.received_at = event.complex, event.received_at
                 self.concern_report_id = event.concern_report_id
+                self.unmet_needs = list(event.unmet_needs)
+                self.place_id = event.place_id
+                self.brought_by, self.brought_by_agency = event.brought_by, event.brought_by_agency
+            case UnmetNeedsRecorded():
+                self.unmet_needs = list(event.unmet_needs)
+            case InformationProvided():
+                self._decided(Outcome.INFORMATION_GIVEN, event.provided_at)
+                self.information_note = event.note
+            case AccompanimentContinued():
+                self._decided(Outcome.ACCOMPANYING, event.continued_at)
+                self.review_on, self.accompaniment_note = event.review_on, event.note
+            case AccompanimentReviewed():
+                self.review_on, self.accompaniment_note = event.next_review_on, event.note
+            case ConsultationMovedToOutreach():
+                self._decided(Outcome.OUTREACH, event.moved_at)
+                self.outreach_id = event.outreach_id
             case ConsultationLinkedToHousehold():
                 self.household_id = event.household_id
             case ConsultationHandled():
@@ -161,13 +197,17 @@ def receive(
     escalation_reason: str | None,
     now: datetime,
     members: frozenset[str] = frozenset(),
+    places: frozenset[str] = frozenset(),
 ) -> list[DomainEvent]:
     """Record a consultation; a complex one is escalated in the same step.
 
     Never refused for its concern: any window takes any concern. The rules are that
-    その他 (other) says in words what it is about, and that the members it is about
-    belong to its household (``members``).
+    その他 (other) says in words what it is about, that the members it is about
+    belong to its household (``members``), that a consultation at a community place
+    names one of the receiving agency's places (``places``), and that "brought by"
+    channels say who brought it.
     """
+    _where_and_how(received, places)
     if received.member_ids and received.household_id is None:
         raise invalid(
             "member_ids",
@@ -204,6 +244,49 @@ def receive(
     return events
 
 
+def _where_and_how(received: ConsultationReceived, places: frozenset[str]) -> None:
+    """The place and the "brought by" fields agree with the window and the channel."""
+    at_place = received.window is Window.COMMUNITY_PLACE or received.channel is Channel.DROP_IN
+    if at_place and received.place_id is None:
+        raise invalid(
+            "place_id",
+            "place_required",
+            "a consultation at a community place (window community_place or channel "
+            "drop_in) names the place: register it under /agencies/{agency_id}/places",
+            "地域の相談の場で受けた相談は place_id でその場を指定してください"
+            "（/agencies/{agency_id}/places で登録します）",
+        )
+    if received.place_id is not None and received.place_id not in places:
+        raise invalid(
+            "place_id",
+            "place_not_found",
+            f"{received.place_id} is not a community place of agency {received.agency_id}",
+            "受付機関の地域の相談の場として登録されていません",
+        )
+    if received.channel is Channel.BROUGHT_BY_AGENCY and received.brought_by_agency is None:
+        raise invalid(
+            "brought_by_agency",
+            "brought_by_agency_required",
+            "with channel brought_by_agency, name the agency in brought_by_agency",
+            "「他機関がつないだ」ときは brought_by_agency に機関を指定してください",
+        )
+    if received.brought_by_agency is not None and received.channel is not Channel.BROUGHT_BY_AGENCY:
+        raise invalid(
+            "brought_by_agency",
+            "not_brought_by_agency",
+            "brought_by_agency goes with channel brought_by_agency only",
+            "brought_by_agency は経路が「他機関がつないだ」ときだけ指定できます",
+        )
+    if received.brought_by is not None and received.channel not in BROUGHT_CHANNELS:
+        raise invalid(
+            "brought_by",
+            "not_brought",
+            "brought_by goes with a channel brought_by_family, brought_by_neighbour or "
+            "brought_by_agency only",
+            "brought_by は経路が「家族・近隣住民・他機関がつないだ」ときだけ指定できます",
+        )
+
+
 def link_household(state: Consultation, household_id: str, now: datetime) -> DomainEvent:
     if state.household_id == household_id:
         raise Rejected(
@@ -224,7 +307,7 @@ def link_household(state: Consultation, household_id: str, now: datetime) -> Dom
     )
 
 
-def _must_be_pending(state: Consultation) -> None:
+def must_be_pending(state: Consultation) -> None:
     if state.outcome is not Outcome.PENDING:
         raise Rejected(
             "outcome_already_decided",
@@ -235,7 +318,7 @@ def _must_be_pending(state: Consultation) -> None:
 
 def handle(state: Consultation, note: str | None, now: datetime) -> DomainEvent:
     """受付機関で対応: the receiving agency takes it on itself."""
-    _must_be_pending(state)
+    must_be_pending(state)
     return ConsultationHandled(
         consultation_id=state.consultation_id,
         household_id=state.household_id,
@@ -254,7 +337,7 @@ def refer(
     now: datetime,
 ) -> DomainEvent:
     """つなぎ: refer the consultation to another agency."""
-    _must_be_pending(state)
+    must_be_pending(state)
     if to_agency == state.agency_id:
         raise invalid(
             "to_agency",

@@ -1,9 +1,10 @@
-"""Questions about consultations: lists, the unresolved, and the outcome report."""
+"""Questions about consultations: lists, the unresolved, accompaniments due for review,
+and the outcome report."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import date, datetime, timedelta
+from typing import Any, get_args
 
 from sqlalchemy import ColumnElement, Integer, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,11 +13,10 @@ from kyosei_households import same_household
 from kyosei_platform.application import now
 from kyosei_platform.auth import Identity, Role
 
-from ..projections import consultations, utc
-from ..views import ConsultationSummary, OutcomeCounts, consultation_row
+from ..projections import consultations, day, utc
+from ..views import ConsultationSummary, OutcomeCounts, Status, consultation_row
 
-Status = Literal["pending", "handled", "referred", "escalated"]
-OUTCOMES: tuple[Status, ...] = ("pending", "handled", "referred", "escalated")
+OUTCOMES: tuple[Status, ...] = get_args(Status)
 
 
 async def consultation_list(
@@ -46,7 +46,8 @@ async def unresolved(
     conn: AsyncConnection, identity: Identity, *, days: int, agency_id: str | None, limit: int
 ) -> list[ConsultationSummary]:
     """Consultations with no outcome after ``days``, oldest first: staff see their
-    agency's, coordinators and auditors every agency's (or ``agency_id``'s)."""
+    agency's, coordinators and auditors every agency's (or ``agency_id``'s). An
+    accompaniment (伴走継続) has its outcome: it is never unresolved."""
     at = now()
     c = consultations.c
     query = (
@@ -63,6 +64,26 @@ async def unresolved(
         consultation_row(r, (at - datetime.fromisoformat(r.received_at)).days)
         for r in await conn.execute(query)
     ]
+
+
+async def reviews_due(
+    conn: AsyncConnection, identity: Identity, *, on: date, agency_id: str | None, limit: int
+) -> list[ConsultationSummary]:
+    """Accompaniments (伴走継続) whose review date is ``on`` or earlier, earliest first:
+    staff see their agency's, coordinators and auditors every agency's (or
+    ``agency_id``'s)."""
+    c = consultations.c
+    query = (
+        select(consultations)
+        .where(c.status == "accompanying", c.review_on <= day(on))
+        .order_by(c.review_on, c.received_at)
+        .limit(limit)
+    )
+    if identity.role is Role.STAFF:
+        query = query.where(c.agency_id == identity.agency_id)
+    elif agency_id:
+        query = query.where(c.agency_id == agency_id)
+    return [consultation_row(r) for r in await conn.execute(query)]
 
 
 async def outcome_counts(
@@ -84,10 +105,7 @@ async def outcome_counts(
         select(
             c.agency_id,
             func.count().label("received"),
-            *(
-                count(c.status == s).label(s)
-                for s in ("pending", "handled", "referred", "escalated")
-            ),
+            *(count(c.status == s).label(s) for s in OUTCOMES),
             count((c.status == "pending") & (c.received_at <= cutoff)).label("unresolved"),
         )
         .group_by(c.agency_id)

@@ -8,10 +8,10 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kyosei_platform.application import now
+from kyosei_platform.application import now, today
 from kyosei_platform.auth import Identity, Role
 
-from ..projections import consultations, outreach_cases, referrals, utc
+from ..projections import consultations, day, outreach_cases, referrals, utc
 from ..views import (
     Inbox,
     OutreachSummary,
@@ -24,7 +24,7 @@ from ..views import (
 
 async def inbox(conn: AsyncConnection, agency_id: str, *, unresolved_after_days: int) -> Inbox:
     """受信箱: referrals to act on, declined referrals back with the sender, unresolved
-    intakes and active outreach, for one agency."""
+    intakes, accompaniments due for review and active outreach, for one agency."""
     at = now()
     cutoff = utc(at - timedelta(days=unresolved_after_days))
     c, r, o = consultations.c, referrals.c, outreach_cases.c
@@ -42,6 +42,12 @@ async def inbox(conn: AsyncConnection, agency_id: str, *, unresolved_after_days:
             .order_by(c.received_at)
         )
     ).all()
+    due = await conn.execute(
+        select(consultations)
+        .where(c.agency_id == agency_id, c.status == "accompanying", c.review_on <= day(today()))
+        .order_by(c.review_on, c.received_at)
+    )
+    accompaniment_due = [consultation_row(x) for x in due]
     active = await conn.execute(
         select(outreach_cases)
         .where(o.agency_id == agency_id, o.status == "active")
@@ -60,6 +66,7 @@ async def inbox(conn: AsyncConnection, agency_id: str, *, unresolved_after_days:
             consultation_row(x, age(x.received_at)) for x in pending if x.received_at <= cutoff
         ],
         awaiting_outcome=len(pending),
+        accompaniment_reviews_due=accompaniment_due,
         outreach=[outreach_row(x) for x in active],
     )
 
