@@ -64,7 +64,7 @@ async def test_migrations_create_the_store_and_read_models(
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0006", "coordination": "0005"}[service]
+        head = {"intake": "0007", "coordination": "0006"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 
@@ -188,7 +188,7 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
             )
 
     await asyncio.to_thread(upgrade, service, settings)
-    assert "migrated 0001 -> 0006; rebuilding read models" in capfd.readouterr().out
+    assert "migrated 0001 -> 0007; rebuilding read models" in capfd.readouterr().out
     async with engine.connect() as conn:
         rows = (await conn.execute(consultations.select())).mappings().all()
         directory = (await conn.execute(households.select())).mappings().all()
