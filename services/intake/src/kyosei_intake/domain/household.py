@@ -536,25 +536,25 @@ def record_change(state: Household, p: Person, event: MemberChange, *, new: bool
     """Check one change of person ``p``, to be appended to ``state`` (the survivor).
     ``new``: the member is being added by the same write (birth, moving in)."""
     _open(state)
+    if isinstance(event, MemberDied):
+        died = p.status().deceased_on
+        if died is not None:
+            recorded = next(
+                c.event.change_id
+                for c in p.changes
+                if isinstance(c.event, MemberDied) and c.event.change_id not in p.retractions
+            )
+            raise Rejected(
+                "member_already_deceased",
+                f"this member's death is already recorded (died on {died}); to correct "
+                f"it, retract that record (change {recorded}) and record it again",
+                f"この世帯員の死亡はすでに記録されています（{died}）。訂正するときは、"
+                "その記録を取り消してから記録し直してください",
+            )
     on = effective_on(event)
     _dated(p, on, "on")
     now_ = p.status(on)
     match event:
-        case MemberDied():
-            died = p.status().deceased_on
-            if died is not None:
-                recorded = next(
-                    c.event.change_id
-                    for c in p.changes
-                    if isinstance(c.event, MemberDied) and c.event.change_id not in p.retractions
-                )
-                raise Rejected(
-                    "member_already_deceased",
-                    f"this member's death is already recorded (died on {died}); to correct "
-                    f"it, retract that record (change {recorded}) and record it again",
-                    f"この世帯員の死亡はすでに記録されています（{died}）。訂正するときは、"
-                    "その記録を取り消してから記録し直してください",
-                )
         case MemberJoined() if not new:
             if now_.living_in_household:
                 raise Rejected(
