@@ -201,6 +201,22 @@ async def test_a_merge_combines_the_son_and_his_consent_counts_under_both_ids(
     assert opened.opened_by_consent == [son] and opened.access == "own"
     assert [c.consultation_id for c in opened.consultations] == [about_him]
 
+    # Consent may name either id after the merge; with the mother's, every person's
+    # records are open: two people, not three ids.
+    await households.give_consent(
+        as_agency(HOUKATSU),
+        hid,
+        households.GiveConsent(member_id=son_too, agencies=["shakyo"], purposes=["referral"]),
+    )
+    await households.give_consent(
+        as_agency(HOUKATSU),
+        hid,
+        households.GiveConsent(
+            member_id=mother, agencies=["shakyo"], purposes=["information_sharing"]
+        ),
+    )
+    assert (await picture(store, shakyo, hid)).access == "full"
+
     # A life change recorded under either id is the same person's.
     await households.record_member_change(
         as_agency(HOUKATSU), hid, son_too, change(kind="departed", on="2026-02-01")

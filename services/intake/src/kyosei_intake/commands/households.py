@@ -289,7 +289,10 @@ async def register_household(ctx: CommandContext, cmd: RegisterHousehold) -> Reg
 
 
 async def _survivor(ctx: CommandContext, household_id: str) -> domain.Household:
-    return (await open_household(ctx.store, ctx.actor, household_id)).survivor
+    opened = await open_household(ctx.store, ctx.actor, household_id)
+    state = opened.survivor
+    state.elsewhere = opened.directory.member_ids - set(state.members)
+    return state
 
 
 async def _record(

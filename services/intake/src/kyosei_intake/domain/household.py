@@ -163,10 +163,19 @@ class Household:
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
     version: int = 0
+    # Not from this record's events: the member ids on the household's other records
+    # (merged into this one), set when the household is opened for a command, so that
+    # consent and proxies may name any member of the household.
+    elsewhere: frozenset[str] = frozenset()
 
     @property
     def exists(self) -> bool:
         return self.version > 0
+
+    def person_id(self, member_id: str) -> str:
+        """The id a person is known by, once a merge into this record combined ids."""
+        combined = self.combined.get(member_id)
+        return member_id if combined is None else combined.member_id
 
     def evolve(self, event: DomainEvent) -> None:
         match event:
@@ -290,7 +299,7 @@ def _member(state: Household, member_id: str | None, field: str = "member_id") -
             "consent belongs to a person: name the member it is about",
             "同意は本人ごとです。対象の世帯員を指定してください",
         )
-    if member_id not in state.members:
+    if member_id not in state.members and member_id not in state.elsewhere:
         raise invalid(
             field,
             "member_not_found",
@@ -312,7 +321,11 @@ def _acting_for(state: Household, member_id: str, by: ConsentGiver, proxy_id: st
             )
         return
     proxy = state.proxies.get(proxy_id or "")
-    if proxy is None or proxy.member_id != member_id or proxy.kind is not by:
+    if (
+        proxy is None
+        or state.person_id(proxy.member_id) != state.person_id(member_id)
+        or proxy.kind is not by
+    ):
         raise invalid(
             "proxy_id",
             "not_a_recorded_proxy",
