@@ -332,26 +332,7 @@ async def add_member(
             note=None,
             recorded_at=now(),
         )
-        newcomer = domain.Person(
-            added.member_id,
-            [
-                (
-                    domain.Member(
-                        added.member_id,
-                        added.name,
-                        added.kana,
-                        added.birth_date,
-                        added.age_band,
-                        added.relationship,
-                        [],
-                        added.language,
-                    ),
-                    state.household_id,
-                )
-            ],
-            [],
-            {},
-        )
+        newcomer = domain.newcomer(added)
         domain.record_change(state, newcomer, joined, new=True)
         events.append(joined)
     await ctx.save(Change(state, stream(state.household_id), events, state.household_id, if_match))

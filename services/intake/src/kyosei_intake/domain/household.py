@@ -514,6 +514,21 @@ def people(records: Iterable[Household]) -> list[Person]:
     return list(found.values())
 
 
+def newcomer(added: MemberAdded) -> Person:
+    """The person a MemberAdded about to be written registers (no history yet)."""
+    member = Member(
+        added.member_id,
+        added.name,
+        added.kana,
+        added.birth_date,
+        added.age_band,
+        added.relationship,
+        list(added.attributes or []),
+        added.language,
+    )
+    return Person(added.member_id, [(member, added.household_id)], [], {})
+
+
 def person(records: Iterable[Household], member_id: str) -> Person:
     """The person ``member_id`` names (by any of their ids); 404 if not of this household."""
     for p in people(records):
