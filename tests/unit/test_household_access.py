@@ -157,3 +157,41 @@ def test_no_consent_ever_opens_a_record_about_someone_who_did_not_consent() -> N
         assert opened == (concerned <= consenting), (persons, consents, reader, on)
         outcomes.append(opened)
     assert 100 < sum(outcomes) < 2900, "both opened and closed records were tried"
+
+
+# -- one person with two ids, after a merge of two records of the household ------------
+
+SON_TOO = "m-son-in-the-other-record"
+
+
+def merged(*consents: Consent) -> Household:
+    return Household(
+        household_id="h-1",
+        record_ids=("h-1", "h-2"),
+        registered_by="houkatsu",
+        members=(
+            Member(MOTHER, "h-1", "head"),
+            Member(SON, "h-1", "child"),
+            Member(SON_TOO, "h-2", "head", same_as=SON),
+        ),
+        consents=consents,
+        proxies=(),
+        refusals=(),
+    )
+
+
+def test_both_ids_of_a_combined_person_are_one_person() -> None:
+    h = merged()
+    assert h.person(SON_TOO) == SON and h.person(SON) == SON
+    assert h.people == {MOTHER, SON} and h.member_ids == {MOTHER, SON, SON_TOO}
+    assert h.ids_of(SON) == {SON, SON_TOO}
+
+
+def test_a_consent_under_one_id_opens_a_record_naming_the_other() -> None:
+    under_the_old_id = merged(consent(SON_TOO))
+    assert reads(staff(), [SON], under_the_old_id)
+    under_the_kept_id = merged(consent(SON))
+    assert reads(staff(), [SON_TOO], under_the_kept_id)
+    assert not reads(staff(), [MOTHER], under_the_kept_id)
+    # A record naming nobody concerns every person: two people, not three ids.
+    assert reads(staff(), [], merged(consent(SON_TOO), consent(MOTHER)))

@@ -4,7 +4,7 @@ either record's id."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from kyosei_coordination import views
 from kyosei_coordination.app import service
@@ -17,6 +17,11 @@ from kyosei_events.catalogue.intake import (
     HouseholdMergedInto,
     HouseholdRegistered,
     MemberAdded,
+    MemberChangeRetracted,
+    MemberDeparted,
+    MemberDied,
+    MemberFacilityStayStarted,
+    MembersCombined,
 )
 from kyosei_events.projection import rebuild
 from kyosei_households import find
@@ -127,3 +132,75 @@ async def test_a_rebuild_keeps_the_directory_fed_by_intakes_events(
     async with store.engine.connect() as conn:
         assert await find(conn, "h-1") is not None
     assert await cases(store, "h-1") == [case_id_for("c-1")]
+
+
+async def test_the_directory_keeps_members_life_changes_and_combined_people(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    """Each life change arrives as its own event on intake's topic; coordination's copy
+    of the directory keeps it (a death, a move, a facility stay), and a merge that
+    combines two ids of one person."""
+    died_on = date(2026, 11, 20)
+    await bus.publish(
+        "intake",
+        registered("h-1"),
+        MemberAdded(household_id="h-1", member_id="mother", name="松戸 ハル", relationship="head"),
+        MemberAdded(household_id="h-1", member_id="son", name="松戸 一郎", relationship="child"),
+        MemberFacilityStayStarted(
+            change_id="c-1",
+            household_id="h-1",
+            member_id="mother",
+            facility="hospital",
+            started_on=date(2026, 11, 1),
+            recorded_at=NOW,
+        ),
+        MemberDied(
+            change_id="c-2",
+            household_id="h-1",
+            member_id="mother",
+            died_on=died_on,
+            recorded_at=NOW,
+        ),
+        registered("h-2"),
+        MemberAdded(household_id="h-2", member_id="son-2", name="松戸一郎", relationship="head"),
+        MemberDeparted(
+            change_id="c-3",
+            household_id="h-2",
+            member_id="son-2",
+            reason="moved_out",
+            departed_on=date(2026, 11, 5),
+            recorded_at=NOW,
+        ),
+        HouseholdMergedInto(household_id="h-2", into_household_id="h-1", merged_at=NOW),
+        MembersCombined(
+            household_id="h-1",
+            member_id="son",
+            same_member_id="son-2",
+            merged_household_id="h-2",
+            matched_by="name_and_birth_date",
+            combined_at=NOW,
+        ),
+    )
+    (retraction,) = await bus.publish(
+        "intake",
+        MemberChangeRetracted(
+            household_id="h-1",
+            member_id="son",
+            retracted_change_id="c-3",
+            reason="誤記録",
+            retracted_at=NOW,
+        ),
+    )
+    await bus.redeliver("intake", retraction)
+    async with store.engine.connect() as conn:
+        household = await find(conn, "h-2")
+    assert household is not None and household.people == {"mother", "son"}
+    mother = household.status("mother")
+    assert mother.deceased_on == died_on and mother.facility is None
+    assert household.status("mother", on=date(2026, 11, 10)).facility == "hospital"
+    assert household.status("son").living_in_household  # the move was retracted
+    assert [c.kind for m in household.members for c in m.changes] == [
+        "facility_started",
+        "died",
+        "departed",
+    ]

@@ -16,6 +16,9 @@ Pure functions of the caller, the household as the directory knows it, and a dat
 - A record about several people opens by consent only when every one of them
   consented; a record that names nobody concerns every member of the household, so in
   an 8050 household the mother's consent never opens what is about the son.
+- A person has more than one member id when two records of their household were merged
+  and both named them (MembersCombined): every rule applies to the person, so a consent
+  given under one id opens a record naming the other.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from datetime import date
 
 from kyosei_events.catalogue.intake import ConsentGiver, ConsentPurpose
 from kyosei_platform.auth import Identity, Role
+
+from .life import LifeChange, MemberStatus, status_of
 
 # The part coordinators have in a household once a consultation was escalated.
 COORDINATION = "*coordination"
@@ -88,6 +93,20 @@ class Member:
     member_id: str
     household_id: str  # the record it was registered on (a merged record keeps its own)
     relationship: str
+    same_as: str | None = None  # the id this person is known by since a merge
+    changes: tuple[LifeChange, ...] = ()
+
+
+@dataclass(frozen=True)
+class Dismissal:
+    """A duplicate candidate that staff judged to be another household, when registering
+    ``household_id``: who dismissed it (agency, staff member) and when."""
+
+    household_id: str
+    other_household_id: str
+    dismissed_by: str
+    dismissed_by_staff: str | None
+    dismissed_at: str
 
 
 @dataclass(frozen=True)
@@ -102,15 +121,42 @@ class Household:
     consents: tuple[Consent, ...]
     proxies: tuple[Proxy, ...]
     refusals: tuple[Refusal, ...]
+    dismissals: tuple[Dismissal, ...] = ()
 
     @property
     def member_ids(self) -> frozenset[str]:
+        """Every member id of the household (a person combined by a merge has two)."""
         return frozenset(m.member_id for m in self.members)
 
+    def person(self, member_id: str) -> str:
+        """The id a person is known by: ``member_id`` itself, or, for an id combined into
+        another person's by a merge, that person's id."""
+        same_as = {m.member_id: m.same_as for m in self.members if m.same_as}
+        seen = {member_id}
+        while (nxt := same_as.get(member_id)) is not None and nxt not in seen:
+            seen.add(nxt)
+            member_id = nxt
+        return member_id
+
+    @property
+    def people(self) -> frozenset[str]:
+        """The household's people, each by the id it is known by."""
+        return frozenset(self.person(m.member_id) for m in self.members)
+
+    def ids_of(self, person: str) -> frozenset[str]:
+        """Every member id of one person."""
+        return frozenset(m.member_id for m in self.members if self.person(m.member_id) == person)
+
+    def status(self, person: str, on: date | None = None) -> MemberStatus:
+        """A person's state (alive, living in the household, in a facility) from the
+        life changes recorded under any of their ids."""
+        ids = self.ids_of(person)
+        return status_of((c for m in self.members if m.member_id in ids for c in m.changes), on)
+
     def consenting(self, agency_id: str, purpose: ConsentPurpose, on: date) -> frozenset[str]:
-        """The members whose own consent opens their records to ``agency_id``."""
+        """The people whose own consent opens their records to ``agency_id``."""
         return frozenset(
-            c.member_id
+            self.person(c.member_id)
             for c in self.consents
             if c.member_id is not None and c.covers(agency_id, purpose, on)
         )
@@ -119,8 +165,9 @@ class Household:
         """Whether ``given_by`` (with ``proxy_id``) may consent or refuse for ``member_id``."""
         if given_by is ConsentGiver.PERSON:
             return proxy_id is None
+        person = self.person(member_id)
         return any(
-            p.proxy_id == proxy_id and p.member_id == member_id and p.kind is given_by
+            p.proxy_id == proxy_id and self.person(p.member_id) == person and p.kind is given_by
             for p in self.proxies
         )
 
@@ -149,9 +196,10 @@ def may_read_household(
 
 
 def concerned(persons: Iterable[str], household: Household) -> frozenset[str]:
-    """The people a record is about: those it names, or every member if it names none."""
-    named = frozenset(persons)
-    return named or household.member_ids
+    """The people a record is about: those it names, or every member if it names none
+    (each by the id the person is known by)."""
+    named = frozenset(household.person(p) for p in persons)
+    return named or household.people
 
 
 def may_read_record(

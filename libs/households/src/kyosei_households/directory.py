@@ -1,7 +1,8 @@
 """The household directory: what every service needs to know about a household.
 
-Fed by intake's events (registrations, members, merges, proxies, consents and their
-withdrawal and refusal). Intake keeps it as an inline projection of its own store;
+Fed by intake's events (registrations with the duplicate candidates dismissed, members
+and their life changes, merges and the people they combine, proxies, consents and
+their withdrawal and refusal). Intake keeps it as an inline projection of its own store;
 every other service keeps its own copy, fed by the same events consumed from intake's
 topic (see :mod:`kyosei_households.feed`). It holds ids, relationships and consent
 terms only, never personal data: names and addresses stay sealed in intake's store.
@@ -41,10 +42,19 @@ from kyosei_events.catalogue.intake import (
     HouseholdMergedInto,
     HouseholdRegistered,
     MemberAdded,
+    MemberChange,
+    MemberChangeRetracted,
+    MemberDeparted,
+    MemberDied,
+    MemberFacilityStayEnded,
+    MemberFacilityStayStarted,
+    MemberJoined,
+    MembersCombined,
     ProxyRecorded,
 )
 
-from .access import Consent, Household, Member, Proxy, Refusal
+from .access import Consent, Dismissal, Household, Member, Proxy, Refusal
+from .life import LifeChange, life_change
 
 metadata = MetaData()
 
@@ -63,6 +73,33 @@ members = Table(
     Column("household_id", String(64), primary_key=True),
     Column("member_id", String(64), primary_key=True),
     Column("relationship", String(32), nullable=False),
+    Column("same_as", String(64)),  # MembersCombined: the id this person is known by
+)
+
+# Life changes (death, moving out or in, facility stays): ids, kinds and dates only.
+member_changes = Table(
+    "directory_member_changes",
+    metadata,
+    Column("change_id", String(64), primary_key=True),
+    Column("household_id", String(64), nullable=False, index=True),
+    Column("member_id", String(64), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("effective_on", String(10), nullable=False),
+    Column("detail", String(32)),
+    Column("recorded_at", String(40), nullable=False),
+    Column("recorded_by", String(64)),
+    Column("retracted_at", String(40)),
+)
+
+# Duplicate candidates dismissed when a household was registered.
+dismissals = Table(
+    "directory_dismissals",
+    metadata,
+    Column("household_id", String(64), primary_key=True),
+    Column("other_household_id", String(64), primary_key=True, index=True),
+    Column("dismissed_by", String(64), nullable=False),
+    Column("dismissed_by_staff", String(64)),
+    Column("dismissed_at", String(40), nullable=False),
 )
 
 proxies = Table(
@@ -105,7 +142,7 @@ refusals = Table(
     Column("recorded_by", String(64)),
 )
 
-TABLES = (households, members, proxies, consents, refusals)
+TABLES = (households, members, proxies, consents, refusals, member_changes, dismissals)
 
 # The intake events the directory is made of (what a consuming service subscribes to).
 FED_BY: tuple[type[DomainEvent], ...] = (
@@ -116,6 +153,13 @@ FED_BY: tuple[type[DomainEvent], ...] = (
     ConsentGiven,
     ConsentWithdrawn,
     ConsentRefused,
+    MemberDied,
+    MemberDeparted,
+    MemberJoined,
+    MemberFacilityStayStarted,
+    MemberFacilityStayEnded,
+    MemberChangeRetracted,
+    MembersCombined,
 )
 
 
@@ -129,8 +173,32 @@ def _list(values: Sequence[Any]) -> str:
     return json.dumps(sorted(str(getattr(v, "value", v)) for v in values))
 
 
-async def record(conn: AsyncConnection, event: DomainEvent, agency_id: str | None) -> None:
-    """Apply one intake event to the directory (others are ignored)."""
+async def record(
+    conn: AsyncConnection,
+    event: DomainEvent,
+    agency_id: str | None,
+    staff_id: str | None = None,
+) -> None:
+    """Apply one intake event to the directory (others are ignored). ``agency_id`` and
+    ``staff_id`` are who recorded it (from the event's metadata)."""
+    if (change := life_change(event, 0)) is not None:
+        assert isinstance(event, MemberChange)
+        await _insert_once(
+            conn,
+            member_changes,
+            {
+                "change_id": change.change_id,
+                "household_id": event.household_id,
+                "member_id": change.member_id,
+                "kind": change.kind,
+                "effective_on": change.on.isoformat(),
+                "detail": change.detail,
+                "recorded_at": event.recorded_at.isoformat(),
+                "recorded_by": agency_id,
+                "retracted_at": None,
+            },
+        )
+        return
     match event:
         case HouseholdRegistered():
             await _insert_once(
@@ -143,6 +211,30 @@ async def record(conn: AsyncConnection, event: DomainEvent, agency_id: str | Non
                     "merged_into": None,
                 },
             )
+            for other in event.duplicates_dismissed:
+                await _insert_once(
+                    conn,
+                    dismissals,
+                    {
+                        "household_id": event.household_id,
+                        "other_household_id": other,
+                        "dismissed_by": event.registered_by,
+                        "dismissed_by_staff": staff_id,
+                        "dismissed_at": event.registered_at.isoformat(),
+                    },
+                )
+        case MemberChangeRetracted():
+            await conn.execute(
+                update(member_changes)
+                .where(member_changes.c.change_id == event.retracted_change_id)
+                .values(retracted_at=event.retracted_at.isoformat())
+            )
+        case MembersCombined():
+            await conn.execute(
+                update(members)
+                .where(members.c.member_id == event.same_member_id)
+                .values(same_as=event.member_id)
+            )
         case MemberAdded():
             await _insert_once(
                 conn,
@@ -151,6 +243,7 @@ async def record(conn: AsyncConnection, event: DomainEvent, agency_id: str | Non
                     "household_id": event.household_id,
                     "member_id": event.member_id,
                     "relationship": event.relationship.value,
+                    "same_as": None,
                 },
             )
         case HouseholdMergedInto():
@@ -220,7 +313,7 @@ class HouseholdDirectory:
 
     async def apply(self, uow: UnitOfWork, events: list[DecodedEvent]) -> None:
         for d in events:
-            await record(uow.conn, d.event, d.metadata.agency_id)
+            await record(uow.conn, d.event, d.metadata.agency_id, d.metadata.staff_id)
 
     async def reset(self, uow: UnitOfWork) -> None:
         for table in TABLES:
@@ -347,11 +440,43 @@ async def find(conn: AsyncConnection, household_id: str) -> Household | None:
     refusal_rows = await conn.execute(
         select(refusals).where(refusals.c.household_id.in_(ids)).order_by(refusals.c.refused_on)
     )
+    change_rows = await conn.execute(
+        select(member_changes)
+        .where(member_changes.c.household_id.in_(ids))
+        .order_by(member_changes.c.recorded_at, member_changes.c.change_id)
+    )
+    changes: dict[str, list[LifeChange]] = {}
+    for seq, r in enumerate(change_rows):
+        changes.setdefault(r.member_id, []).append(
+            LifeChange(
+                change_id=r.change_id,
+                member_id=r.member_id,
+                kind=r.kind,
+                on=date.fromisoformat(r.effective_on),
+                detail=r.detail,
+                seq=seq,
+                retracted=r.retracted_at is not None,
+            )
+        )
+    dismissal_rows = await conn.execute(
+        select(dismissals)
+        .where(dismissals.c.household_id.in_(ids) | dismissals.c.other_household_id.in_(ids))
+        .order_by(dismissals.c.dismissed_at, dismissals.c.household_id)
+    )
     return Household(
         household_id=survivor,
         record_ids=tuple(ids),
         registered_by=head.registered_by,
-        members=tuple(Member(r.member_id, r.household_id, r.relationship) for r in member_rows),
+        members=tuple(
+            Member(
+                r.member_id,
+                r.household_id,
+                r.relationship,
+                r.same_as,
+                tuple(changes.get(r.member_id, ())),
+            )
+            for r in member_rows
+        ),
         consents=tuple(
             Consent(
                 consent_id=r.consent_id,
@@ -384,5 +509,15 @@ async def find(conn: AsyncConnection, household_id: str) -> Household | None:
                 recorded_by=r.recorded_by,
             )
             for r in refusal_rows
+        ),
+        dismissals=tuple(
+            Dismissal(
+                household_id=r.household_id,
+                other_household_id=r.other_household_id,
+                dismissed_by=r.dismissed_by,
+                dismissed_by_staff=r.dismissed_by_staff,
+                dismissed_at=r.dismissed_at,
+            )
+            for r in dismissal_rows
         ),
     )

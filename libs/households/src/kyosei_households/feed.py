@@ -17,7 +17,7 @@ from .directory import FED_BY, record
 
 
 async def _keep(event: DomainEvent, ctx: PolicyContext) -> None:
-    await record(ctx.uow.conn, event, ctx.envelope.agency_id)
+    await record(ctx.uow.conn, event, ctx.envelope.agency_id, ctx.envelope.staff_id)
 
 
 def directory_policies() -> list[Policy[Any]]:

@@ -68,3 +68,44 @@ def drop_directory_v1(op: Any) -> None:
         "directory_households",
     ):
         op.drop_table(name)
+
+
+def directory_v2(op: Any) -> None:
+    """Members' life changes, people combined by a merge (``same_as``), and the
+    duplicate candidates dismissed at registration."""
+    op.add_column("directory_members", sa.Column("same_as", sa.String(64)), schema=_schema(op))
+    op.create_table(
+        "directory_member_changes",
+        sa.Column("change_id", sa.String(64), primary_key=True),
+        sa.Column("household_id", sa.String(64), nullable=False, index=True),
+        sa.Column("member_id", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(24), nullable=False),
+        sa.Column("effective_on", sa.String(10), nullable=False),
+        sa.Column("detail", sa.String(32)),
+        sa.Column("recorded_at", sa.String(40), nullable=False),
+        sa.Column("recorded_by", sa.String(64)),
+        sa.Column("retracted_at", sa.String(40)),
+    )
+    op.create_table(
+        "directory_dismissals",
+        sa.Column("household_id", sa.String(64), primary_key=True),
+        sa.Column("other_household_id", sa.String(64), primary_key=True, index=True),
+        sa.Column("dismissed_by", sa.String(64), nullable=False),
+        sa.Column("dismissed_by_staff", sa.String(64)),
+        sa.Column("dismissed_at", sa.String(40), nullable=False),
+    )
+
+
+def drop_directory_v2(op: Any) -> None:
+    op.drop_table("directory_dismissals")
+    op.drop_table("directory_member_changes")
+    with op.batch_alter_table("directory_members", schema=_schema(op)) as batch:
+        batch.drop_column("same_as")
+
+
+def _schema(op: Any) -> str | None:
+    """The service's schema: Alembic's column operations name their table by text, which
+    the connection's schema_translate_map (kyosei_platform.migrate) does not reach."""
+    translate = op.get_bind().get_execution_options().get("schema_translate_map") or {}
+    schema: str | None = translate.get(None)
+    return schema

@@ -49,11 +49,11 @@ class Opened:
         )
 
     def complete_for(self, identity: Identity) -> bool:
-        """Whether every member's records are open to the caller (``access: full``)."""
+        """Whether every person's records are open to the caller (``access: full``)."""
         if identity.role is Role.AUDITOR:
             return True
         opened = self.directory.consenting(identity.agency_id, SHARING, today())
-        return bool(self.directory.member_ids) and self.directory.member_ids <= opened
+        return bool(self.directory.people) and self.directory.people <= opened
 
 
 async def load_household(store: EventStore, household_id: str) -> domain.Household:

@@ -4,7 +4,7 @@ and the household picture, filtered record by record by the access rules."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -14,21 +14,55 @@ from kyosei_events.catalogue.intake import (
     Channel,
     ContactResult,
     DeclineReason,
+    DepartureReason,
+    FacilityKind,
+    JoinReason,
+    MemberAttributeChanged,
+    MemberDeparted,
+    MemberFacilityStayStarted,
+    MemberJoined,
     OutreachOrigin,
     RelationshipStage,
     Window,
 )
+from kyosei_households import Dismissal
 from kyosei_platform.api import LabelledValue, Timestamp, labelled, labelled_opt
 from kyosei_platform.errors import Error
 
 from .domain.agency import Agency
 from .domain.consultation import Consultation, Referral
-from .domain.household import Consent, Member, Proxy, Refusal
+from .domain.household import Consent, Person, Proxy, Refusal, Retraction, effective_on
 from .domain.outreach import Outreach
 
 
+class MemberStatusView(BaseModel):
+    """A person's state today, from their life changes."""
+
+    alive: bool
+    deceased_on: date | None = Field(description="死亡日")
+    living_in_household: bool = Field(description="false once moved out (until back)")
+    departed_on: date | None
+    departure_reason: LabelledValue | None
+    joined_on: date | None = Field(description="出生・転入・帰宅の日")
+    joined_reason: LabelledValue | None
+    facility: LabelledValue | None = Field(description="the facility kind while in one")
+    facility_since: date | None
+
+
+class CertificationView(BaseModel):
+    """An attribute held today (要介護認定 要介護3, 身体障害者手帳 2級, …)."""
+
+    attribute: LabelledValue
+    grade: LabelledValue
+    since: date
+
+
 class MemberView(BaseModel):
+    """One person of the household. A person combined by a merge has several
+    ``member_ids`` (the first is ``member_id``) and is listed once."""
+
     member_id: str
+    member_ids: list[str] = Field(description="every id of this person (two after a merge)")
     household_record: str
     name: str | None
     kana: str | None
@@ -37,19 +71,127 @@ class MemberView(BaseModel):
     relationship: LabelledValue
     attributes: list[LabelledValue]
     language: str | None
+    status: MemberStatusView
+    certifications: list[CertificationView]
+    consultation_ids: list[str] = Field(
+        default_factory=list,
+        description="the consultations (that the caller may read) naming this person",
+    )
 
 
-def member_view(m: Member, record: str) -> MemberView:
+def member_view(p: Person, consultation_ids: list[str] | None = None) -> MemberView:
+    m, record = p.records[0]
+    st = p.status()
     return MemberView(
-        member_id=m.member_id,
+        member_id=p.person_id,
+        member_ids=p.member_ids,
         household_record=record,
         name=m.name,
         kana=m.kana,
-        birth_date=m.birth_date,
+        birth_date=p.birth_date,
         age_band=labelled_opt(m.age_band),
         relationship=labelled(m.relationship),
         attributes=[labelled(a) for a in m.attributes],
         language=m.language,
+        status=MemberStatusView(
+            alive=not st.deceased,
+            deceased_on=st.deceased_on,
+            living_in_household=st.living_in_household,
+            departed_on=st.departed_on,
+            departure_reason=labelled(DepartureReason.of(st.departure_reason))
+            if st.departure_reason
+            else None,
+            joined_on=st.joined_on,
+            joined_reason=labelled(JoinReason.of(st.joined_reason)) if st.joined_reason else None,
+            facility=labelled(FacilityKind.of(st.facility)) if st.facility else None,
+            facility_since=st.facility_since,
+        ),
+        certifications=[
+            CertificationView(
+                attribute=labelled(c.attribute), grade=labelled(c.grade), since=c.since
+            )
+            for c in p.certifications()
+        ],
+        consultation_ids=consultation_ids or [],
+    )
+
+
+class MemberChangeView(BaseModel):
+    """One recorded change of a member (history keeps them all, retracted ones too)."""
+
+    change_id: str
+    member_id: str
+    kind: LabelledValue = Field(description="the event: MemberDied, MemberDeparted, …")
+    on: date = Field(description="the date it took effect")
+    reason: LabelledValue | None = None
+    facility: LabelledValue | None = None
+    facility_name: str | None = None
+    attribute: LabelledValue | None = None
+    grade: LabelledValue | None = None
+    note: str | None
+    recorded_at: Timestamp
+    household_record: str
+    retracted: bool
+    retracted_at: Timestamp | None = None
+    retraction_reason: str | None = None
+
+
+def member_change_views(p: Person) -> list[MemberChangeView]:
+    """A person's history, oldest effective date first."""
+    out = []
+    for c in sorted(p.changes, key=lambda c: (effective_on(c.event), c.seq)):
+        e = c.event
+        r: Retraction | None = p.retractions.get(e.change_id)
+        out.append(
+            MemberChangeView(
+                change_id=e.change_id,
+                member_id=e.member_id,
+                kind=LabelledValue(value=e.event_type, label_ja=e.label_ja),
+                on=effective_on(e),
+                reason=labelled(e.reason) if isinstance(e, MemberDeparted | MemberJoined) else None,
+                facility=labelled(e.facility) if isinstance(e, MemberFacilityStayStarted) else None,
+                facility_name=e.facility_name if isinstance(e, MemberFacilityStayStarted) else None,
+                attribute=labelled_opt(e.attribute)
+                if isinstance(e, MemberAttributeChanged)
+                else None,
+                grade=labelled_opt(e.grade) if isinstance(e, MemberAttributeChanged) else None,
+                note=e.note,
+                recorded_at=e.recorded_at,
+                household_record=c.household_id,
+                retracted=r is not None,
+                retracted_at=r.retracted_at if r else None,
+                retraction_reason=r.reason if r else None,
+            )
+        )
+    return out
+
+
+class LifeEventView(BaseModel):
+    """A life change the coordinators must see (親亡き後: a parent's death)."""
+
+    member_id: str
+    relationship: LabelledValue
+    kind: LabelledValue
+    on: date
+
+
+class DismissedDuplicateView(BaseModel):
+    """A duplicate candidate staff judged to be another household, at registration."""
+
+    household_id: str = Field(description="the record being registered when it was dismissed")
+    other_household_id: str = Field(description="the candidate judged to be another household")
+    dismissed_by: str = Field(description="the agency that registered anyway")
+    dismissed_by_staff: str | None
+    dismissed_at: Timestamp
+
+
+def dismissed_view(d: Dismissal) -> DismissedDuplicateView:
+    return DismissedDuplicateView(
+        household_id=d.household_id,
+        other_household_id=d.other_household_id,
+        dismissed_by=d.dismissed_by,
+        dismissed_by_staff=d.dismissed_by_staff,
+        dismissed_at=datetime.fromisoformat(d.dismissed_at),
     )
 
 
@@ -462,7 +604,18 @@ class HouseholdPicture(BaseModel):
     registered_at: Timestamp | None
     address: str | None
     phone: str | None
-    members: list[MemberView]
+    members: list[MemberView] = Field(
+        description="each person once, with today's state (alive, living in the household, "
+        "in a facility, certifications)"
+    )
+    life_events: list[LifeEventView] = Field(
+        description="deaths, moves and facility stays of the members, by date (retracted "
+        "records left out; the history is at /households/{id}/members/{member_id}/history)"
+    )
+    dismissed_duplicates: list[DismissedDuplicateView] = Field(
+        description="duplicate candidates dismissed when this household, or another "
+        "naming this one as a candidate, was registered"
+    )
     consents: list[ConsentView]
     proxies: list[ProxyView]
     refusals: list[RefusalView]

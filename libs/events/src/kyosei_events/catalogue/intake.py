@@ -406,6 +406,260 @@ class ConsentWithdrawn(DomainEvent):
     recorded_at: datetime
 
 
+# -- members' life changes, and people combined by a merge ---------------------------
+#
+# One event per life change, each on the household's stream and carried on intake's
+# topic, so that every service's household directory (and coordination's reactions to
+# a death, a move or an entry to a facility) sees each change as it is. Every change
+# has an effective date (never in the future) and a ``change_id``; nothing is deleted:
+# a wrong record is retracted by MemberChangeRetracted and recorded again. The kinds
+# and dates of deaths, moves and facility stays are not personal data (the directory
+# keeps them, ids only); notes and facility names are, and so are attribute changes
+# (要介護認定, 障害者手帳: 要配慮個人情報, sealed like MemberAdded's attributes).
+
+
+class DepartureReason(LabelledEnum):
+    """Why a member no longer lives in the household (death is MemberDied)."""
+
+    MOVED_OUT = ("moved_out", "転出")
+    SEPARATED = ("separated", "別居・世帯分離")
+    OTHER = ("other", "その他")
+
+
+class JoinReason(LabelledEnum):
+    """How a member came to live in the household."""
+
+    BORN = ("born", "出生")
+    MOVED_IN = ("moved_in", "転入・同居開始")
+    RETURNED = ("returned", "世帯に戻った")
+
+
+class FacilityKind(LabelledEnum):
+    """The kind of facility a member entered (施設入所・入院)."""
+
+    CARE_FACILITY = ("care_facility", "介護施設（特養・老健など）")
+    HOSPITAL = ("hospital", "病院（入院）")
+    DISABILITY_FACILITY = ("disability_facility", "障害者支援施設")
+    CHILD_WELFARE_FACILITY = ("child_welfare_facility", "児童福祉施設")
+    OTHER = ("other", "その他の施設")
+
+
+class StatusAttribute(LabelledEnum):
+    """A certification or programme a member holds, with a grade (see STATUS_GRADES)."""
+
+    CARE_NEED_LEVEL = ("care_need_level", "要介護認定")
+    PHYSICAL_DISABILITY_CERTIFICATE = ("physical_disability_certificate", "身体障害者手帳")
+    INTELLECTUAL_DISABILITY_CERTIFICATE = ("intellectual_disability_certificate", "療育手帳")
+    MENTAL_DISABILITY_CERTIFICATE = ("mental_disability_certificate", "精神障害者保健福祉手帳")
+    PUBLIC_ASSISTANCE = ("public_assistance", "生活保護")
+    ADULT_GUARDIANSHIP = ("adult_guardianship", "成年後見制度")
+
+
+class StatusGrade(LabelledEnum):
+    """The level, grade or type of a StatusAttribute."""
+
+    SUPPORT_1 = ("support_1", "要支援1")
+    SUPPORT_2 = ("support_2", "要支援2")
+    CARE_1 = ("care_1", "要介護1")
+    CARE_2 = ("care_2", "要介護2")
+    CARE_3 = ("care_3", "要介護3")
+    CARE_4 = ("care_4", "要介護4")
+    CARE_5 = ("care_5", "要介護5")
+    GRADE_1 = ("grade_1", "1級")
+    GRADE_2 = ("grade_2", "2級")
+    GRADE_3 = ("grade_3", "3級")
+    GRADE_4 = ("grade_4", "4級")
+    GRADE_5 = ("grade_5", "5級")
+    GRADE_6 = ("grade_6", "6級")
+    SEVERE = ("severe", "A（重度）")
+    MODERATE = ("moderate", "B（中軽度）")
+    RECEIVING = ("receiving", "受給中")
+    GUARDIANSHIP = ("guardianship", "後見")
+    CURATORSHIP = ("curatorship", "保佐")
+    ASSISTANCE = ("assistance", "補助")
+
+
+_G = StatusGrade
+STATUS_GRADES: dict[StatusAttribute, tuple[StatusGrade, ...]] = {
+    StatusAttribute.CARE_NEED_LEVEL: (
+        _G.SUPPORT_1,
+        _G.SUPPORT_2,
+        _G.CARE_1,
+        _G.CARE_2,
+        _G.CARE_3,
+        _G.CARE_4,
+        _G.CARE_5,
+    ),
+    StatusAttribute.PHYSICAL_DISABILITY_CERTIFICATE: (
+        _G.GRADE_1,
+        _G.GRADE_2,
+        _G.GRADE_3,
+        _G.GRADE_4,
+        _G.GRADE_5,
+        _G.GRADE_6,
+    ),
+    StatusAttribute.INTELLECTUAL_DISABILITY_CERTIFICATE: (_G.SEVERE, _G.MODERATE),
+    StatusAttribute.MENTAL_DISABILITY_CERTIFICATE: (_G.GRADE_1, _G.GRADE_2, _G.GRADE_3),
+    StatusAttribute.PUBLIC_ASSISTANCE: (_G.RECEIVING,),
+    StatusAttribute.ADULT_GUARDIANSHIP: (_G.GUARDIANSHIP, _G.CURATORSHIP, _G.ASSISTANCE),
+}
+"""The grades each attribute takes (a member holds one grade of an attribute at a time)."""
+
+
+class PersonMatch(LabelledEnum):
+    """Why two member records of a merged household were judged to be one person."""
+
+    NAME_AND_BIRTH_DATE = ("name_and_birth_date", "氏名と生年月日が一致")
+    STAFF = ("staff", "職員が同一人物と判断")
+
+
+class MemberChange(DomainEvent):
+    """What every change of a member carries (not an event of its own)."""
+
+    change_id: Id
+    household_id: Id
+    member_id: Id
+    note: NotePersonal
+    recorded_at: datetime
+
+
+@event
+class MemberDied(MemberChange):
+    """世帯員の死亡: a member died on ``died_on``. Recorded once per person (a wrong date
+    is retracted and recorded again). In an 8050 household the parent's death is the
+    date coordinators must see (親亡き後). ``note`` is personal data."""
+
+    event_type: ClassVar[str] = "MemberDied"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員の死亡"
+    producer: ClassVar[str] = "intake"
+
+    died_on: date
+
+
+@event
+class MemberDeparted(MemberChange):
+    """世帯員の転出: a member stopped living in the household on ``departed_on`` (moved out,
+    separated). The member stays on the household's record, as no longer living in it.
+    ``note`` is personal data."""
+
+    event_type: ClassVar[str] = "MemberDeparted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員の転出"
+    producer: ClassVar[str] = "intake"
+
+    reason: DepartureReason
+    departed_on: date
+
+
+@event
+class MemberJoined(MemberChange):
+    """世帯員の加入: a member came to live in the household on ``joined_on``: born,
+    moved in, or returned. A new person is registered by MemberAdded just before it.
+    ``note`` is personal data."""
+
+    event_type: ClassVar[str] = "MemberJoined"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員の加入（出生・転入）"
+    producer: ClassVar[str] = "intake"
+
+    reason: JoinReason
+    joined_on: date
+
+
+@event
+class MemberFacilityStayStarted(MemberChange):
+    """施設入所・入院: a member entered a care facility, hospital or other facility on
+    ``started_on``. ``facility_name`` and ``note`` are personal data."""
+
+    event_type: ClassVar[str] = "MemberFacilityStayStarted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "施設入所・入院"
+    producer: ClassVar[str] = "intake"
+
+    facility: FacilityKind
+    facility_name: ShortPersonal
+    started_on: date
+
+
+@event
+class MemberFacilityStayEnded(MemberChange):
+    """退所・退院: a member left the facility they were in, on ``ended_on``.
+    ``note`` is personal data."""
+
+    event_type: ClassVar[str] = "MemberFacilityStayEnded"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "退所・退院"
+    producer: ClassVar[str] = "intake"
+
+    ended_on: date
+
+
+@event
+class MemberAttributeChanged(MemberChange):
+    """認定・手帳等の変更: from ``effective_on`` a member holds ``attribute`` at
+    ``grade`` (要介護認定 要介護3, 身体障害者手帳 2級, …), or no longer holds it
+    (``grade`` None). ``attribute``, ``grade`` and ``note`` are personal data
+    (要配慮個人情報); the household directory does not keep them."""
+
+    event_type: ClassVar[str] = "MemberAttributeChanged"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "認定・手帳等の変更"
+    producer: ClassVar[str] = "intake"
+
+    attribute: Annotated[
+        StatusAttribute, Personal(), Field(json_schema_extra={"x-kyosei-personal": True})
+    ]
+    grade: Annotated[
+        StatusGrade | None, Personal(), Field(None, json_schema_extra={"x-kyosei-personal": True})
+    ]
+    effective_on: date
+
+
+@event
+class MemberChangeRetracted(DomainEvent):
+    """世帯員の変化の取消: a life change or attribute change was recorded in error.
+
+    The retracted event stays in the history, marked retracted; today's state no longer
+    counts it. A correction is a retraction followed by the right record. ``reason`` is
+    personal data."""
+
+    event_type: ClassVar[str] = "MemberChangeRetracted"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員の変化の取消"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    member_id: Id
+    retracted_change_id: Id
+    reason: PersonalText
+    retracted_at: datetime
+
+
+@event
+class MembersCombined(DomainEvent):
+    """世帯員の同一人物統合: in a merge of two records of one household, a member of the
+    merged record (``same_member_id``) is the same person as ``member_id`` of the
+    surviving household: same normalised name and birth date, or chosen by staff.
+
+    Appended to the survivor's stream with HouseholdsMerged. From then on both ids are
+    one person: the picture shows them once, and consents, proxies and records naming
+    either id apply to that person.
+    """
+
+    event_type: ClassVar[str] = "MembersCombined"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "世帯員の同一人物統合"
+    producer: ClassVar[str] = "intake"
+
+    household_id: Id
+    member_id: Id = Field(description="the person's id kept in the surviving household")
+    same_member_id: Id = Field(description="the same person's id in the merged record")
+    merged_household_id: Id
+    matched_by: PersonMatch
+    combined_at: datetime
+
+
 # -- consultations -------------------------------------------------------------------
 
 

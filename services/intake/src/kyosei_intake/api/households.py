@@ -1,13 +1,14 @@
 """Households (世帯): register with a duplicate check, search, read the picture, add
-members, merge duplicate records, record proxies, and each person's consent (本人同意),
-its refusal (同意拒否) and its withdrawal."""
+members and record their life changes, merge duplicate records (and the people they
+share), record proxies, and each person's consent (本人同意), its refusal (同意拒否) and
+its withdrawal."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Body, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from kyosei_platform import errors
@@ -21,6 +22,7 @@ from ..views import (
     ConsentView,
     DuplicateCandidate,
     HouseholdPicture,
+    MemberChangeView,
     MemberView,
     PossibleDuplicate,
     ProxyView,
@@ -135,8 +137,11 @@ async def search_households(
 async def get_household(
     household_id: str, identity: Reader, runtime: Runtime, response: Response
 ) -> HouseholdPicture:
-    """世帯の全体像: members, consents, proxies, refusals, and the consultations,
-    referrals and outreach the caller may read.
+    """世帯の全体像: members (each person once, with today's state: alive or deceased,
+    living in the household, in a facility, certifications), their life events by
+    date, dismissed duplicate candidates, consents, proxies, refusals, and the
+    consultations, referrals and outreach the caller may read (each member lists the
+    consultations naming them).
 
     A merged record's id leads to the household it was merged into. A record is
     listed when the caller's agency is party to it, or when every person it is about
@@ -153,15 +158,82 @@ async def get_household(
 )
 async def add_member(
     household_id: str,
-    body: commands.MemberIn,
+    body: commands.NewMember,
     ctx: Command,
     response: Response,
     if_match: IfMatch = None,
 ) -> MemberView:
-    """世帯員追加: add a member to a household."""
-    state, member = await commands.add_member(ctx, household_id, body, if_match)
+    """世帯員追加: add a member to a household. With ``joined_reason`` (born, moved_in)
+    the arrival is recorded as a life change too (MemberJoined), dated ``joined_on``."""
+    state, person = await commands.add_member(ctx, household_id, body, if_match)
     tag(response, state.version)
-    return member_view(member, state.household_id)
+    return member_view(person)
+
+
+@router.post(
+    "/{household_id}/members/{member_id}/changes",
+    status_code=201,
+    response_model=MemberView,
+    responses=with_etag(201),
+)
+async def record_member_change(
+    household_id: str,
+    member_id: str,
+    body: Annotated[commands.MemberChangeIn, Body()],
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
+) -> MemberView:
+    """世帯員の変化: record a member's life change or attribute change, dated ``on``
+    (default today; never in the future), and answer the member's state today.
+
+    ``kind``: ``died`` (死亡, once per person), ``departed`` (転出・別居), ``joined``
+    (back in the household), ``facility_started`` / ``facility_ended`` (施設入所・入院 /
+    退所・退院), ``attribute_changed`` (要介護認定, 障害者手帳, …: ``grade`` null ends it).
+    Each is its own event on intake's topic, kept in every service's household
+    directory (attribute changes excepted: they are sealed personal data). Nothing
+    can be recorded after a member's death or before their birth; a death recorded
+    twice is refused (409 ``member_already_deceased``): retract the wrong record first.
+    ``member_id`` may be any of the person's ids.
+    """
+    state, person = await commands.record_member_change(
+        ctx, household_id, member_id, body, if_match
+    )
+    tag(response, state.version)
+    return member_view(person)
+
+
+@router.post(
+    "/{household_id}/members/{member_id}/changes/{change_id}/retraction",
+    response_model=MemberView,
+    responses=with_etag(),
+)
+async def retract_member_change(
+    household_id: str,
+    member_id: str,
+    change_id: str,
+    body: commands.RetractChange,
+    ctx: Command,
+    response: Response,
+    if_match: IfMatch = None,
+) -> MemberView:
+    """世帯員の変化の取消: a change recorded in error is retracted (a correction is a
+    retraction and a new record). It stays in the history, marked retracted."""
+    state, person = await commands.retract_member_change(
+        ctx, household_id, member_id, change_id, body, if_match
+    )
+    tag(response, state.version)
+    return member_view(person)
+
+
+@router.get("/{household_id}/members/{member_id}/history", response_model=list[MemberChangeView])
+async def member_history(
+    household_id: str, member_id: str, identity: Reader, runtime: Runtime
+) -> list[MemberChangeView]:
+    """A member's history: every life change and attribute change recorded under any
+    of the person's ids, by effective date, retracted ones marked. Readable as the
+    household is."""
+    return await queries.member_history(runtime.store, identity, household_id, member_id)
 
 
 @router.post("/{household_id}/merge", response_model=HouseholdPicture, responses=with_etag())
@@ -172,6 +244,9 @@ async def merge_households(
 
     Recorded as events on both records; nothing is rewritten. Reads and writes of
     the duplicate's id lead here from then on. The caller must have a part in both.
+    Members of both records with the same name (however written) and birth date, and
+    the pairs given in ``same_people``, become one person with both ids
+    (MembersCombined): listed once, and consent given under either id counts for both.
     """
     survivor = await commands.merge_households(ctx, household_id, body)
     assert ctx.actor is not None

@@ -1,11 +1,14 @@
-"""Household commands (世帯): register with a duplicate check, add members, merge
-duplicate records, record proxies, and each person's consent, refusal and withdrawal."""
+"""Household commands (世帯): register with a duplicate check, add members, record
+their life changes (death, moving out or in, birth, facility stays, certifications),
+merge duplicate records and the people they share, record proxies, and each person's
+consent, refusal and withdrawal."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -17,11 +20,24 @@ from kyosei_events.catalogue.intake import (
     ConsentGiver,
     ConsentPurpose,
     ConsentRefused,
+    DepartureReason,
+    FacilityKind,
     HouseholdRegistered,
+    JoinReason,
     MemberAdded,
     MemberAttribute,
+    MemberAttributeChanged,
+    MemberChange,
+    MemberChangeRetracted,
+    MemberDeparted,
+    MemberDied,
+    MemberFacilityStayEnded,
+    MemberFacilityStayStarted,
+    MemberJoined,
     ProxyRecorded,
     Relationship,
+    StatusAttribute,
+    StatusGrade,
 )
 from kyosei_platform.api import Name, Note, RequestModel, ShortText, Text, UniqueList
 from kyosei_platform.application import (
@@ -70,9 +86,49 @@ class RegisterHousehold(RequestModel):
     )
 
 
+class NewMember(MemberIn):
+    """世帯員追加. With ``joined_reason`` the member's arrival is recorded as a life change
+    too (出生 born, 転入 moved_in), dated ``joined_on`` (default: the birth date for a
+    birth, else today)."""
+
+    joined_reason: JoinReason | None = Field(
+        None, description="born or moved_in: record the arrival as a life change"
+    )
+    joined_on: date | None = Field(None, description="when they arrived (not in the future)")
+
+    @field_validator("joined_on")
+    @classmethod
+    def _joined_past(cls, v: date | None) -> date | None:
+        return _not_future(v)
+
+    @field_validator("joined_reason")
+    @classmethod
+    def _new_arrival(cls, v: JoinReason | None) -> JoinReason | None:
+        if v is JoinReason.RETURNED:
+            raise ValueError(
+                "a new member is born or moves in; 'returned' is for a member "
+                "already on the household's record"
+            )
+        return v
+
+
+class SamePerson(RequestModel):
+    """Two member records that are one person: one of this household, one of the record
+    merged into it."""
+
+    member_id: Id = Field(description="the member of this household")
+    duplicate_member_id: Id = Field(description="the same person in the merged record")
+
+
 class MergeHouseholds(RequestModel):
     duplicate_household_id: Id = Field(description="the record to merge into this one")
     reason: Text = Field(description="why they are one household")
+    same_people: list[SamePerson] = Field(
+        default_factory=list,
+        max_length=30,
+        description="people staff judged to be the same; members with the same name and "
+        "birth date are combined without being named here",
+    )
 
 
 class RecordProxy(RequestModel):
@@ -99,6 +155,84 @@ def _not_future(v: date | None) -> date | None:
     if v is not None and v > today():
         raise ValueError("cannot be recorded for a future date")
     return v
+
+
+# -- members' life changes -------------------------------------------------------------
+
+
+class _Change(RequestModel):
+    on: date | None = Field(
+        None, description="the date it took effect (default: today, JST; never in the future)"
+    )
+    note: Note = None
+
+    @field_validator("on")
+    @classmethod
+    def _on_past(cls, v: date | None) -> date | None:
+        return _not_future(v)
+
+
+class Death(_Change):
+    """死亡 (MemberDied)."""
+
+    kind: Literal["died"]
+
+
+class Departure(_Change):
+    """転出・別居 (MemberDeparted): no longer living in the household."""
+
+    kind: Literal["departed"]
+    reason: DepartureReason = DepartureReason.MOVED_OUT
+
+
+class Arrival(_Change):
+    """A member on the record comes (back) to live in the household (MemberJoined)."""
+
+    kind: Literal["joined"]
+    reason: JoinReason = JoinReason.RETURNED
+
+    @field_validator("reason")
+    @classmethod
+    def _not_born(cls, v: JoinReason) -> JoinReason:
+        if v is JoinReason.BORN:
+            raise ValueError(
+                "a birth adds a new member: POST /households/{id}/members with joined_reason born"
+            )
+        return v
+
+
+class FacilityStayStart(_Change):
+    """施設入所・入院 (MemberFacilityStayStarted)."""
+
+    kind: Literal["facility_started"]
+    facility: FacilityKind
+    facility_name: Name | None = Field(None, description="(personal)")
+
+
+class FacilityStayEnd(_Change):
+    """退所・退院 (MemberFacilityStayEnded)."""
+
+    kind: Literal["facility_ended"]
+
+
+class AttributeChange(_Change):
+    """認定・手帳等の変更 (MemberAttributeChanged): ``grade`` from ``on``; null ends it."""
+
+    kind: Literal["attribute_changed"]
+    attribute: StatusAttribute
+    grade: StatusGrade | None = Field(
+        description="the grade held from ``on`` (see the attribute's grades); null: no longer held"
+    )
+
+
+MemberChangeIn = Annotated[
+    Death | Departure | Arrival | FacilityStayStart | FacilityStayEnd | AttributeChange,
+    Field(discriminator="kind"),
+]
+
+
+class RetractChange(RequestModel):
+    reason: Text = Field(description="why it was wrong")
 
 
 class GiveConsent(_ConsentTerms):
@@ -162,7 +296,10 @@ async def register_household(ctx: CommandContext, cmd: RegisterHousehold) -> Reg
 
 
 async def _survivor(ctx: CommandContext, household_id: str) -> domain.Household:
-    return (await open_household(ctx.store, ctx.actor, household_id)).survivor
+    opened = await open_household(ctx.store, ctx.actor, household_id)
+    state = opened.survivor
+    state.elsewhere = opened.directory.member_ids - set(state.members)
+    return state
 
 
 async def _record(
@@ -176,31 +313,129 @@ async def _record(
 
 @retry_on_conflict
 async def add_member(
-    ctx: CommandContext, household_id: str, cmd: MemberIn, if_match: int | None = None
-) -> tuple[domain.Household, domain.Member]:
-    """世帯員追加."""
-    state = await _survivor(ctx, household_id)
-    event = domain.add_member(
+    ctx: CommandContext, household_id: str, cmd: NewMember, if_match: int | None = None
+) -> tuple[domain.Household, domain.Person]:
+    """世帯員追加, with the arrival (birth, moving in) as a life change when given."""
+    opened = await open_household(ctx.store, ctx.actor, household_id)
+    state = opened.survivor
+    added = domain.add_member(
         state,
         MemberAdded(
-            household_id=state.household_id, member_id=str(uuid.uuid4()), **cmd.model_dump()
+            household_id=state.household_id,
+            member_id=str(uuid.uuid4()),
+            **cmd.model_dump(exclude={"joined_reason", "joined_on"}),
         ),
     )
+    events: list[DomainEvent] = [added]
+    if cmd.joined_reason is not None:
+        on = cmd.joined_on or (
+            cmd.birth_date if cmd.joined_reason is JoinReason.BORN and cmd.birth_date else today()
+        )
+        joined = MemberJoined(
+            change_id=str(uuid.uuid4()),
+            household_id=state.household_id,
+            member_id=added.member_id,
+            reason=cmd.joined_reason,
+            joined_on=on,
+            note=None,
+            recorded_at=now(),
+        )
+        newcomer = domain.newcomer(added)
+        domain.record_change(state, newcomer, joined, new=True)
+        events.append(joined)
+    await ctx.save(Change(state, stream(state.household_id), events, state.household_id, if_match))
+    return state, domain.person(opened.records, added.member_id)
+
+
+def _change_event(
+    cmd: Death | Departure | Arrival | FacilityStayStart | FacilityStayEnd | AttributeChange,
+    household_id: str,
+    member_id: str,
+) -> MemberChange:
+    common = {
+        "change_id": str(uuid.uuid4()),
+        "household_id": household_id,
+        "member_id": member_id,
+        "note": cmd.note,
+        "recorded_at": now(),
+    }
+    on = cmd.on or today()
+    match cmd:
+        case Death():
+            return MemberDied(died_on=on, **common)
+        case Departure():
+            return MemberDeparted(reason=cmd.reason, departed_on=on, **common)
+        case Arrival():
+            return MemberJoined(reason=cmd.reason, joined_on=on, **common)
+        case FacilityStayStart():
+            return MemberFacilityStayStarted(
+                facility=cmd.facility, facility_name=cmd.facility_name, started_on=on, **common
+            )
+        case FacilityStayEnd():
+            return MemberFacilityStayEnded(ended_on=on, **common)
+        case AttributeChange():
+            return MemberAttributeChanged(
+                attribute=cmd.attribute, grade=cmd.grade, effective_on=on, **common
+            )
+
+
+@retry_on_conflict
+async def record_member_change(
+    ctx: CommandContext,
+    household_id: str,
+    member_id: str,
+    cmd: Death | Departure | Arrival | FacilityStayStart | FacilityStayEnd | AttributeChange,
+    if_match: int | None = None,
+) -> tuple[domain.Household, domain.Person]:
+    """A member's life change or attribute change: one event on the household's record,
+    about the person ``member_id`` names (by any of their ids)."""
+    opened = await open_household(ctx.store, ctx.actor, household_id)
+    state = opened.survivor
+    person = domain.person(opened.records, member_id)
+    event = _change_event(cmd, state.household_id, person.person_id)
+    domain.record_change(state, person, event)
     await _record(ctx, state, event, if_match)
-    return state, state.members[event.member_id]
+    return state, domain.person(opened.records, member_id)
+
+
+@retry_on_conflict
+async def retract_member_change(
+    ctx: CommandContext,
+    household_id: str,
+    member_id: str,
+    change_id: str,
+    cmd: RetractChange,
+    if_match: int | None = None,
+) -> tuple[domain.Household, domain.Person]:
+    """世帯員の変化の取消: the record stays in the history, marked retracted."""
+    opened = await open_household(ctx.store, ctx.actor, household_id)
+    state = opened.survivor
+    person = domain.person(opened.records, member_id)
+    domain.retract_change(state, person, change_id)
+    event = MemberChangeRetracted(
+        household_id=state.household_id,
+        member_id=person.person_id,
+        retracted_change_id=change_id,
+        reason=cmd.reason,
+        retracted_at=now(),
+    )
+    await _record(ctx, state, event, if_match)
+    return state, domain.person(opened.records, member_id)
 
 
 @retry_on_conflict
 async def merge_households(
     ctx: CommandContext, household_id: str, cmd: MergeHouseholds
 ) -> domain.Household:
-    """世帯統合: an event on each record, written together; the caller must read both."""
-    survivor = await _survivor(ctx, household_id)
-    duplicate = (
-        survivor
+    """世帯統合: an event on each record, written together; the caller must read both.
+    The people both records name are combined (MembersCombined on the survivor)."""
+    mine = await open_household(ctx.store, ctx.actor, household_id)
+    theirs = (
+        mine
         if cmd.duplicate_household_id == household_id
-        else await _survivor(ctx, cmd.duplicate_household_id)
+        else await open_household(ctx.store, ctx.actor, cmd.duplicate_household_id)
     )
+    survivor, duplicate = mine.survivor, theirs.survivor
     if survivor is not duplicate and survivor.household_id == duplicate.household_id:
         # Both ids lead to one record: a merge (perhaps a concurrent one) made it so.
         raise Rejected(
@@ -209,9 +444,23 @@ async def merge_households(
             f"({survivor.household_id})",
             "すでに同じ世帯として統合されています",
         )
-    on_survivor, on_duplicate = domain.merge(survivor, duplicate, cmd.reason, now())
+    at = now()
+    on_survivor, on_duplicate = domain.merge(survivor, duplicate, cmd.reason, at)
+    combined = domain.same_people(
+        domain.people(mine.records),
+        domain.people(theirs.records),
+        [(p.member_id, p.duplicate_member_id) for p in cmd.same_people],
+        household_id=survivor.household_id,
+        merged_household_id=duplicate.household_id,
+        now=at,
+    )
     await ctx.save(
-        Change(survivor, stream(survivor.household_id), [on_survivor], survivor.household_id),
+        Change(
+            survivor,
+            stream(survivor.household_id),
+            [on_survivor, *combined],
+            survivor.household_id,
+        ),
         Change(duplicate, stream(duplicate.household_id), [on_duplicate], duplicate.household_id),
     )
     return survivor

@@ -2,15 +2,22 @@
 
 Two records of one household are merged by an event on each (HouseholdsMerged on
 the survivor, HouseholdMergedInto on the other); no history is rewritten, and a
-merged record takes no more events.
+merged record takes no more events. Members of both records that are the same person
+are combined (MembersCombined on the survivor): one person with both ids.
+
+Members' life changes (death, moving out or in, birth, facility stays) and attribute
+changes (要介護認定, 障害者手帳, …) are events with an effective date; today's state is
+their replay (kyosei_households.life), and a wrong record is retracted, never deleted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from kyosei_events.catalogue.intake import (
+    STATUS_GRADES,
     AgeBand,
     ConsentGiven,
     ConsentGiver,
@@ -22,11 +29,26 @@ from kyosei_events.catalogue.intake import (
     HouseholdsMerged,
     MemberAdded,
     MemberAttribute,
+    MemberAttributeChanged,
+    MemberChange,
+    MemberChangeRetracted,
+    MemberDeparted,
+    MemberDied,
+    MemberFacilityStayEnded,
+    MemberFacilityStayStarted,
+    MemberJoined,
+    MembersCombined,
+    PersonMatch,
     ProxyRecorded,
     Relationship,
+    StatusAttribute,
+    StatusGrade,
 )
 from kyosei_events.model import DomainEvent
+from kyosei_households.life import LifeChange, MemberStatus, life_change, status_of
 from kyosei_platform.application import Rejected, invalid, stream_id
+
+from ..search_terms import normalise_name
 
 
 @dataclass
@@ -39,6 +61,35 @@ class Member:
     relationship: Relationship
     attributes: list[MemberAttribute]
     language: str | None
+
+
+@dataclass
+class RecordedChange:
+    """A life or attribute change as recorded, and its retraction if it was retracted."""
+
+    event: MemberChange
+    seq: int  # the record's version when it was recorded: ties on one date keep this order
+    household_id: str  # the record it is on
+
+    def life(self, retracted: bool) -> LifeChange | None:
+        change = life_change(self.event, self.seq)
+        return None if change is None else replace(change, retracted=retracted)
+
+
+@dataclass
+class Retraction:
+    change_id: str
+    reason: str | None
+    retracted_at: datetime
+
+
+@dataclass
+class Certification:
+    """An attribute a member holds today (要介護認定 要介護3 since …)."""
+
+    attribute: StatusAttribute
+    grade: StatusGrade
+    since: date
 
 
 def stream(household_id: str) -> str:
@@ -106,13 +157,25 @@ class Household:
     consents: dict[str, Consent] = field(default_factory=dict)
     proxies: dict[str, Proxy] = field(default_factory=dict)
     refusals: dict[str, Refusal] = field(default_factory=dict)
+    changes: dict[str, RecordedChange] = field(default_factory=dict)
+    retractions: dict[str, Retraction] = field(default_factory=dict)
+    combined: dict[str, MembersCombined] = field(default_factory=dict)  # by same_member_id
     merged_into: str | None = None
     merged_from: list[str] = field(default_factory=list)
     version: int = 0
+    # Not from this record's events: the member ids on the household's other records
+    # (merged into this one), set when the household is opened for a command, so that
+    # consent and proxies may name any member of the household.
+    elsewhere: frozenset[str] = frozenset()
 
     @property
     def exists(self) -> bool:
         return self.version > 0
+
+    def person_id(self, member_id: str) -> str:
+        """The id a person is known by, once a merge into this record combined ids."""
+        combined = self.combined.get(member_id)
+        return member_id if combined is None else combined.member_id
 
     def evolve(self, event: DomainEvent) -> None:
         match event:
@@ -170,6 +233,16 @@ class Household:
             case ConsentWithdrawn():
                 c = self.consents[event.consent_id]
                 c.withdrawn_on, c.withdrawn_by = event.withdrawn_on, event.withdrawn_by
+            case MemberChange():
+                self.changes[event.change_id] = RecordedChange(
+                    event, self.version, self.household_id
+                )
+            case MemberChangeRetracted():
+                self.retractions[event.retracted_change_id] = Retraction(
+                    event.retracted_change_id, event.reason, event.retracted_at
+                )
+            case MembersCombined():
+                self.combined[event.same_member_id] = event
         self.version += 1
 
 
@@ -192,7 +265,8 @@ def add_member(state: Household, member: MemberAdded) -> MemberAdded:
 def merge(
     survivor: Household, duplicate: Household, reason: str, now: datetime
 ) -> tuple[DomainEvent, DomainEvent]:
-    """Merge ``duplicate`` into ``survivor``: one event on each record."""
+    """Merge ``duplicate`` into ``survivor``: one event on each record (the people
+    they share are combined by :func:`same_people`)."""
     if survivor.household_id == duplicate.household_id:
         raise invalid(
             "duplicate_household_id",
@@ -231,7 +305,7 @@ def _member(state: Household, member_id: str | None, field: str = "member_id") -
             "consent belongs to a person: name the member it is about",
             "同意は本人ごとです。対象の世帯員を指定してください",
         )
-    if member_id not in state.members:
+    if member_id not in state.members and member_id not in state.elsewhere:
         raise invalid(
             field,
             "member_not_found",
@@ -253,7 +327,11 @@ def _acting_for(state: Household, member_id: str, by: ConsentGiver, proxy_id: st
             )
         return
     proxy = state.proxies.get(proxy_id or "")
-    if proxy is None or proxy.member_id != member_id or proxy.kind is not by:
+    if (
+        proxy is None
+        or state.person_id(proxy.member_id) != state.person_id(member_id)
+        or proxy.kind is not by
+    ):
         raise invalid(
             "proxy_id",
             "not_a_recorded_proxy",
@@ -357,3 +435,292 @@ def withdraw_consent(
         note=note,
         recorded_at=now,
     )
+
+
+# -- the people of a household, across its records -------------------------------------
+
+
+@dataclass
+class Person:
+    """One person of a household: their member records (one per id; two once a merge
+    combined them) and every change recorded about them, in any record."""
+
+    person_id: str
+    records: list[tuple[Member, str]]  # (member, household record it is on)
+    changes: list[RecordedChange]
+    retractions: dict[str, Retraction]
+
+    @property
+    def member(self) -> Member:
+        return self.records[0][0]
+
+    @property
+    def member_ids(self) -> list[str]:
+        return [m.member_id for m, _ in self.records]
+
+    @property
+    def birth_date(self) -> date | None:
+        return next((m.birth_date for m, _ in self.records if m.birth_date), None)
+
+    def life_changes(self) -> list[LifeChange]:
+        out = []
+        for c in self.changes:
+            life = c.life(c.event.change_id in self.retractions)
+            if life is not None:
+                out.append(life)
+        return out
+
+    def status(self, on: date | None = None) -> MemberStatus:
+        return status_of(self.life_changes(), on)
+
+    def certifications(self) -> list[Certification]:
+        """The attributes held today: the latest change of each, unless it ended."""
+        latest: dict[StatusAttribute, tuple[date, int, StatusGrade | None]] = {}
+        for c in self.changes:
+            e = c.event
+            if isinstance(e, MemberAttributeChanged) and e.change_id not in self.retractions:
+                at = (e.effective_on, c.seq, e.grade)
+                if e.attribute not in latest or at[:2] >= latest[e.attribute][:2]:
+                    latest[e.attribute] = at
+        return [
+            Certification(a, grade, on)
+            for a, (on, _, grade) in sorted(latest.items(), key=lambda kv: kv[0].value)
+            if grade is not None
+        ]
+
+
+def people(records: Iterable[Household]) -> list[Person]:
+    """The people of a household (survivor first, then its merged records): a member
+    combined into another person by a merge is listed under that person."""
+    records = list(records)
+    same_as = {k: e.member_id for h in records for k, e in h.combined.items()}
+
+    def person_of(member_id: str) -> str:
+        seen = {member_id}
+        while (nxt := same_as.get(member_id)) is not None and nxt not in seen:
+            seen.add(nxt)
+            member_id = nxt
+        return member_id
+
+    retractions = {k: v for h in records for k, v in h.retractions.items()}
+    found: dict[str, Person] = {}
+    for h in records:
+        for m in h.members.values():
+            pid = person_of(m.member_id)
+            found.setdefault(pid, Person(pid, [], [], retractions)).records.append(
+                (m, h.household_id)
+            )
+    for p in found.values():
+        p.records.sort(key=lambda r: r[0].member_id != p.person_id)
+    for h in records:
+        for c in h.changes.values():
+            pid = person_of(c.event.member_id)
+            if pid in found:
+                found[pid].changes.append(c)
+    return list(found.values())
+
+
+def newcomer(added: MemberAdded) -> Person:
+    """The person a MemberAdded about to be written registers (no history yet)."""
+    member = Member(
+        added.member_id,
+        added.name,
+        added.kana,
+        added.birth_date,
+        added.age_band,
+        added.relationship,
+        list(added.attributes or []),
+        added.language,
+    )
+    return Person(added.member_id, [(member, added.household_id)], [], {})
+
+
+def person(records: Iterable[Household], member_id: str) -> Person:
+    """The person ``member_id`` names (by any of their ids); 404 if not of this household."""
+    for p in people(records):
+        if member_id in p.member_ids:
+            return p
+    raise Rejected(
+        "member_not_found",
+        f"no member {member_id} in this household",
+        "この世帯にその世帯員はいません",
+        status=404,
+    )
+
+
+def _dated(p: Person, on: date, field: str) -> None:
+    if p.birth_date is not None and on < p.birth_date:
+        raise invalid(
+            field,
+            "before_birth",
+            f"{on} is before the member's birth date",
+            "生年月日より前の日付は記録できません",
+        )
+    died = p.status().deceased_on
+    if died is not None and on > died:
+        raise invalid(
+            field,
+            "after_death",
+            f"the member died on {died}; nothing can be recorded after that date",
+            f"この世帯員は {died} に亡くなっています。それより後の日付では記録できません",
+        )
+
+
+def record_change(state: Household, p: Person, event: MemberChange, *, new: bool = False) -> None:
+    """Check one change of person ``p``, to be appended to ``state`` (the survivor).
+    ``new``: the member is being added by the same write (birth, moving in)."""
+    _open(state)
+    if isinstance(event, MemberDied):
+        died = p.status().deceased_on
+        if died is not None:
+            recorded = next(
+                c.event.change_id
+                for c in p.changes
+                if isinstance(c.event, MemberDied) and c.event.change_id not in p.retractions
+            )
+            raise Rejected(
+                "member_already_deceased",
+                f"this member's death is already recorded (died on {died}); to correct "
+                f"it, retract that record (change {recorded}) and record it again",
+                f"この世帯員の死亡はすでに記録されています（{died}）。訂正するときは、"
+                "その記録を取り消してから記録し直してください",
+            )
+    on = effective_on(event)
+    _dated(p, on, "on")
+    now_ = p.status(on)
+    match event:
+        case MemberJoined() if not new:
+            if now_.living_in_household:
+                raise Rejected(
+                    "member_living_in_household",
+                    "this member already lives in the household",
+                    "この世帯員はすでに世帯で暮らしています",
+                )
+        case MemberFacilityStayStarted():
+            if now_.facility is not None:
+                raise Rejected(
+                    "member_in_facility",
+                    f"this member is already in a facility (since {now_.facility_since}); "
+                    "record that stay's end first",
+                    "この世帯員はすでに施設に入所・入院中です。先に退所・退院を記録してください",
+                )
+        case MemberFacilityStayEnded():
+            if now_.facility is None:
+                raise Rejected(
+                    "member_not_in_facility",
+                    "this member is not in a facility on that date",
+                    "その日付に施設に入所・入院している記録がありません",
+                )
+        case MemberAttributeChanged():
+            if event.grade is not None and event.grade not in STATUS_GRADES[event.attribute]:
+                allowed = ", ".join(g.value for g in STATUS_GRADES[event.attribute])
+                raise invalid(
+                    "grade",
+                    "grade_not_of_attribute",
+                    f"{event.attribute.value} takes one of: {allowed}",
+                    f"{event.attribute.label_ja}の区分は次のいずれかです: "
+                    + "、".join(g.label_ja for g in STATUS_GRADES[event.attribute]),
+                )
+            if event.grade is None and event.attribute not in {
+                c.attribute for c in p.certifications()
+            }:
+                raise Rejected(
+                    "attribute_not_held",
+                    f"this member holds no {event.attribute.value} to end",
+                    f"この世帯員に終了する{event.attribute.label_ja}の記録はありません",
+                )
+        case MemberDeparted():
+            if not now_.living_in_household:
+                raise Rejected(
+                    "member_not_living_in_household",
+                    "this member does not live in the household on that date",
+                    "この世帯員はその日付に世帯で暮らしていません",
+                )
+
+
+def effective_on(event: MemberChange) -> date:
+    """The date a change took effect."""
+    for name in ("died_on", "departed_on", "joined_on", "started_on", "ended_on", "effective_on"):
+        value = getattr(event, name, None)
+        if isinstance(value, date):
+            return value
+    raise TypeError(f"{type(event).__name__} has no effective date")
+
+
+def retract_change(state: Household, p: Person, change_id: str) -> None:
+    """Check the retraction of one of ``p``'s changes (appended to ``state``)."""
+    _open(state)
+    if change_id not in {c.event.change_id for c in p.changes}:
+        raise Rejected(
+            "change_not_found",
+            f"no change {change_id} of this member",
+            "この世帯員にその変化の記録はありません",
+            status=404,
+        )
+    if change_id in p.retractions:
+        raise Rejected(
+            "change_already_retracted",
+            "this change was already retracted",
+            "この記録はすでに取り消されています",
+        )
+
+
+def same_people(
+    survivors: list[Person],
+    duplicates: list[Person],
+    chosen: list[tuple[str, str]],
+    *,
+    household_id: str,
+    merged_household_id: str,
+    now: datetime,
+) -> list[MembersCombined]:
+    """The people of a merged record who are people of the surviving household: the
+    pairs staff chose (``chosen``: survivor's member id, duplicate's member id), then
+    every other pair with the same normalised name and the same birth date (when a name
+    and birth date match more than one person, staff choose)."""
+    pairs: list[tuple[Person, Person, PersonMatch]] = []
+    taken: set[str] = set()
+    for i, (mine, theirs) in enumerate(chosen):
+        where = f"same_people.{i}"
+        a = next((p for p in survivors if mine in p.member_ids), None)
+        b = next((p for p in duplicates if theirs in p.member_ids), None)
+        if a is None or b is None:
+            raise invalid(
+                f"{where}.{'member_id' if a is None else 'duplicate_member_id'}",
+                "member_not_found",
+                "member_id must be a member of this household and duplicate_member_id a "
+                "member of the record merged into it",
+                "member_id はこの世帯の、duplicate_member_id は統合する世帯の世帯員を"
+                "指定してください",
+            )
+        if a.person_id in taken or b.person_id in taken:
+            raise invalid(
+                where,
+                "person_paired_twice",
+                "each person can be paired once",
+                "同じ人を二度指定することはできません",
+            )
+        taken |= {a.person_id, b.person_id}
+        pairs.append((a, b, PersonMatch.STAFF))
+
+    def key(p: Person) -> tuple[str, date] | None:
+        name, born = p.member.name, p.birth_date
+        return (normalise_name(name), born) if name and born else None
+
+    left = [p for p in survivors if p.person_id not in taken and key(p)]
+    right = [p for p in duplicates if p.person_id not in taken and key(p)]
+    for a in left:
+        same = [b for b in right if key(b) == key(a)]
+        if len(same) == 1 and sum(key(x) == key(a) for x in left) == 1:
+            pairs.append((a, same[0], PersonMatch.NAME_AND_BIRTH_DATE))
+    return [
+        MembersCombined(
+            household_id=household_id,
+            member_id=a.person_id,
+            same_member_id=b.person_id,
+            merged_household_id=merged_household_id,
+            matched_by=how,
+            combined_at=now,
+        )
+        for a, b, how in pairs
+    ]

@@ -14,20 +14,32 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events import EventStore, KeyVault
-from kyosei_households import COORDINATION, may_read_household, merge_families, survivor_of
+from kyosei_households import (
+    COORDINATION,
+    LIFE_EVENTS,
+    may_read_household,
+    merge_families,
+    survivor_of,
+)
 from kyosei_households.access import SHARING
 from kyosei_households.directory import households
+from kyosei_platform.api import LabelledValue, labelled
 from kyosei_platform.application import today
 from kyosei_platform.auth import Identity
 
 from ..access import open_household
+from ..domain import household as domain
 from ..projections import consultations, outreach_cases, referrals, search_index
 from ..search_terms import exact_terms, query_terms
 from ..views import (
     HouseholdPicture,
+    LifeEventView,
+    MemberChangeView,
     SearchResult,
     consent_view,
     consultation_row,
+    dismissed_view,
+    member_change_views,
     member_view,
     outreach_row,
     proxy_view,
@@ -183,16 +195,40 @@ async def search_result(
     names only if the caller may read it."""
     opened = await open_household(store, None, household_id)
     readable = may_read_household(identity, opened.directory, opened.parties, today())
+    people = domain.people(opened.records)
     return SearchResult(
         household_id=household_id,
         matched_on=sorted(matched),
         registered_by=opened.survivor.registered_by,
-        member_count=sum(len(h.members) for h in opened.records),
+        member_count=len(people),
         access=("full" if opened.complete_for(identity) else "own") if readable else "none",
-        member_names=[m.name or "" for h in opened.records for m in h.members.values()]
-        if readable
-        else None,
+        member_names=[p.member.name or "" for p in people] if readable else None,
     )
+
+
+async def member_history(
+    store: EventStore, identity: Identity, household_id: str, member_id: str
+) -> list[MemberChangeView]:
+    """Every recorded change of one person (by any of their ids), retracted ones too."""
+    opened = await open_household(store, identity, household_id)
+    return member_change_views(domain.person(opened.records, member_id))
+
+
+def _life_events(people: list[domain.Person]) -> list[LifeEventView]:
+    events = [
+        LifeEventView(
+            member_id=p.person_id,
+            relationship=labelled(p.member.relationship),
+            kind=LabelledValue(
+                value=LIFE_EVENTS[c.kind].event_type, label_ja=LIFE_EVENTS[c.kind].label_ja
+            ),
+            on=c.on,
+        )
+        for p in people
+        for c in p.life_changes()
+        if not c.retracted
+    ]
+    return sorted(events, key=lambda e: (e.on, e.member_id))
 
 
 async def picture(store: EventStore, identity: Identity, household_id: str) -> HouseholdPicture:
@@ -234,6 +270,14 @@ async def picture(store: EventStore, identity: Identity, household_id: str) -> H
         }
 
     s = opened.survivor
+    people = domain.people(opened.records)
+    readable = [
+        r
+        for r in c_rows
+        if opened.may_read(
+            identity, persons=about[r.consultation_id], parties=consultation_parties(r)
+        )
+    ]
     return HouseholdPicture(
         household_id=s.household_id,
         access="full" if opened.complete_for(identity) else "own",
@@ -244,18 +288,22 @@ async def picture(store: EventStore, identity: Identity, household_id: str) -> H
         address=s.address,
         phone=s.phone,
         members=[
-            member_view(m, h.household_id) for h in opened.records for m in h.members.values()
+            member_view(
+                p,
+                [
+                    r.consultation_id
+                    for r in readable
+                    if set(about[r.consultation_id]) & set(p.member_ids)
+                ],
+            )
+            for p in people
         ],
+        life_events=_life_events(people),
+        dismissed_duplicates=[dismissed_view(d) for d in opened.directory.dismissals],
         consents=[consent_view(c) for h in opened.records for c in h.consents.values()],
         proxies=[proxy_view(p) for h in opened.records for p in h.proxies.values()],
         refusals=[refusal_view(r) for h in opened.records for r in h.refusals.values()],
-        consultations=[
-            consultation_row(r)
-            for r in c_rows
-            if opened.may_read(
-                identity, persons=about[r.consultation_id], parties=consultation_parties(r)
-            )
-        ],
+        consultations=[consultation_row(r) for r in readable],
         referrals=[
             referral_row(r)
             for r in r_rows
