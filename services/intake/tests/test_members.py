@@ -39,14 +39,14 @@ async def test_a_death_is_recorded_once_and_nothing_after_it(
     hid, mother, son = await register_8050(store, as_agency)
     ctx = as_agency(HOUKATSU)
     died_on = today() - timedelta(days=3)
-    entered = await households.record_member_change(
+    _, entered = await households.record_member_change(
         ctx,
         hid,
         mother,
         change(kind="facility_started", facility="hospital", on=str(died_on - timedelta(days=20))),
     )
     assert entered.status().facility == "hospital"
-    dead = await households.record_member_change(
+    _, dead = await households.record_member_change(
         ctx, hid, mother, change(kind="died", on=str(died_on), note="入院先で逝去")
     )
     assert dead.status().deceased_on == died_on and dead.status().facility is None
@@ -70,7 +70,7 @@ async def test_a_death_is_recorded_once_and_nothing_after_it(
     await households.retract_member_change(
         ctx, hid, mother, first.event.change_id, households.RetractChange(reason="日付の誤り")
     )
-    fixed = await households.record_member_change(
+    _, fixed = await households.record_member_change(
         ctx, hid, mother, change(kind="died", on=str(died_on - timedelta(days=1)))
     )
     assert fixed.status().deceased_on == died_on - timedelta(days=1)
@@ -95,19 +95,19 @@ async def test_a_death_is_recorded_once_and_nothing_after_it(
 async def test_moves_births_and_certifications(store: EventStore, as_agency: Agencies) -> None:
     hid, mother, son = await register_8050(store, as_agency)
     ctx = as_agency(HOUKATSU)
-    moved = await households.record_member_change(
+    _, moved = await households.record_member_change(
         ctx, hid, son, change(kind="departed", reason="moved_out", on="2026-01-10")
     )
     assert not moved.status().living_in_household
     with pytest.raises(Rejected) as again:
         await households.record_member_change(ctx, hid, son, change(kind="departed"))
     assert again.value.code == "member_not_living_in_household"
-    back = await households.record_member_change(
+    _, back = await households.record_member_change(
         ctx, hid, son, change(kind="joined", on="2026-03-01")
     )
     assert back.status().living_in_household and back.status().joined_reason == "returned"
 
-    baby = await households.add_member(
+    _, baby = await households.add_member(
         ctx,
         hid,
         households.NewMember(
@@ -121,7 +121,7 @@ async def test_moves_births_and_certifications(store: EventStore, as_agency: Age
     with pytest.raises(ValidationError):
         households.NewMember(name="x", joined_reason="returned")
 
-    care3 = await households.record_member_change(
+    _, care3 = await households.record_member_change(
         ctx,
         hid,
         mother,
