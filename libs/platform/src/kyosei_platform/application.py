@@ -143,7 +143,7 @@ def retry_on_conflict(
     """Run ``command`` again when another writer changed its streams between its load
     and its append (and the caller did not send If-Match): it loads again, decides
     again on what is stored now and appends again, up to :data:`COMMAND_ATTEMPTS`
-    times with a growing random pause. A refusal the new state calls for (e.g. it is
+    times with a random pause in a doubling window. A refusal the new state calls for (e.g. it is
     already done) is the answer then. In a policy the consumer retries its whole unit
     of work instead, so the command runs once."""
 
@@ -157,7 +157,9 @@ def retry_on_conflict(
                 conflict = isinstance(exc, ConcurrencyError) or is_write_conflict(exc)
                 if ctx.uow is not None or not conflict or attempt >= COMMAND_ATTEMPTS:
                     raise
-            await asyncio.sleep(random.uniform(0.0, 0.01 * attempt))
+            # Full jitter on a doubling window (10 ms, 20 ms, ... up to 0.5 s): writers
+            # that collided spread out instead of colliding again in step.
+            await asyncio.sleep(random.uniform(0.0, min(0.5, 0.01 * 2 ** (attempt - 1))))
             attempt += 1
 
     return run
