@@ -96,7 +96,7 @@ def test_every_operation_declares_its_error_statuses(name: str, tmp_path: Path) 
         for status in declared - {503}:
             assert is_envelope(doc, schema_of(op, status)), f"{where} {status}"
         checked += 1
-    assert checked >= (2 if name == "coordination" else 20)
+    assert checked >= 3  # the health checks and the service's own routes
 
 
 def check(
