@@ -1,6 +1,8 @@
 """kyosei_households: the household directory every service keeps (members, merges,
 per-person consent) and the access rules every service applies to it."""
 
+from kyosei_platform.identity import reads_households
+
 from .access import (
     COORDINATION,
     Consent,
@@ -9,9 +11,9 @@ from .access import (
     Proxy,
     Refusal,
     has_part,
+    listed_agency,
     may_read_household,
     may_read_record,
-    reads_households,
 )
 from .directory import (
     HouseholdDirectory,
@@ -32,6 +34,7 @@ __all__ = [
     "Refusal",
     "find",
     "has_part",
+    "listed_agency",
     "may_read_household",
     "may_read_record",
     "merge_families",

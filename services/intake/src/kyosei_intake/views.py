@@ -417,7 +417,9 @@ class OutcomeCounts(BaseModel):
 
 
 class Inbox(BaseModel):
-    agency_id: str
+    agency_id: str | None = Field(
+        description="the agency whose work this is; null for an auditor's (every agency's)"
+    )
     referrals_to_answer: list[ReferralView] = Field(description="つなぎ: accept or decline")
     referrals_to_complete: list[ReferralView] = Field(description="accepted, not yet completed")
     returned_referrals: list[ConsultationSummary] = Field(

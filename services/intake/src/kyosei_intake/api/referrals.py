@@ -33,7 +33,8 @@ async def list_referrals(
     status: Literal["made", "accepted", "declined", "completed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ReferralView]:
-    """Referrals to the caller's agency (incoming) or from it (outgoing), newest first."""
+    """Referrals to the caller's agency (incoming) or from it (outgoing), newest first.
+    Auditors see every agency's referrals, whatever the ``direction``."""
     async with runtime.engine.connect() as conn:
         return await work.referral_list(
             conn, identity, direction=direction, status=status, limit=limit
