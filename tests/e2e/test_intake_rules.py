@@ -71,14 +71,23 @@ async def test_intake_rules(tmp_path: Path, kafka_bootstrap: list[str]) -> None:
         stale = await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": '"1"'})
         assert error(stale, 412)["code"] == "precondition_failed"
         json_of(await b.post(f"/referrals/{rid}/acceptance", headers={"If-Match": '"2"'}), 200)
-        assert error(await b.post(f"/referrals/{rid}/acceptance"), 409)["code"] == (
-            "referral_not_open"
-        )
+        twice = error(await b.post(f"/referrals/{rid}/acceptance"), 409)
+        assert twice["code"] == "referral_already_accepted"
+        assert twice["message"].startswith("this referral is already accepted; ")
         assert error(await b.get("/referrals/no-such-referral"), 404)
         huge = await b.post(f"/referrals/{rid}/completion", headers={"If-Match": "9" * 30})
         assert error(huge, 422)["fields"][0]["field"] == "If-Match"
         # Completing needs no body (the note is optional).
         assert json_of(await b.post(f"/referrals/{rid}/completion"), 200)["status"] == "completed"
+        # Completing it again: the answer says it is already completed, not "accept it".
+        done = error(await b.post(f"/referrals/{rid}/completion"), 409)
+        assert done["code"] == "referral_already_completed"
+        assert done["message"] == "this referral is already completed; nothing more to do"
+        assert done["message_ja"].startswith("このつなぎはすでに完了しています")
+        late = error(await b.post(f"/referrals/{rid}/decline", json={"reason": "no_capacity"}), 409)
+        assert (
+            late["code"] == "referral_already_completed" and "cannot be declined" in late["message"]
+        )
         # NUL is refused with the field's name, never stored (PostgreSQL cannot).
         nul = await a.post(
             "/consultations", json={**CONSULTATION, "concerns": ["care"], "caller_name": "a\x00"}

@@ -14,6 +14,7 @@ from kyosei_events.catalogue.intake import (
     CaseEscalated,
     ConsentGiven,
     ConsentPurpose,
+    ConsultationLinkedToHousehold,
     HouseholdMergedInto,
     HouseholdRegistered,
     MemberAdded,
@@ -80,6 +81,39 @@ async def test_a_merged_households_case_is_found_from_either_record(
     )
     assert await cases(store, "h-survivor") == [case_id_for("c-2")]
     assert await cases(store, "h-duplicate") == [case_id_for("c-2")]
+
+
+def linked(consultation_id: str, household_id: str) -> ConsultationLinkedToHousehold:
+    return ConsultationLinkedToHousehold(
+        consultation_id=consultation_id, household_id=household_id, linked_at=NOW
+    )
+
+
+async def test_a_case_learns_its_household_when_its_consultation_is_linked_later(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    await bus.publish("intake", registered("h-late"), registered("h-other"))
+    await bus.publish("intake", escalated("c-late", None))
+    assert await cases(store, "h-late") == []
+    (event_id,) = await bus.publish("intake", linked("c-late", "h-late"))
+    await bus.redeliver("intake", event_id)
+    assert await cases(store, "h-late") == [case_id_for("c-late")]
+    case = await store.read_stream(case_id_for("c-late"))
+    assert [r.event_type for r in case] == ["CaseOpened", "CaseLinkedToHousehold"]
+    # A consultation that was not escalated has no case: nothing is recorded for it.
+    await bus.publish("intake", linked("c-never-escalated", "h-late"))
+    assert not await store.read_stream(case_id_for("c-never-escalated"))
+    # The household it learned is followed through a later merge.
+    await bus.publish(
+        "intake",
+        HouseholdMergedInto(household_id="h-late", into_household_id="h-other", merged_at=NOW),
+    )
+    assert await cases(store, "h-other") == [case_id_for("c-late")]
+    # The read model rebuilt from the case streams holds the same.
+    maintenance = EventStore(store.engine, store.vault, name=store.name)
+    for make in service.projections:
+        assert await rebuild(maintenance, make()) == 2  # CaseOpened, CaseLinkedToHousehold
+    assert await cases(store, "h-late") == [case_id_for("c-late")]
 
 
 async def test_the_directory_knows_members_and_each_persons_consent(

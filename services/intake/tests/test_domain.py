@@ -17,6 +17,7 @@ from kyosei_events.catalogue.intake import (
     DeclineReason,
     HouseholdRegistered,
     MemberAdded,
+    OutreachEndReason,
     OutreachOrigin,
     OutreachStarted,
     ProxyRecorded,
@@ -117,7 +118,7 @@ def test_a_declined_referral_comes_back_to_the_sender() -> None:
     # The sender decides again: a new referral, accepted and completed.
     state.evolve(consultations.refer(state, "r-2", "jiritsu", None, None, NOW))
     assert not state.returned
-    with pytest.raises(Rejected, match="accept it before"):
+    with pytest.raises(Rejected, match="accept it first"):
         consultations.complete(state, "r-2", "jiritsu", None, NOW)
     state.evolve(consultations.accept(state, "r-2", "jiritsu", NOW))
     state.evolve(consultations.complete(state, "r-2", "jiritsu", "家計相談につながった", NOW))
@@ -184,7 +185,7 @@ def test_consent_covers_named_agencies_and_purposes_until_withdrawn() -> None:
         households.withdraw_consent(state, "k-1", c.given_by, date(2026, 11, 20), None, NOW)
     )
     assert not c.covers("houkatsu", sharing, date(2026, 11, 21))
-    with pytest.raises(Rejected, match="was withdrawn on"):
+    with pytest.raises(Rejected, match=r"already withdrawn \(on 2026-11-20\); nothing more"):
         households.withdraw_consent(state, "k-1", c.given_by, date(2026, 11, 21), None, NOW)
 
 
@@ -319,3 +320,88 @@ def test_outreach_counts_attempts_and_tracks_the_relationship() -> None:
     state.evolve(outreach.end(state, outreach.OutreachEndReason.CONNECTED_TO_SUPPORT, None, NOW))
     with pytest.raises(Rejected, match="ended"):
         outreach.record_contact(state, ContactMethod.PHONE, ContactResult.MET, None, NOW)
+
+
+def refusal(decide: object, *args: object) -> Rejected:
+    """The refusal ``decide(*args)`` raises: a 409 that says what is, then what to do."""
+    assert callable(decide)
+    with pytest.raises(Rejected) as refused:
+        decide(*args)
+    r = refused.value
+    assert r.status == 409 and "; " in r.message and "。" in r.message_ja, r.message
+    return r
+
+
+def test_each_referral_refusal_says_where_it_stands_and_what_to_do() -> None:
+    state = consultation(received())
+    state.evolve(consultations.refer(state, "r-1", "houkatsu", None, None, NOW))
+    early = refusal(consultations.complete, state, "r-1", "houkatsu", None, NOW)
+    assert early.code == "referral_not_accepted" and "accept it first" in early.message
+    state.evolve(consultations.accept(state, "r-1", "houkatsu", NOW))
+    again = refusal(consultations.accept, state, "r-1", "houkatsu", NOW)
+    assert again.code == "referral_already_accepted" and "complete it when" in again.message
+    state.evolve(consultations.complete(state, "r-1", "houkatsu", None, NOW))
+    for decide, args in (
+        (consultations.complete, (state, "r-1", "houkatsu", None, NOW)),
+        (consultations.accept, (state, "r-1", "houkatsu", NOW)),
+        (consultations.decline, (state, "r-1", "houkatsu", DeclineReason.NOT_ELIGIBLE, None, NOW)),
+    ):
+        done = refusal(decide, *args)
+        assert done.code == "referral_already_completed", done.code
+        assert done.message.startswith("this referral is already completed"), done.message
+        assert "accept" not in done.message and "nothing more to do" in done.message
+        assert "完了しています" in done.message_ja
+
+    declined = consultation(received())
+    declined.evolve(consultations.refer(declined, "r-2", "houkatsu", None, None, NOW))
+    declined.evolve(
+        consultations.decline(declined, "r-2", "houkatsu", DeclineReason.NOT_ELIGIBLE, None, NOW)
+    )
+    for decide, args in (
+        (consultations.accept, (declined, "r-2", "houkatsu", NOW)),
+        (consultations.complete, (declined, "r-2", "houkatsu", None, NOW)),
+    ):
+        back = refusal(decide, *args)
+        assert back.code == "referral_already_declined" and "sending agency" in back.message
+    twice = refusal(
+        consultations.decline, declined, "r-2", "houkatsu", DeclineReason.NOT_ELIGIBLE, None, NOW
+    )
+    assert "nothing more to do" in twice.message
+
+
+def test_a_decided_outcome_is_named_in_the_refusal() -> None:
+    referred = consultation(received())
+    referred.evolve(consultations.refer(referred, "r-1", "houkatsu", None, None, NOW))
+    r = refusal(consultations.handle, referred, None, NOW)
+    assert "already referred to houkatsu" in r.message and "declines" in r.message
+    escalated = consultation(*consultations.receive(received(complex=True), "複合", NOW))
+    r = refusal(consultations.handle, escalated, None, NOW)
+    assert "already escalated" in r.message and "coordination case" in r.message
+    again = refusal(consultations.escalate, escalated, "again", NOW)
+    assert again.code == "already_escalated" and "nothing more to do" in again.message
+
+
+def test_an_ended_outreach_case_says_when_it_ended() -> None:
+    case = outreach.Outreach("o-1")
+    case.evolve(
+        OutreachStarted(
+            outreach_id="o-1",
+            agency_id="houkatsu",
+            origin=OutreachOrigin.STAFF,
+            concerns=["withdrawal"],
+            reason="見守り",
+            started_at=NOW,
+        )
+    )
+    case.evolve(outreach.end(case, OutreachEndReason.CONNECTED_TO_SUPPORT, None, NOW))
+    ended = refusal(outreach.end, case, OutreachEndReason.CONNECTED_TO_SUPPORT, None, NOW)
+    assert "already ended on 2026-11-24" in ended.message and "nothing more" in ended.message
+    contact = refusal(
+        outreach.record_contact,
+        case,
+        ContactMethod.HOME_VISIT,
+        ContactResult.NOT_AT_HOME,
+        None,
+        NOW,
+    )
+    assert "start a new outreach case" in contact.message

@@ -2,6 +2,8 @@
 life changes, merges and the people they combine, per-person consent, dismissed
 duplicate candidates) and the access rules every service applies to it."""
 
+from kyosei_platform.identity import reads_households
+
 from .access import (
     COORDINATION,
     Consent,
@@ -11,9 +13,9 @@ from .access import (
     Proxy,
     Refusal,
     has_part,
+    listed_agency,
     may_read_household,
     may_read_record,
-    reads_households,
 )
 from .directory import (
     HouseholdDirectory,
@@ -40,6 +42,7 @@ __all__ = [
     "find",
     "has_part",
     "life_change",
+    "listed_agency",
     "may_read_household",
     "may_read_record",
     "merge_families",

@@ -2,8 +2,10 @@
 
 Pure functions of the caller, the household as the directory knows it, and a date.
 
-- Auditors read everything (their reads are recorded); operators read no household
-  data at all.
+- Auditors read everything, every list in full (their reads are recorded); operators
+  read no household data at all (kyosei_platform.identity holds these two rules; routes
+  apply the first through kyosei_platform.api.Reader, lists the second through
+  :func:`listed_agency`).
 - Household-wide information (address, composition) is readable by an agency with a
   part in the household (it registered it, received one of its consultations or a
   referral, runs an outreach case, holds a role in its case; coordinators once a
@@ -29,6 +31,7 @@ from datetime import date
 
 from kyosei_events.catalogue.intake import ConsentGiver, ConsentPurpose
 from kyosei_platform.auth import Identity, Role
+from kyosei_platform.identity import reads_every_list, reads_households
 
 from .life import LifeChange, MemberStatus, status_of
 
@@ -172,9 +175,18 @@ class Household:
         )
 
 
-def reads_households(identity: Identity) -> bool:
-    """Operators run the services; they read no household data anywhere."""
-    return identity.role is not Role.OPERATOR
+def listed_agency(identity: Identity, *, coordinators_see_all: bool = False) -> str | None:
+    """Whose rows a list shows the caller: its own agency's, or every agency's (None).
+
+    Auditors see every agency's rows in every list; coordinators too in the lists of
+    coordination's work (``coordinators_see_all``: cases, unresolved consultations).
+    Operators read no list at all.
+    """
+    if not reads_households(identity):
+        raise PermissionError(f"role {identity.role.value} reads no household data")
+    if reads_every_list(identity) or (coordinators_see_all and identity.role is Role.COORDINATOR):
+        return None
+    return identity.agency_id
 
 
 def has_part(identity: Identity, parties: Collection[str]) -> bool:
@@ -190,7 +202,7 @@ def may_read_household(
     """Household-wide information: its address and composition."""
     if not reads_households(identity):
         return False
-    if identity.role is Role.AUDITOR or has_part(identity, parties):
+    if reads_every_list(identity) or has_part(identity, parties):
         return True
     return any(c.covers(identity.agency_id, SHARING, on) for c in household.consents)
 
@@ -215,7 +227,7 @@ def may_read_record(
     is about consented to, for ``purpose`` on ``on``."""
     if not reads_households(identity):
         return False
-    if identity.role is Role.AUDITOR or has_part(identity, parties):
+    if reads_every_list(identity) or has_part(identity, parties):
         return True
     if household is None:
         return False

@@ -26,6 +26,7 @@ from .application import CommandContext
 from .auth import CurrentIdentity, Identity, Role, require
 from .errors import ApiError
 from .http import Runtime
+from .identity import reads_households
 from .requests import Name, Note, RequestModel, ShortText, Text, UniqueList
 
 __all__ = [
@@ -118,8 +119,18 @@ def writer(identity: CurrentIdentity) -> Identity:
 
 
 def reader(identity: CurrentIdentity) -> Identity:
-    """Operators run the services; they do not read households' records."""
-    require(identity, Role.STAFF, Role.COORDINATOR, Role.AUDITOR)
+    """Operators run the services; they read no household data anywhere: every route
+    that answers with household data takes a :data:`Reader` (or a :data:`Writer`), so
+    an operator's token is refused there with 403 ``forbidden_role``. Routes meant for
+    operators are tagged ``operations`` and take neither."""
+    if not reads_households(identity):
+        raise ApiError(
+            403,
+            "forbidden_role",
+            f"role {identity.role.value} runs the services and reads no household data; "
+            "use a staff, coordinator or auditor token",
+            "運用担当者 (operator) は世帯の情報を閲覧できません",
+        )
     return identity
 
 

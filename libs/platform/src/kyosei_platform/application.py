@@ -109,6 +109,13 @@ def invalid(field: str, code: str, message: str, message_ja: str) -> Rejected:
     return Rejected(code, message, message_ja, status=422, field=field)
 
 
+def wrong_state(code: str, state: str, state_ja: str, advice: str, advice_ja: str) -> Rejected:
+    """A command the record's current state does not allow (HTTP 409). The message
+    says what is the case, then what to do: "this referral is already completed;
+    nothing more to do", never advice that fits another state."""
+    return Rejected(code, f"{state}; {advice}", f"{state_ja}。{advice_ja}")
+
+
 def not_found(kind: str, kind_ja: str, ident: str) -> Rejected:
     """Nothing of that kind with that id, or nothing the caller may see (404 either way,
     so that a record's existence is not told)."""

@@ -26,8 +26,13 @@ kyosei keys erase SERVICE HOUSEHOLD
 kyosei keys reconcile SERVICE
                             after restoring a key-vault backup: delete again every key
                             the service's store records as erased
-kyosei token ...            issue an access token (needs KYOSEI_AUTH_SECRET)
+kyosei token ...            issue an access token (KYOSEI_AUTH_SECRET, or the dev one)
 kyosei services             list installed services
+
+Settings: KYOSEI_* variables first; then, for what is not set, the settings file that
+`kyosei dev` writes for each service in its data folder (data/<service>.env; another
+folder with --data), so that right after `make dev` every command here works from the
+project folder with nothing exported; then the defaults.
 """
 
 from __future__ import annotations
@@ -43,7 +48,16 @@ from pydantic_settings import BaseSettings
 
 from . import service as services
 from .auth import Role, issue_token
-from .settings import Settings
+from .settings import DEV_DATA, Settings, env_file, load
+
+
+def _data_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data",
+        default=DEV_DATA,
+        help="the data folder of `kyosei dev`, whose settings files are read for what "
+        f"KYOSEI_* variables do not set (default: {DEV_DATA})",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         p = sub.add_parser(name, help=help_)
         # In an image, the image's own service (KYOSEI_SERVICE, set by the Dockerfile).
         p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+        _data_option(p)
 
     dlq = sub.add_parser("dlq", help="list or replay a service's dead letters")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
@@ -83,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     for p in (dlq_list, dlq_replay):
         p.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+        _data_option(p)
     which = dlq_replay.add_mutually_exclusive_group(required=True)
     which.add_argument(
         "--offset",
@@ -104,6 +120,7 @@ def main(argv: list[str] | None = None) -> None:
         metavar="POSITION",
         help="the first log position to publish (1 for everything)",
     )
+    _data_option(again)
 
     keys = sub.add_parser("keys", help="master-key rotation, erasure, reconciling the vault")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -118,11 +135,14 @@ def main(argv: list[str] | None = None) -> None:
         "reconcile", help="delete again the keys a service's store records as erased"
     )
     reconcile.add_argument("service", nargs="?", default=os.environ.get("KYOSEI_SERVICE"))
+    for p in (rewrap, erase, reconcile):
+        _data_option(p)
 
     declare = sub.add_parser("topics", help="create the services' Kafka topics")
     declare.add_argument(
         "services", nargs="*", help="services whose topics to create (default: every installed)"
     )
+    _data_option(declare)
 
     token = sub.add_parser("token", help="issue an access token")
     token.add_argument("--agency", required=True)
@@ -130,11 +150,13 @@ def main(argv: list[str] | None = None) -> None:
     token.add_argument("--role", choices=[r.value for r in Role], default=Role.STAFF.value)
     token.add_argument("--hours", type=float, default=8)
     token.add_argument(
-        "--data", default="data", help="dev data folder, when KYOSEI_AUTH_SECRET is unset"
+        "--data", default=DEV_DATA, help="dev data folder, when KYOSEI_AUTH_SECRET is unset"
     )
 
     sub.add_parser("services", help="list installed services")
-    sub.add_parser("checkpoint-key", help="print the public key that verifies anchors")
+    _data_option(
+        sub.add_parser("checkpoint-key", help="print the public key that verifies anchors")
+    )
     args = parser.parse_args(argv)
 
     if args.command == "dev":
@@ -147,21 +169,22 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "checkpoint-key":
         from .maintenance import checkpoint_key
 
-        print(
-            checkpoint_key(
-                os.environ.get("KYOSEI_CHECKPOINT_PUBLIC_KEY"),
-                os.environ.get("KYOSEI_CHECKPOINT_SIGNING_KEY"),
-            )
-        )
+        public = os.environ.get("KYOSEI_CHECKPOINT_PUBLIC_KEY")
+        private = os.environ.get("KYOSEI_CHECKPOINT_SIGNING_KEY")
+        if not (public or private) and (first := _dev_service(args.data)):
+            private = _settings(first, args.data).checkpoint_signing_key
+        print(checkpoint_key(public, private))
     elif args.command == "topics":
         from .kafka_topics import create_topics
 
         chosen = [services.get(n) for n in args.services] or list(services.discover().values())
-        sys.exit(asyncio.run(create_topics(chosen, _settings())))
+        settings = _settings(_dev_service(args.data) or chosen[0].name, args.data)
+        sys.exit(asyncio.run(create_topics(chosen, settings)))
     elif args.command == "keys" and args.keys_command == "rewrap":
         from .keys import rewrap_command
 
-        sys.exit(asyncio.run(rewrap_command(_settings(), args.batch)))
+        settings = _settings(_dev_service(args.data), args.data)
+        sys.exit(asyncio.run(rewrap_command(settings, args.batch)))
     elif args.command == "token":
         print(
             issue_token(
@@ -176,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         if not args.service:
             parser.error(f"{args.command}: name a service (installed: {_installed()})")
         svc = services.get(args.service)
-        settings = _settings()
+        settings = _settings(svc.name, args.data)
         if args.command in ("dlq", "republish"):
             sys.exit(asyncio.run(_recover(args, svc, settings)))
         if args.command == "keys":
@@ -189,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(asyncio.run(vault_ops.reconcile_command(svc.name, settings)))
         # Read the service's own settings in every command, so that a bad value stops
         # `kyosei migrate` (the init container) before the service is rolled out.
-        own = _configured(svc.load_settings)
+        own = _configured(lambda: svc.load_settings(env_file(args.data, svc.name)))
         if args.command == "serve":
             _serve(svc, settings, own)
         elif args.command == "migrate":
@@ -234,18 +257,29 @@ def _installed() -> str:
     return ", ".join(services.discover()) or "none"
 
 
-def _settings() -> Settings:
-    return _configured(Settings)
+def _settings(service: str | None, data: str) -> Settings:
+    """``service``'s settings: KYOSEI_* variables, then its settings file in the data
+    folder of `kyosei dev`, then the defaults."""
+    return _configured(lambda: load(service, data))
+
+
+def _dev_service(data: str) -> str | None:
+    """A service whose settings file is in the data folder (for the commands that are
+    about no one service: the key vault, the topics, the anchors' key)."""
+    return next((name for name in services.discover() if env_file(data, name)), None)
 
 
 T = TypeVar("T")
 
 
-def _configured(load: Callable[[], T]) -> T:
+def _configured(make: Callable[[], T]) -> T:
     try:
-        return load()
+        return make()
     except Exception as exc:
-        raise SystemExit(f"configuration error:\n{exc}") from None
+        raise SystemExit(
+            f"configuration error:\n{exc}\n(set KYOSEI_* variables, or run from the folder "
+            "of a `make dev` data folder, or name it with --data)"
+        ) from None
 
 
 def _auth_secret(data: str) -> str:

@@ -2,6 +2,13 @@
 
 SQLite files under the data folder, the in-process Kafka-protocol broker, one HTTP
 port per service. Secrets for this machine are generated once into the data folder.
+
+At every start each service's settings are written to ``<data>/<service>.env``
+(KYOSEI_* lines, readable by the owner only): the maintenance commands (``kyosei
+verify``, ``rebuild``, ``anchor``, ``keys …``, ``dlq …``, ``republish``, ``topics``,
+``token``, ``checkpoint-key``) read them when run from the same folder, so they find the
+dev databases, keys and the running broker without anything exported. A KYOSEI_*
+variable that is set still wins over the file (kyosei_platform.settings.load).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -21,19 +29,57 @@ from .http import create_app, server_config
 from .logging import configure
 from .migrate import upgrade
 from .service import discover, host_ports
-from .settings import Settings
+from .settings import Settings, settings_file
 
 
 def dev_secrets(data: str) -> dict[str, str]:
+    """This machine's dev secrets, generated once (a key added later is generated
+    then: the anchor signing key of a data folder made before there was one)."""
     path = Path(data) / "dev-secrets.json"
-    if path.exists():
-        loaded: dict[str, str] = json.loads(path.read_text())
-        return loaded
+    values: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing: dict[str, Callable[[], str]] = {
+        "master_key": lambda: secrets.token_hex(32),
+        "auth_secret": lambda: secrets.token_urlsafe(32),
+        "checkpoint_signing_key": lambda: secrets.token_hex(32),
+    }
+    if set(missing) <= set(values):
+        return values
+    for key, make in missing.items():
+        values.setdefault(key, make())
     path.parent.mkdir(parents=True, exist_ok=True)
-    values = {"master_key": secrets.token_hex(32), "auth_secret": secrets.token_urlsafe(32)}
-    path.write_text(json.dumps(values))
-    os.chmod(path, 0o600)
+    _write_private(path, json.dumps(values))
     return values
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    os.chmod(path, 0o600)
+    path.write_text(text)
+
+
+# What `kyosei dev` writes to each service's settings file: what the maintenance
+# commands need to reach that service's store, the key vault and the broker.
+WRITTEN = (
+    "database_url",
+    "keys_database_url",
+    "kafka_bootstrap",
+    "master_key",
+    "auth_secret",
+    "checkpoint_signing_key",
+    "log_format",
+)
+
+
+def write_settings_file(data: Path, name: str, settings: Settings) -> Path:
+    """``<data>/<name>.env``: the service's settings as KYOSEI_* lines."""
+    lines = ["# written by `kyosei dev` at its last start; KYOSEI_* variables win over it"]
+    for field in WRITTEN:
+        value = getattr(settings, field)
+        text = ",".join(value) if isinstance(value, list) else str(value)
+        lines.append(f"KYOSEI_{field.upper()}={json.dumps(text, ensure_ascii=False)}")
+    path = settings_file(data, name)
+    _write_private(path, "\n".join(lines) + "\n")
+    return path
 
 
 def dev_settings(name: str, data: Path, bootstrap: list[str], port: int, host: str) -> Settings:
@@ -44,6 +90,7 @@ def dev_settings(name: str, data: Path, bootstrap: list[str], port: int, host: s
         kafka_bootstrap=bootstrap,
         master_key=s["master_key"],
         auth_secret=s["auth_secret"],
+        checkpoint_signing_key=s["checkpoint_signing_key"],
         http_host=host,
         http_port=port,
         log_format="console",
@@ -76,6 +123,7 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
     for name, port in host_ports(services, first_port).items():
         svc = services[name]
         settings = dev_settings(name, data, kafka.bootstrap, port, host)
+        write_settings_file(data, name, settings)
         await asyncio.to_thread(upgrade, svc, settings)
         config = server_config(create_app(svc, settings), settings, log_level="warning")
         servers.append(uvicorn.Server(config))
@@ -92,6 +140,9 @@ async def run_dev(data_dir: str, host: str, first_port: int) -> None:
         f"    export TOKEN={token}\n"
         "  other tokens: .venv/bin/kyosei token --agency ID --staff ID "
         "--role staff|coordinator|auditor\n"
+        "  maintenance from this folder, nothing to export: .venv/bin/kyosei verify SERVICE, "
+        "rebuild SERVICE, anchor SERVICE, dlq list SERVICE …\n"
+        f"    (settings of each service in {data}/<service>.env)\n"
         "  stop with Ctrl-C\n",
         flush=True,
     )

@@ -66,9 +66,12 @@ class Service:
         """Where this service's own settings come from: ``KYOSEI_<NAME>_``."""
         return f"KYOSEI_{self.name.upper()}_"
 
-    def load_settings(self) -> BaseSettings | None:
-        """This service's own settings from the environment (None if it has none)."""
-        return None if self.settings is None else self.settings()
+    def load_settings(self, env_file: Path | None = None) -> BaseSettings | None:
+        """This service's own settings from the environment, then ``env_file`` (the
+        data folder's settings file of `kyosei dev`, if any); None if it has none."""
+        if self.settings is None:
+            return None
+        return self.settings(_env_file=env_file)
 
 
 def discover() -> dict[str, Service]:

@@ -1,5 +1,11 @@
 """Settings of a service process, from KYOSEI_* environment variables.
 
+Where a value comes from, first found wins: a ``KYOSEI_*`` environment variable, then
+the data folder's settings file of the service (``data/<service>.env``, which
+``kyosei dev`` writes at every start, so that ``kyosei verify``, ``rebuild`` and the
+other maintenance commands find the dev databases, keys and broker with nothing
+exported), then the defaults. See :func:`load`.
+
 These are what every service needs. A setting only one service reads belongs to that
 service: its ``settings.py`` declares a class read from ``KYOSEI_<SERVICE>_*`` and
 names it in its :class:`~kyosei_platform.service.Service` (``settings=``).
@@ -7,6 +13,7 @@ names it in its :class:`~kyosei_platform.service.Service` (``settings=``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -286,3 +293,24 @@ class Settings(BaseSettings):
             "KYOSEI_MASTER_KEY must be 64 hex characters; generate one with "
             "python -c 'import secrets; print(secrets.token_hex(32))'"
         )
+
+
+# The data folder of `kyosei dev` (and `make dev`), relative to where commands run.
+DEV_DATA = "data"
+
+
+def settings_file(data: str | Path, service: str) -> Path:
+    """The settings file `kyosei dev` writes for ``service`` in its data folder."""
+    return Path(data) / f"{service}.env"
+
+
+def env_file(data: str | Path, service: str) -> Path | None:
+    """``service``'s settings file in the data folder, if there is one."""
+    path = settings_file(data, service)
+    return path if path.is_file() else None
+
+
+def load(service: str | None, data: str | Path = DEV_DATA) -> Settings:
+    """``service``'s settings: KYOSEI_* variables, then the data folder's settings
+    file of the service (if any), then the defaults (None: no file)."""
+    return Settings(_env_file=env_file(data, service) if service else None)

@@ -46,3 +46,16 @@ async def open_case(ctx: CommandContext, cmd: OpenCase, subject: str) -> domain.
     if events:
         await ctx.save(Change(state, stream(case_id), events, subject))
     return state
+
+
+async def link_household(
+    ctx: CommandContext, consultation_id: str, household_id: str, subject: str
+) -> domain.Case:
+    """ケースの世帯判明: the case of ``consultation_id``, if there is one, learns its
+    household."""
+    case_id = case_id_for(consultation_id)
+    state = await ctx.load(stream(case_id), lambda: domain.Case(case_id))
+    events = domain.link_household(state, household_id=household_id, now=now())
+    if events:
+        await ctx.save(Change(state, stream(case_id), events, subject))
+    return state

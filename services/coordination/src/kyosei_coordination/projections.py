@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, delete, update
 
 from kyosei_events import DecodedEvent, UnitOfWork
-from kyosei_events.catalogue.coordination import CaseOpened
+from kyosei_events.catalogue.coordination import CaseLinkedToHousehold, CaseOpened
 
 metadata = MetaData()
 
@@ -45,6 +45,12 @@ class CaseList:
                         opened_at=e.opened_at.isoformat(),
                         version=d.recorded.version,
                     )
+                )
+            elif isinstance(e, CaseLinkedToHousehold):
+                await uow.conn.execute(
+                    update(cases)
+                    .where(cases.c.case_id == e.case_id)
+                    .values(household_id=e.household_id, version=d.recorded.version)
                 )
 
     async def reset(self, uow: UnitOfWork) -> None:

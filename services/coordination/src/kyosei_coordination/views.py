@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import Concern
-from kyosei_households import same_household
+from kyosei_households import listed_agency, same_household
 from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found
-from kyosei_platform.auth import Identity, Role
+from kyosei_platform.auth import Identity
 
 from .projections import cases
 
@@ -45,10 +45,6 @@ def case_view(row: Any) -> CaseView:
     )
 
 
-def _sees_all(identity: Identity) -> bool:
-    return identity.role in (Role.COORDINATOR, Role.AUDITOR)
-
-
 async def list_cases(
     conn: AsyncConnection,
     identity: Identity,
@@ -60,8 +56,9 @@ async def list_cases(
     """Cases the caller may see: coordinators and auditors all; others, their agency's.
     A household's cases are found from any of its records' ids, merged or not."""
     query = select(cases).order_by(cases.c.opened_at.desc()).limit(limit)
-    if not _sees_all(identity):
-        query = query.where(cases.c.escalated_by == identity.agency_id)
+    agency_id = listed_agency(identity, coordinators_see_all=True)
+    if agency_id is not None:
+        query = query.where(cases.c.escalated_by == agency_id)
     if household_id:
         query = query.where(cases.c.household_id.in_(await same_household(conn, household_id)))
     if consultation_id:
@@ -71,6 +68,7 @@ async def list_cases(
 
 async def get_case(conn: AsyncConnection, identity: Identity, case_id: str) -> CaseView:
     row = (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
-    if row is None or not (_sees_all(identity) or row.escalated_by == identity.agency_id):
+    agency_id = listed_agency(identity, coordinators_see_all=True)
+    if row is None or agency_id not in (None, row.escalated_by):
         raise not_found("case", "ケース", case_id)
     return case_view(row)

@@ -677,7 +677,9 @@ def agency_view(a: Agency) -> AgencyView:
 
 
 class Inbox(BaseModel):
-    agency_id: str
+    agency_id: str | None = Field(
+        description="the agency whose work this is; null for an auditor's (every agency's)"
+    )
     referrals_to_answer: list[ReferralSummary] = Field(description="つなぎ: accept or decline")
     referrals_to_complete: list[ReferralSummary] = Field(description="accepted, not yet completed")
     returned_referrals: list[ConsultationSummary] = Field(

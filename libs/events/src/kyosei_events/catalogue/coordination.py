@@ -41,6 +41,28 @@ class CaseOpened(DomainEvent):
 
 
 @event
+class CaseLinkedToHousehold(DomainEvent):
+    """ケースの世帯判明: the consultation behind a case was linked to a household.
+
+    Emitted when coordination receives intake's ConsultationLinkedToHousehold for the
+    consultation of an open case that had no household (an escalation received
+    before the household was known). From then on the case is found by its
+    household's ids, merged records' included. Readable by the coordination office
+    and the escalating agency.
+    """
+
+    event_type: ClassVar[str] = "CaseLinkedToHousehold"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "ケースの世帯判明"
+    producer: ClassVar[str] = "coordination"
+
+    case_id: Id
+    consultation_id: Id
+    household_id: Id
+    linked_at: datetime
+
+
+@event
 class SupportMeetingHeld(DomainEvent):
     """支援会議開催: a support meeting about a case was held.
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from kyosei_events.catalogue.common import Concern
-from kyosei_events.catalogue.coordination import CaseOpened
+from kyosei_events.catalogue.coordination import CaseLinkedToHousehold, CaseOpened
 from kyosei_events.model import DomainEvent
 
 
@@ -33,6 +33,8 @@ class Case:
                 self.escalated_by = event.escalated_by
                 self.concerns = list(event.concerns)
                 self.opened_at = event.opened_at
+            case CaseLinkedToHousehold():
+                self.household_id = event.household_id
         self.version += 1
 
 
@@ -57,5 +59,23 @@ def open_case(
             escalated_by=escalated_by,
             concerns=concerns,
             opened_at=now,
+        )
+    ]
+
+
+def link_household(state: Case, *, household_id: str, now: datetime) -> list[DomainEvent]:
+    """The case learns its household when the consultation behind it is linked to one.
+
+    Nothing is recorded for a consultation that has no case (it was not escalated), nor
+    when the case already knows a household (intake links a consultation only once;
+    a later merge of households is followed through the household directory)."""
+    if not state.exists or state.household_id is not None:
+        return []
+    return [
+        CaseLinkedToHousehold(
+            case_id=state.case_id,
+            consultation_id=state.consultation_id,
+            household_id=household_id,
+            linked_at=now,
         )
     ]

@@ -17,7 +17,8 @@ router = APIRouter(prefix="/inbox", tags=["inbox 受信箱"])
 @router.get("", response_model=Inbox)
 async def inbox(identity: Reader, runtime: Runtime) -> Inbox:
     """受信箱: referrals to act on, declined referrals back with the sender,
-    unresolved intakes and active outreach, for the caller's agency."""
+    unresolved intakes and active outreach, for the caller's agency (auditors: every
+    agency's, with ``agency_id`` null)."""
     days = runtime.service_settings(IntakeSettings).unresolved_after_days
     async with runtime.engine.connect() as conn:
-        return await work.inbox(conn, identity.agency_id, unresolved_after_days=days)
+        return await work.inbox(conn, identity, unresolved_after_days=days)

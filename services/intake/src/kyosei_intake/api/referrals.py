@@ -40,7 +40,8 @@ async def list_referrals(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[ReferralSummary]:
     """Referrals to the caller's agency (incoming) or from it (outgoing), newest first,
-    as summaries (without their notes)."""
+    as summaries (without their notes). Auditors see every agency's referrals, whatever
+    the ``direction``."""
     async with runtime.engine.connect() as conn:
         return await work.referral_list(
             conn, identity, direction=direction, status=status, limit=limit

@@ -38,7 +38,7 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_events.model import DomainEvent
 from kyosei_households import COORDINATION
-from kyosei_platform.application import Rejected, invalid
+from kyosei_platform.application import Rejected, invalid, wrong_state
 
 
 class Outcome(StrEnum):
@@ -289,17 +289,19 @@ def _where_and_how(received: ConsultationReceived, places: frozenset[str]) -> No
 
 def link_household(state: Consultation, household_id: str, now: datetime) -> DomainEvent:
     if state.household_id == household_id:
-        raise Rejected(
+        raise wrong_state(
             "already_linked",
             f"the consultation is already linked to household {household_id}",
             "この相談はすでにその世帯に紐づいています",
+            "nothing more to do",
+            "操作は不要です",
         )
     if state.household_id is not None:
-        raise Rejected(
+        raise wrong_state(
             "linked_to_another_household",
-            f"the consultation is linked to household {state.household_id}; "
-            "merge the two households if they are the same",
-            f"この相談は世帯 {state.household_id} に紐づいています。"
+            f"the consultation is already linked to household {state.household_id}",
+            f"この相談はすでに世帯 {state.household_id} に紐づいています",
+            "if the two records are the same household, merge them (POST /households/{id}/merge)",
             "同じ世帯なら世帯統合をしてください",
         )
     return ConsultationLinkedToHousehold(
@@ -308,12 +310,68 @@ def link_household(state: Consultation, household_id: str, now: datetime) -> Dom
 
 
 def must_be_pending(state: Consultation) -> None:
-    if state.outcome is not Outcome.PENDING:
-        raise Rejected(
-            "outcome_already_decided",
-            f"this consultation's outcome is already decided ({state.outcome.value})",
-            "この相談の対応はすでに決まっています",
-        )
+    """An outcome is decided once; the refusal says which one, and what may still be done."""
+    match state.outcome:
+        case Outcome.PENDING:
+            return
+        case Outcome.HANDLED:
+            raise wrong_state(
+                "outcome_already_decided",
+                "this consultation is already handled by the receiving agency",
+                "この相談はすでに受付機関で対応済みです",
+                "its outcome is recorded; if it now needs several agencies, escalate it "
+                "to 多機関協働 (POST /consultations/{id}/escalation)",
+                "複数機関での対応が必要になった場合は多機関協働につないでください",
+            )
+        case Outcome.INFORMATION_GIVEN:
+            raise wrong_state(
+                "outcome_already_decided",
+                "this consultation is already closed with information or advice given",
+                "この相談はすでに情報提供・助言で終結しています",
+                "if the person comes back with a new need, receive it as a new consultation",
+                "新たな相談があれば、新しい相談として受け付けてください",
+            )
+        case Outcome.ACCOMPANYING:
+            raise wrong_state(
+                "outcome_already_decided",
+                "this consultation is already in continuing accompaniment (伴走継続)",
+                "この相談はすでに伴走継続としています",
+                "record its reviews (POST /consultations/{id}/accompaniment/review); if it "
+                "now needs several agencies, escalate it to 多機関協働",
+                "振り返りを記録してください。複数機関での対応が必要なら多機関協働につないでください",
+            )
+        case Outcome.OUTREACH:
+            raise wrong_state(
+                "outcome_already_decided",
+                "an outreach case was already started from this consultation",
+                "この相談からすでにアウトリーチを開始しています",
+                "record the steps on its outreach case (GET /outreach/{outreach_id})",
+                "以後の対応はアウトリーチの記録で行ってください",
+            )
+        case Outcome.REFERRED:
+            to = sorted(
+                r.to_agency
+                for r in state.referrals.values()
+                if r.status in (ReferralStatus.MADE, ReferralStatus.ACCEPTED)
+            )
+            raise wrong_state(
+                "outcome_already_decided",
+                f"this consultation is already referred to {', '.join(to) or 'another agency'}",
+                f"この相談はすでに {'、'.join(to) or '他の機関'} につないでいます",
+                "wait for that agency's answer: if it declines, the consultation comes back "
+                "to you to decide again; to involve several agencies, escalate it",
+                "つなぎ先の応答を待ってください (辞退されると戻ってきます)。"
+                "複数機関での対応が必要なら多機関協働につないでください",
+            )
+        case Outcome.ESCALATED:
+            raise wrong_state(
+                "outcome_already_decided",
+                "this consultation is already escalated to 多機関協働",
+                "この相談はすでに多機関協働につないでいます",
+                "its coordination case carries it on (GET /cases?consultation_id= in "
+                "coordination); record further steps there",
+                "以後の対応は多機関協働のケースで記録してください",
+            )
 
 
 def handle(state: Consultation, note: str | None, now: datetime) -> DomainEvent:
@@ -386,14 +444,69 @@ def _ids(state: Consultation, r: Referral) -> dict[str, str | None]:
     }
 
 
+# Where a referral stands, as said to the agency that tries to act on it.
+_REFERRAL_IS = {
+    ReferralStatus.MADE: (
+        "this referral is not accepted yet",
+        "このつなぎはまだ受理されていません",
+    ),
+    ReferralStatus.ACCEPTED: (
+        "this referral is already accepted",
+        "このつなぎはすでに受理済みです",
+    ),
+    ReferralStatus.DECLINED: (
+        "this referral is already declined",
+        "このつなぎはすでに辞退済みです",
+    ),
+    ReferralStatus.COMPLETED: (
+        "this referral is already completed",
+        "このつなぎはすでに完了しています",
+    ),
+}
+_NOTHING_MORE = ("nothing more to do", "これ以上の操作は不要です")
+_SENDER_DECIDES = (
+    "the sending agency decides the consultation again (it may refer it anew)",
+    "つなぎ元の機関が対応を決め直します (改めてつなぐこともできます)",
+)
+# What to do instead, by what was tried and where the referral stands.
+_REFERRAL_ADVICE = {
+    ("accept", ReferralStatus.ACCEPTED): (
+        "nothing more to do now; complete it when the support asked for is done "
+        "(POST /referrals/{id}/completion)",
+        "支援が終わったら完了にしてください",
+    ),
+    ("accept", ReferralStatus.DECLINED): _SENDER_DECIDES,
+    ("accept", ReferralStatus.COMPLETED): _NOTHING_MORE,
+    ("decline", ReferralStatus.DECLINED): _NOTHING_MORE,
+    ("decline", ReferralStatus.COMPLETED): (
+        "a completed referral cannot be declined; nothing more to do",
+        "完了したつなぎは辞退できません",
+    ),
+    ("complete", ReferralStatus.MADE): (
+        "accept it first (POST /referrals/{id}/acceptance), then complete it",
+        "先に受理してから完了にしてください",
+    ),
+    ("complete", ReferralStatus.DECLINED): _SENDER_DECIDES,
+    ("complete", ReferralStatus.COMPLETED): _NOTHING_MORE,
+}
+
+
+def _referral_refusal(r: Referral, action: str) -> Rejected:
+    """Why ``action`` cannot be done on the referral now, and what to do instead."""
+    state, state_ja = _REFERRAL_IS[r.status]
+    advice, advice_ja = _REFERRAL_ADVICE[(action, r.status)]
+    code = (
+        "referral_not_accepted"
+        if r.status is ReferralStatus.MADE
+        else (f"referral_already_{r.status.value}")
+    )
+    return wrong_state(code, state, state_ja, advice, advice_ja)
+
+
 def accept(state: Consultation, referral_id: str, agency_id: str, now: datetime) -> DomainEvent:
     r = _referral(state, referral_id, agency_id)
     if r.status is not ReferralStatus.MADE:
-        raise Rejected(
-            "referral_not_open",
-            f"the referral is {r.status.value}; only a new referral can be accepted",
-            "このつなぎは受理できる状態ではありません",
-        )
+        raise _referral_refusal(r, "accept")
     return ReferralAccepted.model_validate({**_ids(state, r), "accepted_at": now})
 
 
@@ -407,11 +520,7 @@ def decline(
 ) -> DomainEvent:
     r = _referral(state, referral_id, agency_id)
     if r.status not in (ReferralStatus.MADE, ReferralStatus.ACCEPTED):
-        raise Rejected(
-            "referral_not_open",
-            f"the referral is {r.status.value} and can no longer be declined",
-            "このつなぎはすでに終了しています",
-        )
+        raise _referral_refusal(r, "decline")
     if reason is DeclineReason.OTHER and not (note or "").strip():
         raise invalid(
             "note",
@@ -429,21 +538,20 @@ def complete(
 ) -> DomainEvent:
     r = _referral(state, referral_id, agency_id)
     if r.status is not ReferralStatus.ACCEPTED:
-        raise Rejected(
-            "referral_not_accepted",
-            f"the referral is {r.status.value}; accept it before completing it",
-            "完了にする前につなぎを受理してください",
-        )
+        raise _referral_refusal(r, "complete")
     return ReferralCompleted.model_validate({**_ids(state, r), "note": note, "completed_at": now})
 
 
 def escalate(state: Consultation, reason: str, now: datetime) -> CaseEscalated:
     """多機関協働へ: allowed at any time, even after another outcome, but once."""
     if state.escalated:
-        raise Rejected(
+        raise wrong_state(
             "already_escalated",
-            "this consultation is already escalated",
+            "this consultation is already escalated to 多機関協働",
             "この相談はすでに多機関協働につないでいます",
+            "nothing more to do: its coordination case is open (GET /cases?consultation_id= "
+            "in coordination)",
+            "多機関協働のケースはすでに開始されています",
         )
     return CaseEscalated(
         consultation_id=state.consultation_id,

@@ -46,7 +46,7 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_events.model import DomainEvent
 from kyosei_households.life import LifeChange, MemberStatus, life_change, status_of
-from kyosei_platform.application import Rejected, invalid, stream_id
+from kyosei_platform.application import Rejected, invalid, stream_id, wrong_state
 
 from ..search_terms import normalise_name
 
@@ -248,17 +248,25 @@ class Household:
 
 def _open(state: Household) -> None:
     if state.merged_into is not None:
-        raise Rejected(
+        raise wrong_state(
             "household_merged",
-            f"this household record was merged into {state.merged_into}; use that one",
-            f"この世帯は {state.merged_into} に統合されています。統合先を使ってください",
+            f"this household record was merged into {state.merged_into}",
+            f"この世帯は {state.merged_into} に統合されています",
+            "record it on that household instead",
+            "統合先の世帯に記録してください",
         )
 
 
 def add_member(state: Household, member: MemberAdded) -> MemberAdded:
     _open(state)
     if member.member_id in state.members:
-        raise Rejected("member_exists", "this member is already registered", "登録済みの世帯員です")
+        raise wrong_state(
+            "member_exists",
+            f"member {member.member_id} is already registered in this household",
+            "この世帯員はすでに登録されています",
+            "nothing more to do",
+            "操作は不要です",
+        )
     return member
 
 
@@ -387,7 +395,13 @@ def give_consent(state: Household, given: ConsentGiven) -> ConsentGiven:
     _acting_for(state, member_id, given.given_by, given.proxy_id)
     _names_agencies(given.agencies, given.all_agencies)
     if given.consent_id in state.consents:
-        raise Rejected("consent_exists", "this consent is already recorded", "登録済みの同意です")
+        raise wrong_state(
+            "consent_exists",
+            f"consent {given.consent_id} is already recorded",
+            "この同意はすでに登録されています",
+            "nothing more to do",
+            "操作は不要です",
+        )
     return given
 
 
@@ -415,10 +429,12 @@ def withdraw_consent(
             "consent_not_found", f"no consent {consent_id}", "該当する同意がありません", status=404
         )
     if consent.withdrawn_on is not None:
-        raise Rejected(
+        raise wrong_state(
             "consent_already_withdrawn",
-            f"this consent was withdrawn on {consent.withdrawn_on}",
-            "この同意はすでに撤回されています",
+            f"this consent is already withdrawn (on {consent.withdrawn_on})",
+            f"この同意はすでに撤回されています ({consent.withdrawn_on})",
+            "nothing more to do; to share again, record a new consent",
+            "操作は不要です。再び共有するには新しく同意を登録してください",
         )
     if withdrawn_on < consent.given_on:
         raise invalid(

@@ -22,7 +22,7 @@ from kyosei_events.catalogue.intake import (
     RelationshipStageChanged,
 )
 from kyosei_events.model import DomainEvent
-from kyosei_platform.application import Rejected, invalid
+from kyosei_platform.application import invalid, wrong_state
 
 
 @dataclass
@@ -113,13 +113,19 @@ def start(started: OutreachStarted, members: frozenset[str]) -> OutreachStarted:
     return started
 
 
-def _active(state: Outreach) -> None:
-    if state.ended_at is not None:
-        raise Rejected(
-            "outreach_ended",
-            "this outreach case has ended; start a new one to reach out again",
-            "このアウトリーチは終了しています。再開する場合は新しく開始してください",
-        )
+def _active(state: Outreach, *, ending: bool = False) -> None:
+    """Nothing is recorded on an ended case; the refusal says when it ended and why."""
+    if state.ended_at is None:
+        return
+    on = state.ended_at.date().isoformat()
+    reason = state.ended_reason.value if state.ended_reason else "ended"
+    raise wrong_state(
+        "outreach_ended",
+        f"this outreach case already ended on {on} ({reason})",
+        f"このアウトリーチは {on} に終了しています",
+        "nothing more to do" if ending else "start a new outreach case to reach out again",
+        "操作は不要です" if ending else "再開する場合は新しくアウトリーチを開始してください",
+    )
 
 
 def record_contact(
@@ -146,10 +152,12 @@ def change_stage(
 ) -> RelationshipStageChanged:
     _active(state)
     if stage is state.stage:
-        raise Rejected(
+        raise wrong_state(
             "stage_unchanged",
             f"the relationship is already at stage {stage.value}",
             f"すでに「{stage.label_ja}」の段階です",
+            "record a contact instead (POST /outreach/{id}/contacts), or the stage it moved to",
+            "接触記録をつけるか、移った段階を指定してください",
         )
     return RelationshipStageChanged(
         outreach_id=state.outreach_id,
@@ -164,7 +172,7 @@ def change_stage(
 def end(
     state: Outreach, reason: OutreachEndReason, note: str | None, now: datetime
 ) -> OutreachEnded:
-    _active(state)
+    _active(state, ending=True)
     return OutreachEnded(
         outreach_id=state.outreach_id,
         household_id=state.household_id,

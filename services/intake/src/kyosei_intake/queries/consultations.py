@@ -9,7 +9,7 @@ from typing import Any, get_args
 from sqlalchemy import ColumnElement, Integer, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kyosei_households import same_household
+from kyosei_households import listed_agency, same_household
 from kyosei_platform.application import now
 from kyosei_platform.auth import Identity, Role
 
@@ -31,10 +31,11 @@ async def consultation_list(
     ones; auditors: all), newest first; a merged record's belong to its household."""
     c = consultations.c
     query = select(consultations).order_by(c.received_at.desc()).limit(limit)
-    if identity.role is Role.STAFF:
-        query = query.where(c.agency_id == identity.agency_id)
-    elif identity.role is Role.COORDINATOR:
-        query = query.where((c.agency_id == identity.agency_id) | c.escalated)
+    agency_id = listed_agency(identity)
+    if identity.role is Role.COORDINATOR:
+        query = query.where((c.agency_id == agency_id) | c.escalated)
+    elif agency_id is not None:
+        query = query.where(c.agency_id == agency_id)
     if status:
         query = query.where(c.status == status)
     if household_id:
@@ -56,10 +57,9 @@ async def unresolved(
         .order_by(c.received_at)
         .limit(limit)
     )
-    if identity.role is Role.STAFF:
-        query = query.where(c.agency_id == identity.agency_id)
-    elif agency_id:
-        query = query.where(c.agency_id == agency_id)
+    scope = listed_agency(identity, coordinators_see_all=True)
+    if scope is not None or agency_id:
+        query = query.where(c.agency_id == (scope or agency_id))
     return [
         consultation_row(r, (at - datetime.fromisoformat(r.received_at)).days)
         for r in await conn.execute(query)
@@ -111,8 +111,9 @@ async def outcome_counts(
         .group_by(c.agency_id)
         .order_by(c.agency_id)
     )
-    if identity.role is Role.STAFF:
-        query = query.where(c.agency_id == identity.agency_id)
+    scope = listed_agency(identity, coordinators_see_all=True)
+    if scope is not None:
+        query = query.where(c.agency_id == scope)
     if received_from is not None:
         query = query.where(c.received_at >= utc(received_from))
     if received_to is not None:
