@@ -6,8 +6,10 @@ that no non-participant ever reads a 支援会議's record."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -16,10 +18,15 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
 
 from kyosei_coordination.app import service
 from kyosei_coordination.commands import OpenCase, case_id_for, open_case
+from kyosei_coordination.meetings.projection import meeting_reshares, meetings
 from kyosei_coordination.projections import metadata as coordination_tables
 from kyosei_events import EventStore, OutboxRelay
 from kyosei_events.catalogue.intake import ConsentGiven, HouseholdRegistered, MemberAdded
@@ -245,6 +252,9 @@ async def test_a_meeting_needs_participants_and_a_consented_kind_needs_consent(
         )
         assert empty["error"]["fields"][0]["field"] == "participant_agencies"
         assert empty["error"]["fields"][0]["problem_ja"]
+        only_us = {**request, "participant_agencies": [CITY]}
+        alone = body(await city.post(f"/cases/{case_id}/meetings", json=only_us), 422)
+        assert alone["error"]["fields"][0]["field"] == "participant_agencies"
         consented = {**request, "kind": "multi_layered", "participant_agencies": ["houkatsu"]}
         refused = body(await city.post(f"/cases/{case_id}/meetings", json=consented), 409)
         assert refused["error"]["code"] == "consent_required"
@@ -362,3 +372,180 @@ async def test_consent_arrives_and_items_are_re_shared_one_by_one(tmp_path: Path
         )
         assert wrong["error"]["fields"][0]["field"] == "to_meeting_id"
         assert b"TAG3" not in await c.relay()
+
+
+# -- the confidentiality property ------------------------------------------------------
+
+AGENCIES = [CITY, "houkatsu", "welfare", "clinic", "npo"]
+READER_AGENCIES = [*AGENCIES, "outsider"]
+KINDS = ["confidential", "confidential", "multi_layered", "community_care", "case_conference"]
+ITEMS = ["info", "concern", "next"]
+
+
+@dataclass(frozen=True)
+class PlannedMeeting:
+    kind: str
+    convener: str
+    listed: frozenset[str]
+    held: bool
+
+
+meeting_plans = st.builds(
+    PlannedMeeting,
+    kind=st.sampled_from(KINDS),
+    convener=st.sampled_from(AGENCIES),
+    listed=st.frozensets(st.sampled_from(AGENCIES), min_size=1, max_size=4),
+    held=st.booleans(),
+)
+readers = st.tuples(st.sampled_from(READER_AGENCIES), st.sampled_from(list(Role)))
+
+
+def get_routes(app: FastAPI) -> list[str]:
+    """Every GET route coordination serves, as its OpenAPI document lists them (the
+    walk fails on one whose parameters it cannot fill in)."""
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return sorted(path for path, ops in paths.items() if "get" in ops)
+
+
+def test_the_walk_covers_every_get_route(tmp_path: Path) -> None:
+    app = FastAPI()
+    app.include_router(service.router)
+    assert {
+        "/cases",
+        "/cases/{case_id}",
+        "/cases/{case_id}/meetings",
+        "/meetings",
+        "/meetings/{meeting_id}",
+    } <= set(get_routes(app))
+
+
+async def walk(c: Coordination, reader: tuple[str, Role], case_id: str, ids: list[str]) -> str:
+    """Every GET route's answer to ``reader``, for every case and meeting id."""
+    client = c.client(reader[0], reader[1])
+    answers = []
+    for template in get_routes(c.app):
+        params = set(re.findall(r"{(\w+)}", template))
+        assert params <= {"case_id", "meeting_id"}, f"walk {template} too"
+        paths = (
+            [template.replace("{meeting_id}", m) for m in ids]
+            if "meeting_id" in params
+            else [template.replace("{case_id}", case_id)]
+        )
+        for path in paths:
+            answers.append((await client.get(path)).text)
+            if not params:  # a list: also filtered by the case
+                answers.append((await client.get(path, params={"case_id": case_id})).text)
+    return "\n".join(answers)
+
+
+async def confidentiality_holds(
+    tmp_path: Path,
+    plans: list[PlannedMeeting],
+    reshares: list[tuple[int, int, frozenset[str]]],
+    who: list[tuple[str, Role]],
+) -> None:
+    async with coordination(tmp_path) as c:
+        await c.household("h-1", "mother", "son")
+        for member in ("mother", "son"):
+            await c.consent("h-1", member, AGENCIES)
+        case_id = await c.case("c-1", "h-1")
+        ids: list[str] = []
+        participants: list[set[str]] = []
+        for n, plan in enumerate(plans):
+            convener = c.client(plan.convener, Role.COORDINATOR)
+            answer = await convener.post(
+                f"/cases/{case_id}/meetings",
+                json={
+                    "kind": plan.kind,
+                    "scheduled_for": f"2026-11-{10 + n}T10:00:00+09:00",
+                    "participant_agencies": sorted(plan.listed),
+                },
+            )
+            if plan.listed <= {plan.convener}:  # nobody but the convening office
+                assert body(answer, 422)["error"]["fields"][0]["field"] == "participant_agencies"
+                plans[n] = PlannedMeeting(plan.kind, plan.convener, plan.listed, held=False)
+                ids.append("never-scheduled")
+                participants.append(set())
+                continue
+            scheduled = body(answer, 201)
+            ids.append(scheduled["meeting_id"])
+            participants.append(set(scheduled["participant_agencies"]))
+            assert participants[-1] == {plan.convener, *plan.listed}
+            if plan.held:
+                record = minutes(f"ZQX{n}", [plan.convener])
+                hold = {"held_on": f"2026-11-{10 + n}", "minutes": record}
+                body(await convener.post(f"/meetings/{ids[-1]}/held", json=hold), 200)
+        # Items re-shared, by a participant, from held 支援会議 to consented meetings.
+        opened: dict[tuple[int, str], set[str]] = {}  # (meeting, item) -> agencies it reached
+        for source, target, items in reshares:
+            si, ti = source % len(plans), target % len(plans)
+            s, t = plans[si], plans[ti]
+            consented = ("multi_layered", "case_conference")
+            if (
+                s.kind != "confidential"
+                or not s.held
+                or t.kind not in consented
+                or not participants[ti]
+            ):
+                continue
+            sharer = c.client(s.convener)
+            share = {"to_meeting_id": ids[ti], "item_ids": sorted(items)}
+            body(await sharer.post(f"/meetings/{ids[si]}/reshares", json=share), 200)
+            for item in items:
+                opened.setdefault((si, item), set()).update(participants[ti])
+
+        scheduled_ids = [m for m in ids if m != "never-scheduled"]
+        for reader in who:
+            seen = await walk(c, reader, case_id, scheduled_ids)
+            agency, role = reader
+            for n, plan in enumerate(plans):
+                for item in ITEMS:
+                    if f"ZQX{n}-{item}" not in seen:
+                        continue
+                    assert role is not Role.OPERATOR, (reader, n, item)
+                    assert (
+                        role is Role.AUDITOR
+                        or agency in participants[n]
+                        or agency in opened.get((n, item), set())
+                    ), f"{reader} read item {item} of meeting {n} ({plan.kind}) without taking part"
+        # Neither the read model nor the topic ever holds what a meeting recorded.
+        async with c.store.engine.connect() as conn:
+            rows = [r for t in (meetings, meeting_reshares) for r in await conn.execute(select(t))]
+        assert "ZQX" not in repr(rows)
+        assert b"ZQX" not in await c.relay()
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    plans=st.lists(meeting_plans, min_size=1, max_size=4),
+    reshares=st.lists(
+        st.tuples(
+            st.integers(0, 3), st.integers(0, 3), st.frozensets(st.sampled_from(ITEMS), min_size=1)
+        ),
+        max_size=3,
+    ),
+    who=st.lists(readers, min_size=1, max_size=3),
+)
+def test_no_non_participant_ever_reads_what_a_meeting_recorded(
+    tmp_path_factory: pytest.TempPathFactory,
+    plans: list[PlannedMeeting],
+    reshares: list[tuple[int, int, frozenset[str]]],
+    who: list[tuple[str, Role]],
+) -> None:
+    """For random meetings, participant sets, re-shares and readers: no reader who is
+    not a participant (or an auditor, or a participant of a meeting an item was
+    re-shared to) sees any item of a meeting's record through any GET route; the read
+    model and the published bytes never hold any of it."""
+    folder = tmp_path_factory.mktemp("meetings")
+    run_in_fresh_loop(confidentiality_holds(folder, plans, reshares, who))
+
+
+def run_in_fresh_loop(work: Coroutine[Any, Any, None]) -> None:
+    # The test session's loop is running (pytest-asyncio, session scope): hypothesis
+    # examples run on a loop of their own, in a thread.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work).result()

@@ -135,7 +135,7 @@ def schedule(
             f"meeting {state.meeting_id} is already scheduled",
             "この会議は既に登録されています",
         )
-    if not participant_agencies:
+    if not set(participant_agencies) - {convening_agency}:
         raise invalid(
             "participant_agencies",
             "meeting_without_participants",
