@@ -41,6 +41,10 @@ class MeetingSummary(BaseModel):
     scheduled_for: str
     held_on: str | None
     status: str = Field(description="scheduled, or held (the record is final)")
+    consent_obtained: bool = Field(
+        description="held with the consent of the persons concerned (false for a 支援会議 "
+        "or 地域ケア会議, which do not rely on it, and before it is held)"
+    )
     corrections: int
     version: int
     may_read_record: bool = Field(description="whether the caller may read its record")
@@ -115,6 +119,7 @@ def summary(row: Any, identity: Identity) -> MeetingSummary:
         scheduled_for=row.scheduled_for,
         held_on=row.held_on,
         status=row.status,
+        consent_obtained=row.consent_obtained,
         corrections=row.corrections,
         version=row.version,
         may_read_record=may_read_record(identity, participants),
