@@ -29,7 +29,9 @@ from kyosei_coordination.commands import OpenCase, case_id_for, open_case
 from kyosei_coordination.meetings.projection import meeting_reshares, meetings
 from kyosei_coordination.projections import metadata as coordination_tables
 from kyosei_events import EventStore, OutboxRelay
+from kyosei_events.catalogue.coordination import SupportMeetingHeld
 from kyosei_events.catalogue.intake import ConsentGiven, HouseholdRegistered, MemberAdded
+from kyosei_events.model import travels, upcast
 from kyosei_households.directory import metadata as directory_tables
 from kyosei_households.directory import record
 from kyosei_platform import errors
@@ -549,3 +551,21 @@ def run_in_fresh_loop(work: Coroutine[Any, Any, None]) -> None:
     # examples run on a loop of their own, in a thread.
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         pool.submit(asyncio.run, work).result()
+
+
+def test_a_v1_support_meeting_held_reads_as_v2_without_its_summary() -> None:
+    """v1 carried a sealed summary on the topic; v2 carries only the fact (none was ever
+    emitted, but a stored one would still read)."""
+    v1 = {
+        "meeting_id": "m-1",
+        "case_id": "case-c-1",
+        "household_id": "h-1",
+        "kind": "confidential",
+        "held_on": "2026-11-26",
+        "participant_agencies": [CITY, "houkatsu"],
+        "consent_obtained": False,
+        "summary": "kyosei-enc:v1:abc",
+    }
+    v2 = SupportMeetingHeld.model_validate(upcast("SupportMeetingHeld", 1, v1))
+    assert v2.convening_agency == CITY and "summary" not in v2.model_dump()
+    assert not travels("MeetingRecorded") and travels("SupportMeetingHeld")

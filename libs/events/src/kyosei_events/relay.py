@@ -217,7 +217,7 @@ class OutboxRelay:
             _observe_latency(self.store.name, batch)
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
-            total += len(batch)
+            total += sum(1 for rec in batch if travels(rec.event_type))
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
 
