@@ -238,8 +238,8 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
             "subject (the household id, or the consultation id when received without one); "
             "the address takes KYOSEI_TOPIC_PREFIX in front when set."
             + (
-                f" Never published, kept in {producer}'s event store and read only "
-                f"through its API: {', '.join(store_only[producer])}."
+                f" Store-only, never published (kept in {producer}'s event store and "
+                f"read only through its API): {', '.join(store_only[producer])}."
                 if producer in store_only
                 else ""
             ),
