@@ -569,3 +569,19 @@ def test_a_v1_support_meeting_held_reads_as_v2_without_its_summary() -> None:
     v2 = SupportMeetingHeld.model_validate(upcast("SupportMeetingHeld", 1, v1))
     assert v2.convening_agency == CITY and "summary" not in v2.model_dump()
     assert not travels("MeetingRecorded") and travels("SupportMeetingHeld")
+
+
+async def test_an_erased_households_record_is_gone_and_the_meeting_stays_held(
+    tmp_path: Path,
+) -> None:
+    async with coordination(tmp_path) as c:
+        await c.household("h-9", "mother")
+        case_id = await c.case("c-9", "h-9")
+        meeting_id = await a_support_meeting(c, case_id, ["houkatsu"], "TAG9")
+        assert await c.store.vault.erase("h-9")
+        city = c.client(CITY, Role.COORDINATOR)
+        seen = body(await city.get(f"/meetings/{meeting_id}"), 200)
+        assert seen["status"] == "held" and seen["record"]["erased"] is True
+        assert "TAG9" not in json.dumps(seen)
+        again = {"held_on": "2026-11-27", "minutes": minutes("X", [CITY])}
+        assert (await city.post(f"/meetings/{meeting_id}/held", json=again)).status_code == 409

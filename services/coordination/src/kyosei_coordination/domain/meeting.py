@@ -58,7 +58,8 @@ class Meeting:
 
     @property
     def held(self) -> bool:
-        return self.minutes is not None
+        # From the fact, not the record: an erased household's record reads as None.
+        return self.held_on is not None
 
     def items(self) -> dict[str, MeetingItem]:
         """The record's items as they read now: each correction replaces its item's text."""

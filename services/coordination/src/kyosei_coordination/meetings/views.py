@@ -76,6 +76,9 @@ class MeetingRecord(BaseModel):
     """What the meeting recorded, as it reads now (corrections applied), with the
     corrections themselves and where its items were re-shared."""
 
+    erased: bool = Field(
+        False, description="the household's personal data was erased: the record is gone"
+    )
     attendees: list[Attendee]
     items: list[ItemView]
     corrections: list[CorrectionView]
@@ -221,8 +224,10 @@ async def _load(store: EventStore, meeting_id: str) -> Meeting:
 
 
 def record_of(state: Meeting) -> MeetingRecord | None:
-    if state.minutes is None:
+    if not state.held:
         return None
+    if state.minutes is None:  # held, but the household's key was erased
+        return MeetingRecord(erased=True, attendees=[], items=[], corrections=[], reshared_to={})
     targets = list(dict.fromkeys(r.to_meeting_id for r in state.reshares))
     return MeetingRecord(
         attendees=list(state.minutes.attendees),
