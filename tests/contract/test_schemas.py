@@ -118,7 +118,10 @@ def test_the_asyncapi_document_points_at_committed_schemas() -> None:
     doc = asyncapi_doc()
     assert doc["asyncapi"].startswith("3.")
     Draft202012Validator.check_schema(doc["components"]["schemas"]["CloudEventsHeaders"])
-    expected = {f"{n}.v{v}" for n in catalogue() for v in readable_versions(n)}
+    # Store-only event types never travel: they have no AsyncAPI message.
+    expected = {
+        f"{n}.v{v}" for n, cls in catalogue().items() if cls.published for v in readable_versions(n)
+    }
     assert set(doc["components"]["messages"]) == expected | {"DeadLetter"}
     for name in expected:
         message = doc["components"]["messages"][name]
@@ -145,8 +148,11 @@ def test_the_asyncapi_document_says_who_publishes_and_who_consumes_each_topic() 
         sends = [o for o in operations.values() if o["channel"]["$ref"] == f"#/channels/{key}"]
         assert [o["action"] for o in sends if o["action"] == "send"] == ["send"], producer
         for name, cls in catalogue().items():
-            if cls.producer == producer:
+            if cls.producer == producer and cls.published:
                 assert f"{name}.v{cls.schema_version}" in channels[key]["messages"]
+            elif cls.producer == producer:
+                assert name in channels[key]["x-kyosei-store-only"], name
+                assert f"{name}.v{cls.schema_version}" not in channels[key]["messages"]
     services = discover()
     assert services, "no service is installed"
     consumers = {s.name: s for s in services.values() if s.policies}

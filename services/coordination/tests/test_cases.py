@@ -158,7 +158,10 @@ async def test_a_rebuild_keeps_the_directory_fed_by_intakes_events(
     are not in that log, so the rebuild leaves it as it is."""
     await bus.publish("intake", registered("h-1"))
     await bus.publish("intake", escalated("c-1", "h-1"))
-    assert [make().name for make in service.projections] == ["coordination.cases"]
+    assert [make().name for make in service.projections] == [
+        "coordination.cases",
+        "coordination.meetings",
+    ]
 
     maintenance = EventStore(store.engine, store.vault, name=store.name)
     for make in service.projections:

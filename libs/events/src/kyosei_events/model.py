@@ -46,6 +46,11 @@ class DomainEvent(BaseModel):
     schema_version: ClassVar[int]
     label_ja: ClassVar[str]
     producer: ClassVar[str]
+    # False: a store-only event. It stays in the producing service's event store (hash
+    # chained, sealed, verifiable like every other) and the outbox relay never puts it
+    # on the topic: what it records may be read only through that service's API (e.g.
+    # the minutes of a 支援会議, which only its participants may read).
+    published: ClassVar[bool] = True
 
     @classmethod
     def personal_fields(cls) -> frozenset[str]:
@@ -146,6 +151,13 @@ def _installed(event_type: str) -> _Entry | None:
     """A type not registered yet may be an installed service's own: load those."""
     _load_installed()
     return _REGISTRY.get(event_type)
+
+
+def travels(event_type: str) -> bool:
+    """Whether events of ``event_type`` are published on their producer's topic (an
+    unknown type travels: the relay publishes what it cannot classify as stored)."""
+    entry = _REGISTRY.get(event_type) or _installed(event_type)
+    return entry is None or entry.latest.published
 
 
 def readable_versions(event_type: str) -> list[int]:

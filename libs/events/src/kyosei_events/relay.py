@@ -7,6 +7,9 @@ is acknowledged is the checkpoint saved. A crash between commit and publish, or
 between publish and checkpoint, means the events are (re)published on restart;
 consumers drop duplicates by ``ce_id``.
 
+Store-only event types (``published = False``, e.g. the minutes of a 支援会議) are
+never sent: the relay steps over them.
+
 The relay wakes when the store commits in this process, on PostgreSQL also on
 LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll_interval``.
 
@@ -33,6 +36,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import Counter, Gauge, Histogram
 
 from .leader import AdvisoryLock, lock_key
+from .model import travels
 from .records import LogCursor, RecordedEvent
 from .store import EventStore
 from .wakeup import Listening
@@ -90,6 +94,12 @@ def _observe_latency(store: str, published: list[RecordedEvent]) -> None:
         except ValueError:
             continue
         histogram.observe(max((now - committed).total_seconds(), 0.0))
+
+
+def _skipped() -> asyncio.Future[None]:
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -181,6 +191,11 @@ class OutboxRelay:
             futures: list[Any] = []
             try:
                 for rec in batch:
+                    if not travels(rec.event_type):
+                        # A store-only event: nothing to send, acknowledged at once so
+                        # that the checkpoint moves past it with its batch.
+                        futures.append(_skipped())
+                        continue
                     try:
                         env = rec.envelope(self.source)
                         future = await self.broker.publish(
@@ -202,7 +217,7 @@ class OutboxRelay:
             _observe_latency(self.store.name, batch)
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
-            total += len(batch)
+            total += sum(1 for rec in batch if travels(rec.event_type))
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
 

@@ -4,7 +4,10 @@ The committed files under ``libs/events/schemas/`` are what agencies integrate
 against; a contract test regenerates them and fails when they drift. Regenerate with
 ``make schemas``.
 
-The latest version of each event type is generated. Older versions still travel: the
+The latest version of each event type is generated. A store-only event type
+(``published = False``) gets its JSON Schema (marked ``x-kyosei-store-only``: it
+describes the producer's store) but no AsyncAPI message; the producer's channel names it
+as never published. Older versions still travel: the
 relay publishes stored events as they were stored, so ``<EventType>.v<N>.json`` of every
 version an upcaster still reads stays published. Those are frozen: the generator keeps
 the committed file (it was generated when that version was the latest) and never
@@ -56,6 +59,9 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
     schema["x-kyosei-label-ja"] = cls.label_ja
     schema["x-kyosei-topic"] = events_topic(cls.producer)
     schema["x-kyosei-personal-fields"] = sorted(cls.personal_fields())
+    if not cls.published:
+        # Kept in the producer's event store, never put on the topic (model.py).
+        schema["x-kyosei-store-only"] = True
     return schema
 
 
@@ -216,7 +222,11 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     by_producer: dict[str, list[str]] = {}
+    store_only: dict[str, list[str]] = {}
     for name, cls in events.items():
+        if not cls.published:
+            store_only.setdefault(cls.producer, []).append(f"{name} ({cls.label_ja})")
+            continue
         for version in readable_versions(name):
             messages[message_id(name, version)] = _message(cls, version)
             by_producer.setdefault(cls.producer, []).append(message_id(name, version))
@@ -226,16 +236,26 @@ def asyncapi(consumers: Mapping[str, Sequence[str]] | None = None) -> dict[str, 
             "title": f"{producer} events",
             "description": f"Every event {producer} records, keyed by its stream's first "
             "subject (the household id, or the consultation id when received without one); "
-            "the address takes KYOSEI_TOPIC_PREFIX in front when set.",
+            "the address takes KYOSEI_TOPIC_PREFIX in front when set."
+            + (
+                f" Store-only, never published (kept in {producer}'s event store and "
+                f"read only through its API): {', '.join(store_only[producer])}."
+                if producer in store_only
+                else ""
+            ),
             "servers": [{"$ref": "#/servers/plain"}, {"$ref": "#/servers/saslSsl"}],
             "messages": {m: {"$ref": f"#/components/messages/{m}"} for m in ids},
         }
+        if producer in store_only:
+            channels[f"{producer}Events"]["x-kyosei-store-only"] = sorted(
+                n.split(" ")[0] for n in store_only[producer]
+            )
         operations[f"{producer}Publishes"] = {
             "action": "send",
             "x-kyosei-service": producer,
             "title": f"{producer} publishes its events",
-            "description": f"The outbox relay of {producer} publishes every stored event, "
-            "at least once and in order per key, as it was stored.",
+            "description": f"The outbox relay of {producer} publishes every stored event "
+            "but the store-only ones, at least once and in order per key, as it was stored.",
             "channel": {"$ref": f"#/channels/{producer}Events"},
             "messages": [{"$ref": f"#/channels/{producer}Events/messages/{m}"} for m in ids],
         }

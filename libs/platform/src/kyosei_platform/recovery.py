@@ -32,6 +32,7 @@ from sqlalchemy import delete
 from kyosei_events import EventStore, KeyVault, consumer_group, dead_letter_topic, events_topic
 from kyosei_events.crypto import master_key_from_hex
 from kyosei_events.database import create_engine
+from kyosei_events.model import travels
 from kyosei_events.tables import processed_messages
 
 from .bus import kafka_broker, kafka_client_options, kafka_security
@@ -226,8 +227,8 @@ async def replay(
 
 async def republish(name: str, settings: Settings, *, from_position: int) -> int:
     """Publish the service's events at ``from_position`` and after to its events topic
-    again, in log order, as the relay published them. The relay's checkpoint is not
-    touched."""
+    again, in log order, as the relay published them (store-only events stay in the
+    store). The relay's checkpoint is not touched."""
     topic = events_topic(name, settings.topic_prefix)
     source = f"/kyosei/{name}"
     sent = 0
@@ -242,6 +243,9 @@ async def republish(name: str, settings: Settings, *, from_position: int) -> int
                     break
                 futures = []
                 for rec in batch:
+                    position = rec.position
+                    if not travels(rec.event_type):
+                        continue  # store-only: the relay never published it either
                     env = rec.envelope(source)
                     futures.append(
                         await broker.publish(
@@ -253,10 +257,9 @@ async def republish(name: str, settings: Settings, *, from_position: int) -> int
                             no_confirm=True,
                         )
                     )
-                    position = rec.position
                 for future in futures:
                     await future
-                sent += len(batch)
+                sent += len(futures)
                 print(f"… {sent} events republished (to position {position})", flush=True)
         finally:
             await broker.stop()

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fastapi import APIRouter
+
 from kyosei_platform.service import Service
 
-from .api import router
+from .api import router as case_routes
+from .api.meetings import router as meeting_routes
+from .meetings.projection import MeetingList
 from .policies import POLICIES
 from .projections import CaseList
+
+router = APIRouter()
+router.include_router(case_routes)
+router.include_router(meeting_routes)
 
 service = Service(
     name="coordination",
@@ -17,10 +25,12 @@ service = Service(
     description=(
         "Multi-agency coordination: opens a case for every consultation escalated by "
         "intake (CaseEscalated -> CaseOpened on kyosei.coordination.events), and keeps "
-        "the household directory from intake's household events."
+        "the household directory from intake's household events. Meetings about a case "
+        "(支援会議, 重層的支援会議, 地域ケア会議, ケース会議): what a meeting recorded is read "
+        "only by its participant agencies and auditors, and never published."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[CaseList],
+    projections=[CaseList, MeetingList],
     policies=POLICIES,
 )
