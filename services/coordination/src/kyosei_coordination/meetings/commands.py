@@ -7,9 +7,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from kyosei_events.catalogue.common import AgencyId, Id, PersonalText
+from kyosei_events.catalogue.common import AgencyId, Id
 from kyosei_events.catalogue.coordination import (
     Attendee,
     ItemSection,
@@ -19,7 +19,16 @@ from kyosei_events.catalogue.coordination import (
 )
 from kyosei_events.catalogue.intake import ConsentPurpose
 from kyosei_households import find
-from kyosei_platform.application import Change, CommandContext, not_found, now, stream_id, today
+from kyosei_platform.api import Name, RequestModel, ShortText, Text, UniqueList
+from kyosei_platform.application import (
+    Change,
+    CommandContext,
+    not_found,
+    now,
+    retry_on_conflict,
+    stream_id,
+    today,
+)
 from kyosei_platform.identity import Role
 
 from ..commands import stream as case_stream
@@ -41,7 +50,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-class ScheduleMeeting(BaseModel):
+class ScheduleMeeting(RequestModel):
     """Schedule a meeting about the case. The caller's agency convenes it and takes part."""
 
     kind: MeetingKind = Field(
@@ -49,31 +58,41 @@ class ScheduleMeeting(BaseModel):
         "(重層的支援会議, consent needed), community_care (地域ケア会議), case_conference"
     )
     scheduled_for: datetime
-    participant_agencies: list[AgencyId] = Field(
-        description="the agencies taking part besides the convening one (at least one)"
+    participant_agencies: UniqueList[AgencyId] = Field(
+        max_length=100,
+        description="the agencies taking part besides the convening one (at least one)",
     )
-    member_ids: list[Id] = Field(
+    member_ids: UniqueList[Id] = Field(
         default_factory=list,
+        max_length=30,
         description="the members it concerns (none: the whole household); a kind that "
         "needs consent needs each one's",
     )
 
 
-class ItemInput(BaseModel):
+class AttendeeInput(RequestModel):
+    """Someone who attended (出席者): their agency, name and role."""
+
+    agency_id: AgencyId
+    name: Name
+    role: ShortText | None = None
+
+
+class ItemInput(RequestModel):
     item_id: Id | None = Field(None, description="default: item-1, item-2, … in order")
     section: ItemSection
-    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    text: Text
     responsible_agency: AgencyId | None = None
     due_on: date | None = None
 
 
-class MinutesInput(BaseModel):
-    attendees: Annotated[list[Attendee], Field(min_length=1)]
-    items: list[ItemInput] = Field(default_factory=list)
+class MinutesInput(RequestModel):
+    attendees: Annotated[list[AttendeeInput], Field(min_length=1, max_length=200)]
+    items: list[ItemInput] = Field(default_factory=list, max_length=500)
 
     def minutes(self) -> Minutes:
         return Minutes(
-            attendees=self.attendees,
+            attendees=[Attendee(**a.model_dump()) for a in self.attendees],
             items=[
                 MeetingItem(
                     item_id=i.item_id or f"item-{n}",
@@ -87,26 +106,26 @@ class MinutesInput(BaseModel):
         )
 
 
-class HoldMeeting(BaseModel):
+class HoldMeeting(RequestModel):
     """The meeting was held: its record (attendance, items) is finalised."""
 
     held_on: date
     minutes: MinutesInput
 
 
-class CorrectItem(BaseModel):
+class CorrectItem(RequestModel):
     """Correct one item of a held meeting's record (the record itself never changes)."""
 
     item_id: Id
-    text: PersonalText = Field(min_length=1)
-    reason: PersonalText = Field(min_length=1)
+    text: Text = Field(description="the item as it should read (personal)")
+    reason: Text = Field(description="why it is corrected (personal)")
 
 
-class ReshareItems(BaseModel):
+class ReshareItems(RequestModel):
     """Re-share items of a held 支援会議 to a later consented meeting of the same case."""
 
     to_meeting_id: Id
-    item_ids: list[Id]
+    item_ids: UniqueList[Id] = Field(min_length=1, max_length=500)
 
 
 async def _case(ctx: CommandContext, case_id: str) -> case_domain.Case:
@@ -139,6 +158,7 @@ async def _without_consent(
     return concerned - consenting
 
 
+@retry_on_conflict
 async def schedule_meeting(
     ctx: CommandContext, case_id: str, cmd: ScheduleMeeting
 ) -> domain.Meeting:
@@ -177,6 +197,7 @@ def _subject(state: domain.Meeting) -> str:
     return state.household_id or state.case_id
 
 
+@retry_on_conflict
 async def hold_meeting(
     ctx: CommandContext, meeting_id: str, cmd: HoldMeeting, expected: int | None = None
 ) -> domain.Meeting:
@@ -193,6 +214,7 @@ async def hold_meeting(
     return state
 
 
+@retry_on_conflict
 async def correct_item(ctx: CommandContext, meeting_id: str, cmd: CorrectItem) -> domain.Meeting:
     """会議録訂正: a new event referring to the finalised record's item."""
     state = await _meeting(ctx, meeting_id)
@@ -209,6 +231,7 @@ async def correct_item(ctx: CommandContext, meeting_id: str, cmd: CorrectItem) -
     return state
 
 
+@retry_on_conflict
 async def reshare_items(ctx: CommandContext, meeting_id: str, cmd: ReshareItems) -> domain.Meeting:
     """会議内容の再共有: the hand-off from a 支援会議 to a consented meeting, item by item."""
     source = await _meeting(ctx, meeting_id)

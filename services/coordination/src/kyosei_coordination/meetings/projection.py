@@ -16,6 +16,7 @@ from kyosei_events.catalogue.coordination import (
     MeetingScheduled,
     SupportMeetingHeld,
 )
+from kyosei_platform.api import rfc3339
 
 from ..projections import metadata
 
@@ -66,7 +67,7 @@ class MeetingList:
                         convening_agency=e.convening_agency,
                         participants=json.dumps(e.participant_agencies),
                         member_ids=json.dumps(e.member_ids),
-                        scheduled_for=e.scheduled_for.isoformat(),
+                        scheduled_for=rfc3339(e.scheduled_for),
                         held_on=None,
                         consent_obtained=False,
                         status="scheduled",

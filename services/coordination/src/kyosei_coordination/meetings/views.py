@@ -18,7 +18,7 @@ from kyosei_events import EventStore
 from kyosei_events.catalogue.coordination import Attendee, MeetingKind
 from kyosei_events.catalogue.intake import ConsentPurpose
 from kyosei_households import find
-from kyosei_platform.api import LabelledValue, labelled
+from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found, today
 from kyosei_platform.auth import Identity, Role
 
@@ -38,7 +38,7 @@ class MeetingSummary(BaseModel):
     convening_agency: str
     participant_agencies: list[str]
     member_ids: list[str]
-    scheduled_for: str
+    scheduled_for: Timestamp
     held_on: str | None
     status: str = Field(description="scheduled, or held (the record is final)")
     consent_obtained: bool = Field(
@@ -65,7 +65,7 @@ class CorrectionView(BaseModel):
     text: str | None
     reason: str | None
     corrected_by: str
-    corrected_at: str
+    corrected_at: Timestamp
 
 
 class ResharedItem(ItemView):
@@ -239,7 +239,7 @@ def record_of(state: Meeting) -> MeetingRecord | None:
                 text=c.text,
                 reason=c.reason,
                 corrected_by=c.corrected_by,
-                corrected_at=c.corrected_at.isoformat(),
+                corrected_at=c.corrected_at,
             )
             for c in state.corrections
         ],
