@@ -78,7 +78,7 @@ async def test_etag_and_if_match(tmp_path: Path, kafka_bootstrap: list[str]) -> 
         assert bare.status_code == 201 and bare.headers["ETag"] == '"5"'
         malformed = await a.post(members, json={"name": "戊"}, headers={"If-Match": "four"})
         assert malformed.status_code == 422, malformed.text
-        assert malformed.json()["error"]["fields"][0]["field"] == "header.if-match"
+        assert malformed.json()["error"]["fields"][0]["field"] == "If-Match"
         picture, etag = tagged(await a.get(f"/households/{hid}"), 200)
         assert [m["name"] for m in picture["members"]] == ["甲野 花子", "甲野 太郎", "丙", "丁"]
         assert etag == '"5"'

@@ -47,7 +47,7 @@ async def test_what_a_request_may_contain(tmp_path: Path, kafka_bootstrap: list[
         assert "not a known field" in problem["problem"]
         assert "綴り" in problem["problem_ja"]
         nested = {"members": [{"name": "甲", "birth_day": "1950-01-01"}]}
-        refused(await a.post("/households", json=nested), "members.0.birth_day")
+        refused(await a.post("/households", json=nested), "members[0].birth_day")
         # Bodies that are optional refuse unknown fields as well.
         c = json_of(await a.post("/consultations", json=CONSULTATION), 201)
         handled = await a.post(f"/consultations/{c['consultation_id']}/handled", json={"nte": "x"})
@@ -56,7 +56,7 @@ async def test_what_a_request_may_contain(tmp_path: Path, kafka_bootstrap: list[
         # Blank names (spaces, tabs, the ideographic space) are no names.
         for blank in (" ", "\t", "\u3000\u3000", " \u3000 "):
             answer = await a.post("/households", json={"members": [{"name": blank}]})
-            assert refused(answer, "members.0.name")["problem_ja"] == "空白だけは指定できません"
+            assert refused(answer, "members[0].name")["problem_ja"] == "空白だけは指定できません"
         refused(
             await a.post("/consultations", json={**CONSULTATION, "summary": "\u3000"}), "summary"
         )
@@ -86,7 +86,7 @@ async def test_what_a_request_may_contain(tmp_path: Path, kafka_bootstrap: list[
 
         # Texts and lists have maximum lengths.
         refused(
-            await a.post("/households", json={"members": [{"name": "あ" * 201}]}), "members.0.name"
+            await a.post("/households", json={"members": [{"name": "あ" * 201}]}), "members[0].name"
         )
         refused(
             await a.post("/consultations", json={**CONSULTATION, "summary": "あ" * 20_001}),

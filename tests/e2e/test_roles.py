@@ -21,7 +21,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
-from kyosei_platform.application import now
+from kyosei_platform.application import now, today
 from kyosei_platform.auth import Role
 from tests.conftest import PG_URL, require_postgres
 from tests.e2e.harness import System, eventually, json_of, running_system
@@ -92,6 +92,24 @@ async def seed(system: System) -> dict[str, str]:
         ),
         201,
     )
+    # A member's life change, the agency's window, an accompaniment due for review.
+    json_of(
+        await a.post(
+            f"/households/{hid}/members/{member}/changes",
+            json={"kind": "facility_started", "facility": "hospital"},
+        ),
+        201,
+    )
+    (change,) = json_of(await a.get(f"/households/{hid}/members/{member}/history"), 200)
+    json_of(await a.put(f"/agencies/{A}/window", json={"window": "welfare_general"}), 200)
+    accompanied = json_of(await a.post("/consultations", json=body), 201)
+    json_of(
+        await a.post(
+            f"/consultations/{accompanied['consultation_id']}/accompaniment",
+            json={"review_on": today().isoformat()},
+        ),
+        200,
+    )
     coordinator = system.client("coordination", A, "coordinator-a", Role.COORDINATOR)
 
     async def case() -> str | None:
@@ -103,13 +121,30 @@ async def seed(system: System) -> dict[str, str]:
         )
         return found[0]["case_id"] if found else None
 
+    case_id = await eventually(case)
+    assert case_id is not None
+    meeting = json_of(
+        await coordinator.post(
+            f"/cases/{case_id}/meetings",
+            json={
+                "kind": "confidential",
+                "scheduled_for": now().isoformat(),
+                "participant_agencies": [B],
+            },
+        ),
+        201,
+    )
     return {
         "household_id": hid,
+        "member_id": member,
+        "change_id": change["change_id"],
+        "agency_id": A,
+        "meeting_id": meeting["meeting_id"],
         "consent_id": consent["consent_id"],
         "consultation_id": unresolved["consultation_id"],
         "referral_id": made["referrals"][0]["referral_id"],
         "outreach_id": outreach["outreach_id"],
-        "case_id": await eventually(case),
+        "case_id": case_id,
     }
 
 

@@ -181,4 +181,4 @@ def test_if_match_takes_the_etag_a_star_or_a_bare_version(
 def test_any_other_if_match_is_refused_naming_the_header(header: str) -> None:
     with pytest.raises(ApiError) as refused:
         if_match(header)
-    assert (refused.value.status, refused.value.field) == (422, "header.if-match")
+    assert (refused.value.status, refused.value.field) == (422, "If-Match")

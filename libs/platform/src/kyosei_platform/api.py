@@ -105,7 +105,7 @@ def if_match(
         "invalid_request",
         'If-Match takes one entity tag as the ETag header gave it, e.g. "7", or *',
         'If-Match には ETag ヘッダーの値 (例: "7") を1つ、または * を指定してください',
-        field="header.if-match",
+        field="If-Match",
     )
 
 

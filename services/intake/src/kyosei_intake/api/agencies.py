@@ -10,14 +10,14 @@ from kyosei_platform.http import Runtime
 
 from ..commands import agencies as commands
 from ..domain.agency import Agency
-from ..views import AgencyView
+from ..views import AgencyView, agency_view
 
 router = APIRouter(prefix="/agencies", tags=["agencies 支援関係機関"])
 
 
 def _answer(response: Response, state: Agency) -> AgencyView:
     tag(response, state.version)
-    return _answer(response, state)
+    return agency_view(state)
 
 
 @router.get("/{agency_id}", response_model=AgencyView, responses=with_etag())
