@@ -31,8 +31,9 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 
 async def received(system: System) -> int:
-    """ConsultationReceived events intake stored."""
-    log = await system.services["intake"].runtime.store.read_log(limit=10_000)
+    """ConsultationReceived events intake stored (every committed one, whatever the
+    relay's read horizon: another session's open transaction must not hide them)."""
+    log = await system.services["intake"].runtime.store.read_positions(0, limit=10_000)
     return sum(1 for e in log if e.event_type == "ConsultationReceived")
 
 

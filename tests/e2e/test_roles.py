@@ -219,7 +219,7 @@ async def test_auditor_reads_every_agency_s_lists(
         assert ids["consultation_id"] in [c["consultation_id"] for c in inbox["unresolved_intakes"]]
         mine = json_of(await stranger.get("/inbox"), 200)
         assert mine["agency_id"] == "agency-roles-c" and not mine["referrals_to_answer"]
-        assert len(json_of(await auditor.get("/consultations"), 200)) == 3
+        assert len(json_of(await auditor.get("/consultations"), 200)) == 4
         assert json_of(await stranger.get("/consultations"), 200) == []
         cases = system.client("coordination", "audit-office", "auditor", Role.AUDITOR)
         (case,) = json_of(await cases.get("/cases"), 200)

@@ -190,7 +190,7 @@ async def test_a_migration_that_reshapes_read_models_rebuilds_them(
             )
 
     await asyncio.to_thread(upgrade, service, settings)
-    assert "migrated 0001 -> 0007; rebuilding read models" in capfd.readouterr().out
+    assert "migrated 0001 -> 0008; rebuilding read models" in capfd.readouterr().out
     async with engine.connect() as conn:
         rows = (await conn.execute(consultations.select())).mappings().all()
         directory = (await conn.execute(households.select())).mappings().all()

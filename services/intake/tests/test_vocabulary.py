@@ -161,7 +161,7 @@ async def test_accompaniment_stays_open_and_is_reviewed(as_agency: AgencyContext
         csw, cid, consultations.ReviewAccompaniment(next_review_on=later)
     )
     assert state.review_on == later and state.outcome is Outcome.ACCOMPANYING
-    with pytest.raises(Rejected, match="already decided"):
+    with pytest.raises(Rejected, match="already in continuing accompaniment"):
         await consultations.provide_information(csw, cid, None)
 
 
@@ -189,7 +189,7 @@ async def test_a_consultation_that_goes_to_outreach_is_linked_both_ways(
     again = await outreach.open_outreach(store, None, case.outreach_id)
     assert (again.origin, again.origin_ref) == (OutreachOrigin.CONSULTATION, cid)
     assert again.concerns == [Concern.SELF_NEGLECT] and again.reason == "近所の方が心配している"
-    with pytest.raises(Rejected, match="already decided"):
+    with pytest.raises(Rejected, match="outreach case was already started"):
         await outreach.move_to_outreach(csw, cid, outreach.MoveToOutreach())
 
 
