@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from faststream.kafka import KafkaBroker
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kyosei_events import EventStore, KeyVault
@@ -58,11 +58,13 @@ def kafka_bootstrap() -> Iterator[list[str]]:
 
 @dataclass
 class Database:
-    """A fresh, empty database for one test: a SQLite file or a PostgreSQL schema."""
+    """A fresh, empty database for one test: a SQLite file or a PostgreSQL schema (in
+    the shared database, or in a database of its own when ``own`` names it)."""
 
     kind: str
     url: str
     schema: str | None
+    own: str | None = None
 
     def engine(self) -> AsyncEngine:
         return create_engine(self.url, schema=self.schema)
@@ -77,24 +79,42 @@ def require_postgres() -> None:
         pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {_PG_PROBLEM}")
 
 
-async def _new_database(kind: str, tmp_path: Path, name: str) -> Database:
+async def _new_database(kind: str, tmp_path: Path, name: str, *, own: bool = False) -> Database:
+    """``own``: on PostgreSQL, a database of its own rather than a schema of the shared
+    one. The store's read horizon is the whole database's (store.py): any transaction
+    in it, such as another test run's, holds back what the log shows. A test that
+    needs the horizon past its own writes at once (an anchor covering them) needs a
+    database where no one else writes."""
     if kind == "sqlite":
         return Database("sqlite", f"sqlite+aiosqlite:///{tmp_path / name}.db", None)
     require_postgres()
     schema = f"t_{name}_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(PG_URL)
+    url, dbname = PG_URL, None
+    if own:
+        dbname = schema
+        engine = create_engine(PG_URL)
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f'CREATE DATABASE "{dbname}" TEMPLATE template0'))
+        await engine.dispose()
+        url = make_url(PG_URL).set(database=dbname).render_as_string(hide_password=False)
+    engine = create_engine(url)
     async with engine.begin() as conn:
         await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     await engine.dispose()
-    return Database("postgresql", PG_URL, schema)
+    return Database("postgresql", url, schema, dbname)
 
 
 async def _drop(db: Database) -> None:
     if db.schema is None:
         return
     engine = create_engine(PG_URL)
-    async with engine.begin() as conn:
-        await conn.execute(text(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE'))
+    async with engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if db.own is not None:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{db.own}" WITH (FORCE)'))
+        else:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE'))
     await engine.dispose()
 
 

@@ -9,12 +9,13 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 
 from kyosei_events import EventStore, KeyVault
 from kyosei_events.anchors import (
@@ -35,11 +36,21 @@ from kyosei_platform.migrate import upgrade
 from kyosei_platform.service import discover
 from kyosei_platform.settings import Settings
 from tests.backbone_support import case_opened, new
-from tests.conftest import Database
+from tests.conftest import Database, _drop, _new_database
 from tests.integration.test_migrations import MASTER, settings_for
 
 KEY = signing_key("11" * 32)
 PUBLIC = KEY.public_key()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """As conftest's, but on PostgreSQL in a database of its own: an anchor covers the
+    log only below every transaction still running in the database, and these tests
+    anchor what they have just written, so no other run may write beside them."""
+    db = await _new_database(request.param, tmp_path, "anchors", own=True)
+    yield db
+    await _drop(db)
 
 
 async def seed(store: EventStore) -> None:
@@ -198,6 +209,40 @@ async def test_an_anchor_is_refused_over_tampering_it_would_bless(store: EventSt
         await conn.execute(delete(events).where(events.c.stream_id == "c"))
     with pytest.raises(AnchorError, match="stream c: removed"):
         await make_anchor(store, "test", KEY)
+
+
+@pytest.mark.postgres
+async def test_an_anchor_stops_below_a_transaction_still_running_in_the_database(
+    tmp_path: Path, vault: KeyVault
+) -> None:
+    """A transaction of any schema of the database that is still running may yet commit
+    events before those written after it began: the anchor stops below it, and the
+    next one, once it has ended, covers the rest. Nothing is reported as tampering."""
+    db = await _new_database("postgresql", tmp_path, "anchors", own=True)
+    engine = db.engine()
+    other = create_engine(db.url)
+    try:
+        store = EventStore(engine, vault, name="test-postgresql")
+        await store.create_tables()
+        first = await make_anchor(store, "test", KEY)
+        assert first.events == 0 and first.streams == {}
+        await seed(store)
+        async with other.connect() as conn:
+            # Another transaction of the database (any schema's): it holds an id now.
+            await conn.execute(text("select pg_current_xact_id()"))
+            await store.append("a", [new(case_opened())], 3)
+            await store.append("d", [new(case_opened())], 0)
+            held = await make_anchor(store, "test", KEY)
+            assert held.events == 7 and held.streams["a"][0] == 3 and "d" not in held.streams
+            assert await problems(store) == []
+            await conn.commit()
+        covered = await make_anchor(store, "test", KEY)
+        assert covered.events == 9 and covered.streams["a"][0] == 4 and "d" in covered.streams
+        assert await problems(store) == []
+    finally:
+        await other.dispose()
+        await engine.dispose()
+        await _drop(db)
 
 
 async def test_what_is_not_found_changes_after_the_latest_anchor(store: EventStore) -> None:

@@ -218,7 +218,11 @@ async def latest_anchor(engine: AsyncEngine) -> StoredAnchor | None:
 
 
 async def make_anchor(store: LogReader, service: str, key: Ed25519PrivateKey) -> Anchor:
-    """Anchor the store's committed log and heads now, signed with ``key``.
+    """Anchor the store's committed log and heads, signed with ``key``: the log as
+    ``read_log`` gives it, up to the read horizon. On PostgreSQL a transaction still
+    running anywhere in the database (any schema's) holds it back: events written
+    after that transaction began wait for the next anchor, since it may yet commit
+    events before them in the log.
 
     Refuses (:class:`AnchorError`) when a chain is broken, or when the store no longer
     matches its latest anchor under this key, so no anchor blesses tampering."""
