@@ -114,8 +114,9 @@ async def read_topic(
 ) -> list[ConsumerRecord]:
     """Every record currently on ``topic`` (all partitions, from the beginning).
 
-    Reads up to each partition's high watermark, so the result is exact for what the
-    broker has acknowledged. No consumer group: no group join to wait for.
+    Waits up to ``wait`` seconds for at least ``expect_at_least`` records to be there,
+    then reads up to each partition's high watermark, so the result is exact for what
+    the broker has acknowledged. No consumer group: no group join to wait for.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
@@ -140,8 +141,11 @@ async def read_topic(
         await consumer.seek_to_beginning(*tps)
         out: list[ConsumerRecord] = []
         remaining = {tp for tp in tps if ends[tp] > 0}
+        # The records up to the end offsets are on the broker: reading them gets its own
+        # allowance, however short the wait for them to appear was.
+        read_deadline = time.monotonic() + max(wait, 10.0)
         while remaining:
-            if time.monotonic() > deadline + wait:
+            if time.monotonic() > read_deadline:
                 raise TimeoutError(f"could not read {topic} to its end offsets {ends}")
             batch = await consumer.getmany(*remaining, timeout_ms=500)
             for tp, records in batch.items():
