@@ -5,6 +5,7 @@ agency and the members concerned are changed with If-Match."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +154,21 @@ async def test_one_open_case_per_household(
         found = await eventually(joined_case)
         assert found["case_id"] == direct_case["case_id"]
         assert [c["consultation_id"] for c in found["consultations"]] == [joined]
+
+        # Two coordinators opening a case for one household at the same moment: one case.
+        third = await register("流山 花子")
+        tid = third["household_id"]
+
+        async def known() -> bool:
+            # Not one of its members: 422 naming household_id until the directory knows it.
+            probe = {**body, "household_id": tid, "member_ids": ["not-a-member"]}
+            answer = json_of(await coordinator.post("/cases", json=probe), 422)
+            return bool(answer["error"]["fields"][0]["field"] == "member_ids")
+
+        await eventually(known)
+        racing = {**body, "household_id": tid}
+        answers = await asyncio.gather(
+            coordinator.post("/cases", json=racing), coordinator.post("/cases", json=racing)
+        )
+        assert sorted(a.status_code for a in answers) == [201, 409]
+        assert len(await open_cases(tid)) == 1
