@@ -222,4 +222,15 @@ async def _coordination(system: System) -> None:
     anonymous = httpx.AsyncClient(base_url=system.services["coordination"].url)
     system.clients.append(anonymous)
     check(doc, await anonymous.get("/cases"), 401, "GET /cases")
-    check(doc, await coordinator.post("/cases"), 405, None)
+    assert fields(check(doc, await coordinator.post("/cases"), 422, "POST /cases")) == ["body"]
+    unknown = await coordinator.post(
+        "/cases",
+        json={
+            "household_id": "no-such-household",
+            "main_agency": "agency-a",
+            "concerns": ["care"],
+            "reason": "8050",
+        },
+    )
+    assert fields(check(doc, unknown, 422, "POST /cases")) == ["household_id"]
+    check(doc, await coordinator.delete("/cases"), 405, None)

@@ -58,7 +58,7 @@ async def test_migrations_create_the_store_and_read_models(
     assert {"events", "checkpoints", "processed_messages", "anchors", "alembic_version"} <= tables
     assert ("consultations" if service == "intake" else "cases") in tables
     if service == "coordination":
-        assert {"meetings", "meeting_reshares"} <= tables
+        assert {"meetings", "meeting_reshares", "case_consultations"} <= tables
     assert "directory_households" in tables, "every service keeps the household directory"
     assert "idempotency_keys" in tables, "every service keeps the Idempotency-Keys it was sent"
     # Running again is a no-op, not an error.
@@ -66,7 +66,7 @@ async def test_migrations_create_the_store_and_read_models(
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0008", "coordination": "0007"}[service]
+        head = {"intake": "0008", "coordination": "0008"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 

@@ -9,6 +9,7 @@ import pytest
 
 from kyosei_events import UnknownEventType
 from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.coordination import CaseOpened
 from kyosei_events.catalogue.intake import Channel, ConsentGiven, ConsultationReceived
 from kyosei_events.model import event_class, upcast, upcaster
 
@@ -151,3 +152,18 @@ def test_an_upcaster_must_start_from_an_older_version() -> None:
         upcaster("ConsultationReceived", from_version=5)(lambda p: p)
     with pytest.raises(UnknownEventType):
         upcaster("NoSuchEvent", from_version=1)(lambda p: p)
+
+
+def test_a_v2_case_opened_reads_as_an_escalation_coordinated_by_its_escalating_agency() -> None:
+    v2 = {
+        "case_id": "case-c-1",
+        "household_id": "hh-1",
+        "consultation_id": "c-1",
+        "escalated_by": "houkatsu",
+        "concerns": ["care"],
+        "opened_at": "2026-11-25T00:00:00Z",
+    }
+    opened = CaseOpened.model_validate(upcast("CaseOpened", 2, v2))
+    assert (opened.main_agency, opened.member_ids, opened.opened_by) == ("houkatsu", [], None)
+    # v1 goes through v2 to the latest as well.
+    assert CaseOpened.model_validate(upcast("CaseOpened", 1, v2)).main_agency == "houkatsu"

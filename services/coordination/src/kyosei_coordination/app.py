@@ -23,8 +23,11 @@ service = Service(
     order=2,
     title="多機関協働",
     description=(
-        "Multi-agency coordination: opens a case for every consultation escalated by "
-        "intake (CaseEscalated -> CaseOpened on kyosei.coordination.events), and keeps "
+        "Multi-agency coordination: one open case per household, opened when intake "
+        "escalates (CaseEscalated -> CaseOpened on kyosei.coordination.events; a later "
+        "escalation of the household adds its consultation to the open case) or directly "
+        "by a coordinator, naming its main coordinating agency and the members it "
+        "concerns; it keeps "
         "the household directory from intake's household events. Meetings about a case "
         "(支援会議, 重層的支援会議, 地域ケア会議, ケース会議): what a meeting recorded is read "
         "only by its participant agencies and auditors, and never published."

@@ -4,10 +4,11 @@ Merged household records are followed through the household directory."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import Concern
@@ -16,33 +17,92 @@ from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found
 from kyosei_platform.auth import Identity
 
-from .projections import cases
+from .projections import case_consultations, cases
+
+
+class CaseConsultation(BaseModel):
+    """A consultation behind the case: who escalated it and when it joined the case."""
+
+    consultation_id: str
+    escalated_by: str
+    added_at: Timestamp
 
 
 class CaseView(BaseModel):
-    """A coordination case; lists carry the same fields as the case itself."""
+    """A coordination case; lists carry the same fields as the case itself.
+
+    ``status`` is ``open`` or ``merged`` (into ``merged_into``: the household's case
+    that was open when this one learned its household). ``consultation_id`` is the
+    consultation it was opened for (None: opened directly by a coordinator, then
+    ``opened_by`` names the coordinator's agency); ``consultations`` are all of them.
+    ``member_ids``: the members it concerns (empty: the whole household)."""
 
     case_id: str
     household_id: str | None
-    consultation_id: str
-    escalated_by: str
+    consultation_id: str | None
+    escalated_by: str | None
+    opened_by: str | None
+    main_agency: str | None
+    member_ids: list[str]
+    consultations: list[CaseConsultation]
     concerns: list[LabelledValue]
     status: str
+    merged_into: str | None
     opened_at: Timestamp
     version: int
 
 
-def case_view(row: Any) -> CaseView:
+def case_view(row: Any, consultations: Sequence[Any]) -> CaseView:
     return CaseView(
         case_id=row.case_id,
         household_id=row.household_id,
         consultation_id=row.consultation_id,
         escalated_by=row.escalated_by,
+        opened_by=row.opened_by,
+        main_agency=row.main_agency,
+        member_ids=json.loads(row.member_ids),
+        consultations=[
+            CaseConsultation(
+                consultation_id=c.consultation_id, escalated_by=c.escalated_by, added_at=c.added_at
+            )
+            for c in consultations
+        ],
         concerns=[labelled(Concern.of(c)) for c in json.loads(row.concerns)],
         status=row.status,
+        merged_into=row.merged_into,
         opened_at=row.opened_at,
         version=row.version,
     )
+
+
+def _visible_to(query: Select[Any], agency_id: str | None) -> Select[Any]:
+    """Coordinators and auditors (None) see every case; an agency, the cases it
+    coordinates or escalated a consultation of."""
+    if agency_id is None:
+        return query
+    escalated = select(case_consultations.c.case_id).where(
+        case_consultations.c.escalated_by == agency_id
+    )
+    return query.where(
+        or_(
+            cases.c.escalated_by == agency_id,
+            cases.c.main_agency == agency_id,
+            cases.c.case_id.in_(escalated),
+        )
+    )
+
+
+async def _views(conn: AsyncConnection, rows: Sequence[Any]) -> list[CaseView]:
+    ids = [r.case_id for r in rows]
+    behind: dict[str, list[Any]] = {i: [] for i in ids}
+    if ids:
+        for c in await conn.execute(
+            select(case_consultations)
+            .where(case_consultations.c.case_id.in_(ids))
+            .order_by(case_consultations.c.added_at, case_consultations.c.consultation_id)
+        ):
+            behind[c.case_id].append(c)
+    return [case_view(r, behind[r.case_id]) for r in rows]
 
 
 async def list_cases(
@@ -52,23 +112,36 @@ async def list_cases(
     household_id: str | None,
     consultation_id: str | None,
     limit: int,
+    status: str | None = None,
 ) -> list[CaseView]:
-    """Cases the caller may see: coordinators and auditors all; others, their agency's.
-    A household's cases are found from any of its records' ids, merged or not."""
+    """Cases the caller may see: coordinators and auditors all; others, those their
+    agency coordinates or escalated a consultation of. A household's cases are found
+    from any of its records' ids, merged or not; a consultation's case from any
+    consultation behind it."""
     query = select(cases).order_by(cases.c.opened_at.desc()).limit(limit)
-    agency_id = listed_agency(identity, coordinators_see_all=True)
-    if agency_id is not None:
-        query = query.where(cases.c.escalated_by == agency_id)
+    query = _visible_to(query, listed_agency(identity, coordinators_see_all=True))
     if household_id:
         query = query.where(cases.c.household_id.in_(await same_household(conn, household_id)))
     if consultation_id:
-        query = query.where(cases.c.consultation_id == consultation_id)
-    return [case_view(r) for r in await conn.execute(query)]
+        query = query.where(
+            cases.c.case_id.in_(
+                select(case_consultations.c.case_id).where(
+                    case_consultations.c.consultation_id == consultation_id
+                )
+            )
+        )
+    if status:
+        query = query.where(cases.c.status == status)
+    return await _views(conn, list(await conn.execute(query)))
 
 
 async def get_case(conn: AsyncConnection, identity: Identity, case_id: str) -> CaseView:
-    row = (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
-    agency_id = listed_agency(identity, coordinators_see_all=True)
-    if row is None or agency_id not in (None, row.escalated_by):
+    query = _visible_to(
+        select(cases).where(cases.c.case_id == case_id),
+        listed_agency(identity, coordinators_see_all=True),
+    )
+    row = (await conn.execute(query)).first()
+    if row is None:
         raise not_found("case", "ケース", case_id)
-    return case_view(row)
+    (view,) = await _views(conn, [row])
+    return view

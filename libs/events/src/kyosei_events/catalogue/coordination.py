@@ -109,23 +109,127 @@ PersonalMinutes = Annotated[
 
 @event
 class CaseOpened(DomainEvent):
-    """多機関協働ケース開始: coordination opened a case for an escalated consultation.
+    """多機関協働ケース開始: coordination opened a case, for an escalated consultation
+    or directly by a coordinator.
 
-    Emitted when coordination receives CaseEscalated. Readable by the coordination
-    office and the escalating agency.
+    Emitted when coordination receives CaseEscalated for a household with no open
+    case (a household with one gets ConsultationAddedToCase on it instead), or when a
+    coordinator opens a case directly (``consultation_id`` and ``escalated_by`` are
+    then None, ``opened_by`` is the coordinator's agency and ``reason`` says why). A
+    household has at most one open case; merged records count as one household. The
+    case names its main coordinating agency and the members it concerns (none: the
+    whole household). Readable by the coordination office, the escalating agency and
+    the main coordinating agency; ``reason`` is personal data.
+
+    v3 (from v2): a direct opening (``consultation_id``/``escalated_by`` optional,
+    ``opened_by``, ``reason``), ``main_agency`` and ``member_ids``.
     """
 
     event_type: ClassVar[str] = "CaseOpened"
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     label_ja: ClassVar[str] = "多機関協働ケース開始"
     producer: ClassVar[str] = "coordination"
 
     case_id: Id
     household_id: Id | None = None
+    consultation_id: Id | None = None
+    escalated_by: AgencyId | None = None
+    opened_by: AgencyId | None = None
+    main_agency: AgencyId | None = Field(
+        None, description="the main coordinating agency; None: the escalating agency"
+    )
+    member_ids: Annotated[list[Id], Field(max_length=50)] = Field(default_factory=list)
+    concerns: Annotated[list[Concern], Field(min_length=1)]
+    reason: PersonalText | None = None
+    opened_at: datetime
+
+
+@upcaster("CaseOpened", from_version=2)
+def _case_opened_v2_to_v3(payload: dict[str, Any]) -> dict[str, Any]:
+    """A v2 case was opened by an escalation: the escalating agency is its main
+    coordinating agency and it concerns the whole household (no members named)."""
+    return {**payload, "main_agency": payload["escalated_by"], "member_ids": []}
+
+
+@event
+class ConsultationAddedToCase(DomainEvent):
+    """ケースへの相談追加: another consultation of a household joins its open case.
+
+    Emitted when coordination receives CaseEscalated for a household (any of its
+    records, merged or not) that already has an open case, instead of opening a
+    second case; and for each consultation of a case merged into the open one
+    (CaseMergedInto). Readable by the coordination office, the escalating agency
+    and the case's main coordinating agency.
+    """
+
+    event_type: ClassVar[str] = "ConsultationAddedToCase"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "ケースへの相談追加"
+    producer: ClassVar[str] = "coordination"
+
+    case_id: Id
     consultation_id: Id
+    household_id: Id | None = None
     escalated_by: AgencyId
     concerns: Annotated[list[Concern], Field(min_length=1)]
-    opened_at: datetime
+    added_at: datetime
+
+
+@event
+class CaseMergedInto(DomainEvent):
+    """ケース統合: a case learned its household (CaseLinkedToHousehold) while that
+    household already had an open case; the later case is merged into the open one.
+
+    The merged case is no longer open (status ``merged``); its consultations are
+    added to ``into_case_id`` (ConsultationAddedToCase there, in the same
+    transaction), and it is still found by its id, naming the case it went into.
+    Readable by the coordination office and the agencies of both cases.
+    """
+
+    event_type: ClassVar[str] = "CaseMergedInto"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "ケース統合"
+    producer: ClassVar[str] = "coordination"
+
+    case_id: Id
+    into_case_id: Id
+    household_id: Id
+    merged_at: datetime
+
+
+@event
+class CaseMainAgencyChanged(DomainEvent):
+    """主担当機関変更: a coordinator names another main coordinating agency of a case.
+
+    Readable by the coordination office and both agencies; ``reason`` is personal data.
+    """
+
+    event_type: ClassVar[str] = "CaseMainAgencyChanged"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "主担当機関変更"
+    producer: ClassVar[str] = "coordination"
+
+    case_id: Id
+    main_agency: AgencyId
+    previous_agency: AgencyId
+    reason: PersonalText | None = None
+    changed_at: datetime
+
+
+@event
+class CaseMembersChanged(DomainEvent):
+    """対象者変更: the members of the household a case concerns (none: the whole
+    household), as a coordinator now names them. Readable by the coordination office
+    and the case's agencies."""
+
+    event_type: ClassVar[str] = "CaseMembersChanged"
+    schema_version: ClassVar[int] = 1
+    label_ja: ClassVar[str] = "対象者変更"
+    producer: ClassVar[str] = "coordination"
+
+    case_id: Id
+    member_ids: Annotated[list[Id], Field(max_length=50)]
+    changed_at: datetime
 
 
 @event

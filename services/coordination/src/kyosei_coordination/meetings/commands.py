@@ -133,7 +133,7 @@ async def _case(ctx: CommandContext, case_id: str) -> case_domain.Case:
     state = await ctx.get(case_stream(case_id), lambda: case_domain.Case(case_id), missing)
     actor = ctx.actor
     if actor is not None and not (
-        actor.role is Role.COORDINATOR or state.escalated_by == actor.agency_id
+        actor.role is Role.COORDINATOR or state.concerns_agency(actor.agency_id)
     ):
         raise missing
     return state

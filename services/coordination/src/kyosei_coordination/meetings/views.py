@@ -134,9 +134,11 @@ async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
 
 
 def _sees_case(identity: Identity, case: Any) -> bool:
-    """The case's own rule (views.py): coordinators and auditors, the escalating agency."""
+    """The case's own rule (views.py): coordinators and auditors, the escalating agency
+    and the main coordinating agency."""
     return case is not None and (
-        identity.role in (Role.COORDINATOR, Role.AUDITOR) or case.escalated_by == identity.agency_id
+        identity.role in (Role.COORDINATOR, Role.AUDITOR)
+        or identity.agency_id in (case.escalated_by, case.main_agency)
     )
 
 
