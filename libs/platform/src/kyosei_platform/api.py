@@ -25,9 +25,9 @@ from kyosei_events.labels import LabelledEnum
 from .application import CommandContext
 from .auth import CurrentIdentity, Identity, Role, require
 from .errors import ApiError
-from .http import Runtime
 from .identity import reads_households
 from .requests import Name, Note, RequestModel, ShortText, Text, UniqueList
+from .runtime import Runtime
 
 __all__ = [
     "Command",

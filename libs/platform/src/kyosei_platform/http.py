@@ -8,18 +8,17 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Annotated
 
 import structlog
 import uvicorn
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
 
 from . import errors, idempotency, openapi, tracing
 from .limits import BodyLimit
-from .runtime import ServiceRuntime
+from .runtime import Runtime, ServiceRuntime, get_runtime
 from .service import Service
 from .settings import Settings
 
@@ -200,9 +199,4 @@ def _nul_field(body: bytes) -> str | None:
     return walk(doc, "")
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
+__all__ = ["Runtime", "ServiceRuntime", "create_app", "get_runtime"]

@@ -28,6 +28,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from .api import command_context, reader, writer
 from .auth import authenticate
 from .errors import Error
 
@@ -87,7 +88,6 @@ def api_routes(routes: Iterable[Any]) -> Iterable[Any]:
 
 def error_statuses(route: Any) -> set[int]:
     """The error statuses ``route`` can answer, read from its parameters and dependencies."""
-    from .api import command_context, reader, writer  # api imports http, which imports this
 
     calls = set(_calls(route.dependant))
     statuses = {422}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import structlog
+from fastapi import Depends, Request
 from prometheus_client import Gauge
 from pydantic_settings import BaseSettings
 from sqlalchemy import text
@@ -284,3 +285,12 @@ async def _retry(what: str, start: Any, attempts: int = 1_000_000) -> None:
                 raise
             log.warning("waiting_for", what=what, attempt=attempt, error=str(exc))
             await asyncio.sleep(min(attempt, 5))
+
+
+def get_runtime(request: Request) -> ServiceRuntime:
+    """The service's runtime, for a route (``runtime: Runtime``)."""
+    runtime: ServiceRuntime = request.app.state.runtime
+    return runtime
+
+
+Runtime = Annotated[ServiceRuntime, Depends(get_runtime)]
