@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kyosei_events import EventStore
 from kyosei_events.catalogue.coordination import Attendee, MeetingKind
 from kyosei_events.catalogue.intake import ConsentPurpose
-from kyosei_households import find
+from kyosei_households import find, listed_agency
 from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found, today
 from kyosei_platform.auth import Identity, Role
@@ -134,12 +134,12 @@ async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
 
 
 def _sees_case(identity: Identity, case: Any) -> bool:
-    """The case's own rule (views.py): coordinators and auditors, the escalating agency
-    and the main coordinating agency."""
-    return case is not None and (
-        identity.role in (Role.COORDINATOR, Role.AUDITOR)
-        or identity.agency_id in (case.escalated_by, case.main_agency)
-    )
+    """Whose cases the caller sees (``listed_agency``, as the case list): coordinators and
+    auditors every case; an agency, those it escalated or coordinates."""
+    if case is None:
+        return False
+    agency = listed_agency(identity, coordinators_see_all=True)
+    return agency is None or agency in (case.escalated_by, case.main_agency)
 
 
 def _may_see(identity: Identity, row: Any, case: Any) -> bool:
