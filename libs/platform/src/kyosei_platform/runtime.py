@@ -224,9 +224,12 @@ class ServiceRuntime:
         state = Readiness()
 
         async def probe(name: str, engine: Any) -> None:
+            # The bound covers taking a connection from the pool too: an exhausted pool
+            # answers "not ready" within the orchestrator's probe timeout (3 s).
             try:
-                async with engine.connect() as conn:
-                    await asyncio.wait_for(conn.execute(text("select 1")), 2)
+                async with asyncio.timeout(2):
+                    async with engine.connect() as conn:
+                        await conn.execute(text("select 1"))
             except Exception as exc:
                 state.problems[name] = type(exc).__name__
 
