@@ -12,7 +12,7 @@ her part of the case closes while her son continues in 伴走."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -418,9 +418,9 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
         assert asked["area"] == "小金地区" and asked["participation_agency"] == SANKA
 
         # -- a review with both axes --------------------------------------------------------
-        assert case_id in [c["case_id"] for c in json_of(await city.get("/board"), 200)[
-            "overdue_reviews"
-        ]]
+        assert case_id in [
+            c["case_id"] for c in json_of(await city.get("/board"), 200)["overdue_reviews"]
+        ]
         review = json_of(
             await city.post(
                 f"/cases/{case_id}/reviews",
