@@ -661,9 +661,7 @@ class ReviewScores(BaseModel):
     connectedness: Annotated[int, Field(ge=1, le=5)] = Field(
         description="孤立の解消, 1 (isolated) to 5 (well connected)"
     )
-    connections: Annotated[list[Connection], Field(max_length=100)] = Field(
-        default_factory=list
-    )
+    connections: Annotated[list[Connection], Field(max_length=100)] = Field(default_factory=list)
     goals: Annotated[list[GoalReview], Field(min_length=1, max_length=30)]
     summary: Annotated[str | None, Field(max_length=20_000)] = None
 
