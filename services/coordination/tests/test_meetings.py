@@ -585,3 +585,27 @@ async def test_an_erased_households_record_is_gone_and_the_meeting_stays_held(
         assert "TAG9" not in json.dumps(seen)
         again = {"held_on": "2026-11-27", "minutes": minutes("X", [CITY])}
         assert (await city.post(f"/meetings/{meeting_id}/held", json=again)).status_code == 409
+
+
+async def test_an_agency_behind_a_later_consultation_of_the_case_sees_its_meetings(
+    tmp_path: Path,
+) -> None:
+    async with coordination(tmp_path) as c:
+        await c.household("h-1", "mother", "son")
+        case_id = await c.case("c-1", "h-1")
+        meeting_id = await a_support_meeting(c, case_id, ["houkatsu"], "TAG9")
+        clinic = c.client("clinic")
+        assert (await clinic.get(f"/cases/{case_id}/meetings")).status_code == 404
+        # The clinic escalates a later consultation of the same household: it joins the
+        # open case, and the clinic now sees the case and that its meetings took place.
+        ctx = acting_as(c.store, "clinic", Role.STAFF)
+        later = OpenCase(
+            consultation_id="c-2", household_id="h-1", escalated_by="clinic", concerns=["health"]
+        )
+        await open_case(ctx, later, subject="h-1")
+        assert body(await clinic.get(f"/cases/{case_id}"), 200)["case_id"] == case_id
+        listed = body(await clinic.get(f"/cases/{case_id}/meetings"), 200)
+        assert [m["meeting_id"] for m in listed["meetings"]] == [meeting_id]
+        assert [m["meeting_id"] for m in body(await clinic.get("/meetings"), 200)] == [meeting_id]
+        seen = body(await clinic.get(f"/meetings/{meeting_id}"), 200)
+        assert seen["record"] is None and "TAG9" not in json.dumps(seen)

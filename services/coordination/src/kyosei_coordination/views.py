@@ -4,7 +4,7 @@ Merged household records are followed through the household directory."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -90,6 +90,21 @@ def _visible_to(query: Select[Any], agency_id: str | None) -> Select[Any]:
             cases.c.case_id.in_(escalated),
         )
     )
+
+
+async def visible_case_ids(
+    conn: AsyncConnection, identity: Identity, case_ids: Iterable[str]
+) -> set[str]:
+    """Of ``case_ids``, those the caller may see: the rule of GET /cases/{id} (every
+    consultation behind a case counts, not only the one it was opened for)."""
+    wanted = set(case_ids)
+    if not wanted:
+        return set()
+    query = _visible_to(
+        select(cases.c.case_id).where(cases.c.case_id.in_(wanted)),
+        listed_agency(identity, coordinators_see_all=True),
+    )
+    return set((await conn.execute(query)).scalars())
 
 
 async def _views(conn: AsyncConnection, rows: Sequence[Any]) -> list[CaseView]:

@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kyosei_events import EventStore
 from kyosei_events.catalogue.coordination import Attendee, MeetingKind
 from kyosei_events.catalogue.intake import ConsentPurpose
-from kyosei_households import find, listed_agency
+from kyosei_households import find
 from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found, today
 from kyosei_platform.auth import Identity, Role
 
 from ..domain.meeting import Meeting, may_read_record
 from ..projections import cases
+from ..views import visible_case_ids
 from .commands import meeting_stream
 from .projection import meeting_reshares, meetings
 
@@ -133,20 +134,12 @@ async def _case_row(conn: AsyncConnection, case_id: str) -> Any:
     return (await conn.execute(select(cases).where(cases.c.case_id == case_id))).first()
 
 
-def _sees_case(identity: Identity, case: Any) -> bool:
-    """Whose cases the caller sees (``listed_agency``, as the case list): coordinators and
-    auditors every case; an agency, those it escalated or coordinates."""
-    if case is None:
-        return False
-    agency = listed_agency(identity, coordinators_see_all=True)
-    return agency is None or agency in (case.escalated_by, case.main_agency)
-
-
-def _may_see(identity: Identity, row: Any, case: Any) -> bool:
-    """That a meeting took place: whoever sees its case, and its participants."""
+def _may_see(identity: Identity, row: Any, sees_case: bool) -> bool:
+    """That a meeting took place: whoever sees its case (``visible_case_ids``, the rule
+    of the case list), and its participants."""
     if identity.role is Role.OPERATOR:
         return False
-    return _sees_case(identity, case) or may_read_record(identity, _participants(row))
+    return sees_case or may_read_record(identity, _participants(row))
 
 
 async def list_for_case(conn: AsyncConnection, identity: Identity, case_id: str) -> CaseMeetings:
@@ -156,8 +149,9 @@ async def list_for_case(conn: AsyncConnection, identity: Identity, case_id: str)
             select(meetings).where(meetings.c.case_id == case_id).order_by(meetings.c.scheduled_for)
         )
     ).all()
-    shown = [r for r in rows if _may_see(identity, r, case)]
-    if case is None or not (shown or _sees_case(identity, case)):
+    sees = case is not None and bool(await visible_case_ids(conn, identity, [case_id]))
+    shown = [r for r in rows if _may_see(identity, r, sees)]
+    if case is None or not (shown or sees):
         raise not_found("case", "ケース", case_id)
     consenting: list[str] = []
     household = await find(conn, case.household_id) if case.household_id else None
@@ -190,13 +184,8 @@ async def list_meetings(
     if case_id:
         query = query.where(meetings.c.case_id == case_id)
     rows = (await conn.execute(query)).all()
-    case_rows = {
-        r.case_id: r
-        for r in await conn.execute(
-            select(cases).where(cases.c.case_id.in_({r.case_id for r in rows}))
-        )
-    }
-    shown = [r for r in rows if _may_see(identity, r, case_rows.get(r.case_id))]
+    seen = await visible_case_ids(conn, identity, {r.case_id for r in rows})
+    shown = [r for r in rows if _may_see(identity, r, r.case_id in seen)]
     return [summary(r, identity) for r in shown[:limit]]
 
 
@@ -257,7 +246,9 @@ async def get_meeting(store: EventStore, identity: Identity, meeting_id: str) ->
         row = (
             await conn.execute(select(meetings).where(meetings.c.meeting_id == meeting_id))
         ).first()
-        if row is None or not _may_see(identity, row, await _case_row(conn, row.case_id)):
+        if row is None or not _may_see(
+            identity, row, bool(await visible_case_ids(conn, identity, [row.case_id]))
+        ):
             raise not_found("meeting", "会議", meeting_id)
         sources = (
             (
