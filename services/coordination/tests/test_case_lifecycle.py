@@ -16,10 +16,12 @@ from kyosei_coordination.commands import case_id_for
 from kyosei_coordination.community import commands as community
 from kyosei_coordination.community import views as community_views
 from kyosei_coordination.domain.community_issue import band
+from kyosei_coordination.projections import CaseList
 from kyosei_events import EventStore, Metadata, NewEvent
 from kyosei_events.catalogue.coordination import CommunityIssueRaised, PlanReviewed
 from kyosei_events.catalogue.intake import (
     CaseEscalated,
+    ConsultationLinkedToHousehold,
     HouseholdRegistered,
     MemberAdded,
     MemberChangeRetracted,
@@ -27,6 +29,7 @@ from kyosei_events.catalogue.intake import (
     MemberDied,
     MemberFacilityStayStarted,
 )
+from kyosei_events.projection import rebuild
 from kyosei_platform.application import PreconditionFailed, Rejected, today
 from kyosei_platform.auth import Identity, Role
 from kyosei_platform.testing import PolicyBus, acting_as
@@ -36,7 +39,7 @@ COORDINATOR = Identity("matsudo-city", "coord-1", Role.COORDINATOR)
 HOUKATSU = "houkatsu"
 
 
-def escalated(consultation_id: str, household_id: str) -> CaseEscalated:
+def escalated(consultation_id: str, household_id: str | None) -> CaseEscalated:
     return CaseEscalated(
         consultation_id=consultation_id,
         household_id=household_id,
@@ -212,9 +215,73 @@ async def test_a_review_on_or_after_the_change_answers_the_flag(
 
     await reviewed("r-early", date(2026, 11, 19), 0)
     assert flags(await case(store, case_id)) == [("m-mother", "parent_died")]
+    await bus.publish(
+        "intake",
+        MemberDeparted(
+            change_id="chg-later",
+            household_id="h-8050",
+            member_id="m-son",
+            reason="moved_out",
+            departed_on=date(2026, 11, 22),
+            recorded_at=NOW,
+        ),
+    )
     await reviewed("r-after", date(2026, 11, 20), 1)
     after = await case(store, case_id)
-    assert flags(after) == [] and after.version == before.version
+    # The review answers the death, not the later departure; the case's version stays.
+    assert flags(after) == [("m-son", "member_departed")]
+    assert after.version == before.version + 1
+
+
+async def test_the_case_list_rebuilt_from_the_log_is_the_same(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    await bus.publish("intake", *household_8050(), escalated("c-1", "h-8050"))
+    case_id = case_id_for("c-1")
+    await bus.publish("intake", died("m-mother", "chg-death"))
+    main = acting_as(store, HOUKATSU, Role.STAFF)
+    await lifecycle.end_member_support(
+        main,
+        case_id,
+        lifecycle.EndMemberSupport(
+            member_ids=["m-mother"], reason="died", ended_on=date(2026, 11, 20)
+        ),
+    )
+    await lifecycle.close_case(
+        main,
+        case_id,
+        lifecycle.CloseCase(
+            reason="handed_to_agency", handed_to="hikikomori-center", closed_on=NOW.date()
+        ),
+    )
+    before = await case(store, case_id)
+    assert before.closed is not None and before.closed.handed_to == "hikikomori-center"
+    assert (len(before.review_flags), len(before.ended_members)) == (1, 1)
+    maintenance = EventStore(store.engine, store.vault, name=store.name)
+    assert await rebuild(maintenance, CaseList()) == 4
+    assert await case(store, case_id) == before
+
+
+async def test_a_merged_case_is_neither_closed_nor_reopened(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    await bus.publish("intake", *household_8050(), escalated("c-1", "h-8050"))
+    await bus.publish("intake", escalated("c-2", None))
+    await bus.publish(
+        "intake",
+        ConsultationLinkedToHousehold(consultation_id="c-2", household_id="h-8050", linked_at=NOW),
+    )
+    merged = case_id_for("c-2")
+    assert (await case(store, merged)).status == "merged"
+    coordinator = acting_as(store, "matsudo-city", Role.COORDINATOR)
+    with pytest.raises(Rejected) as refused:
+        await lifecycle.close_case(
+            coordinator, merged, lifecycle.CloseCase(reason="goals_met", closed_on=NOW.date())
+        )
+    assert (refused.value.status, refused.value.code) == (409, "case_not_open")
+    with pytest.raises(Rejected) as refused:
+        await lifecycle.reopen_case(coordinator, merged, lifecycle.ReopenCase(reason="再相談"))
+    assert (refused.value.status, refused.value.code) == (409, "case_not_closed")
 
 
 async def test_one_members_support_ends_and_the_case_goes_on_for_the_other(

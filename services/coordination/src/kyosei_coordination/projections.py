@@ -94,7 +94,10 @@ case_consultations = Table(
 
 
 class CaseList:
-    """One row per coordination case, and the consultations behind each."""
+    """One row per coordination case (open, closed or merged), the consultations behind
+    each, the members whose support ended, and the review flags raised by members' life
+    changes (withdrawn when the change is retracted; answered by a PlanReviewed dated on
+    or after the change)."""
 
     name = "coordination.cases"
 
