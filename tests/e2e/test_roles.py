@@ -55,7 +55,8 @@ def fill(path: str, ids: dict[str, str]) -> str:
 
 async def seed(system: System) -> dict[str, str]:
     """Records of two agencies: a household with consent, an unresolved consultation, a
-    referral waiting to be answered, an outreach case and a coordination case."""
+    referral waiting to be answered, an outreach case, a coordination case and a
+    community issue."""
     a = system.client("intake", A, "staff-a", Role.STAFF)
     household = json_of(await a.post("/households", json={"members": [{"name": "役割 花子"}]}), 201)
     hid, member = household["household_id"], household["members"][0]["member_id"]
@@ -130,6 +131,19 @@ async def seed(system: System) -> dict[str, str]:
                 "kind": "confidential",
                 "scheduled_for": now().isoformat(),
                 "participant_agencies": [B],
+            },
+        ),
+        201,
+    )
+    # A community issue seen in the case (GET /community-issues lists it).
+    json_of(
+        await coordinator.post(
+            "/community-issues",
+            json={
+                "area": "役割地区",
+                "theme": "話し相手がいない",
+                "description": "日中に話し相手がいない高齢者がいる",
+                "case_ids": [case_id],
             },
         ),
         201,

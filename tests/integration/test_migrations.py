@@ -59,6 +59,7 @@ async def test_migrations_create_the_store_and_read_models(
     assert ("consultations" if service == "intake" else "cases") in tables
     if service == "coordination":
         assert {"meetings", "meeting_reshares", "case_consultations"} <= tables
+        assert {"case_review_flags", "case_ended_members", "community_issues"} <= tables
     assert "directory_households" in tables, "every service keeps the household directory"
     assert "idempotency_keys" in tables, "every service keeps the Idempotency-Keys it was sent"
     # Running again is a no-op, not an error.
@@ -66,7 +67,7 @@ async def test_migrations_create_the_store_and_read_models(
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0008", "coordination": "0008"}[service]
+        head = {"intake": "0008", "coordination": "0009"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 

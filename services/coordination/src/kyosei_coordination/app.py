@@ -9,7 +9,9 @@ from fastapi import APIRouter
 from kyosei_platform.service import Service
 
 from .api import router as case_routes
+from .api.community import router as community_routes
 from .api.meetings import router as meeting_routes
+from .community.projection import CommunityIssueList
 from .meetings.projection import MeetingList
 from .policies import POLICIES
 from .projections import CaseList
@@ -17,6 +19,7 @@ from .projections import CaseList
 router = APIRouter()
 router.include_router(case_routes)
 router.include_router(meeting_routes)
+router.include_router(community_routes)
 
 service = Service(
     name="coordination",
@@ -30,10 +33,13 @@ service = Service(
         "concerns; it keeps "
         "the household directory from intake's household events. Meetings about a case "
         "(支援会議, 重層的支援会議, 地域ケア会議, ケース会議): what a meeting recorded is read "
-        "only by its participant agencies and auditors, and never published."
+        "only by its participant agencies and auditors, and never published. Members' "
+        "life changes (intake's death, departure, facility stay) flag the case for review "
+        "(親亡き後 when a parent dies); members' support ends, the case is closed with a "
+        "reason and reopened; coordinators raise de-identified community issues (地域課題)."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[CaseList, MeetingList],
+    projections=[CaseList, MeetingList, CommunityIssueList],
     policies=POLICIES,
 )

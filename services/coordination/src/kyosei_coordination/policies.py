@@ -9,18 +9,37 @@
   (CaseMergedInto, and its consultations are added to the open case).
 - intake's household events keep coordination's copy of the household directory, so
   that merges and consent are known here too (kyosei_households.feed).
+- intake MemberDied, MemberDeparted, MemberFacilityStayStarted: besides the directory,
+  each open case of the member's household (any record, merged or not) that concerns
+  the member is flagged for review (CaseReviewFlagged): ``parent_died`` (親亡き後) when
+  the deceased was a parent of another living member the case concerns (such a death
+  flags a case about the child alone too), else ``member_died``; ``member_departed``;
+  ``facility_stay``. Keyed on intake's change id: a redelivery records nothing.
+- intake MemberChangeRetracted: besides the directory, the flags that change raised are
+  withdrawn (CaseReviewFlagWithdrawn).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kyosei_events.catalogue.intake import CaseEscalated, ConsultationLinkedToHousehold
+from kyosei_events.catalogue.intake import (
+    CaseEscalated,
+    ConsultationLinkedToHousehold,
+    MemberChange,
+    MemberChangeRetracted,
+    MemberDeparted,
+    MemberDied,
+    MemberFacilityStayStarted,
+)
 from kyosei_events.policy import Policy, PolicyContext, policy
+from kyosei_households import life_change
+from kyosei_households.directory import record
 from kyosei_households.feed import directory_policies
 from kyosei_platform.application import CommandContext
 
 from .commands import OpenCase, link_household, open_case
+from .lifecycle import flag_life_change, withdraw_flags
 
 
 @policy(CaseEscalated)
@@ -49,4 +68,69 @@ async def consultation_linked(e: ConsultationLinkedToHousehold, ctx: PolicyConte
     await link_household(command, e.consultation_id, e.household_id, subject=ctx.envelope.subject)
 
 
-POLICIES: list[Policy[Any]] = [case_escalated, consultation_linked, *directory_policies()]
+def _command(ctx: PolicyContext) -> CommandContext:
+    return CommandContext.for_policy(ctx.uow.store, ctx.uow, ctx.caused_metadata())
+
+
+async def _keep(e: MemberChange | MemberChangeRetracted, ctx: PolicyContext) -> None:
+    """The household directory's copy first (as for every household event)."""
+    await record(ctx.uow.conn, e, ctx.envelope.agency_id, ctx.envelope.staff_id)
+
+
+async def _flag(e: MemberChange, ctx: PolicyContext) -> None:
+    await _keep(e, ctx)
+    change = life_change(e, 0)
+    assert change is not None
+    await flag_life_change(
+        _command(ctx),
+        household_id=e.household_id,
+        member_id=e.member_id,
+        change_id=e.change_id,
+        kind=change.kind,
+        occurred_on=change.on,
+    )
+
+
+@policy(MemberDied)
+async def member_died(e: MemberDied, ctx: PolicyContext) -> None:
+    """MemberDied (intake) -> the directory, and CaseReviewFlagged (parent_died or
+    member_died) on the household's open cases that concern the member."""
+    await _flag(e, ctx)
+
+
+@policy(MemberDeparted)
+async def member_departed(e: MemberDeparted, ctx: PolicyContext) -> None:
+    """MemberDeparted (intake) -> the directory, and CaseReviewFlagged
+    (member_departed)."""
+    await _flag(e, ctx)
+
+
+@policy(MemberFacilityStayStarted)
+async def facility_stay_started(e: MemberFacilityStayStarted, ctx: PolicyContext) -> None:
+    """MemberFacilityStayStarted (intake) -> the directory, and CaseReviewFlagged
+    (facility_stay)."""
+    await _flag(e, ctx)
+
+
+@policy(MemberChangeRetracted)
+async def member_change_retracted(e: MemberChangeRetracted, ctx: PolicyContext) -> None:
+    """MemberChangeRetracted (intake) -> the directory, and CaseReviewFlagWithdrawn on
+    each case the change flagged."""
+    await _keep(e, ctx)
+    await withdraw_flags(_command(ctx), e.retracted_change_id)
+
+
+_LIFE_POLICIES: list[Policy[Any]] = [
+    member_died,
+    member_departed,
+    facility_stay_started,
+    member_change_retracted,
+]
+_OWN = {p.event_type for p in _LIFE_POLICIES}
+
+POLICIES: list[Policy[Any]] = [
+    case_escalated,
+    consultation_linked,
+    *_LIFE_POLICIES,
+    *(p for p in directory_policies() if p.event_type not in _OWN),
+]

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import Concern
+from kyosei_events.catalogue.coordination import ClosingReason, ReviewFlagReason
 from kyosei_households import listed_agency, same_household
 from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import not_found
 from kyosei_platform.auth import Identity
 
-from .projections import case_consultations, cases
+from .projections import case_consultations, case_ended_members, case_review_flags, cases
 
 
 class CaseConsultation(BaseModel):
@@ -28,11 +30,43 @@ class CaseConsultation(BaseModel):
     added_at: Timestamp
 
 
+class ClosedInfo(BaseModel):
+    """終結: why (``reason``, ``label_ja``), to whom when handed over, and when."""
+
+    reason: str
+    label_ja: str
+    handed_to: str | None
+    closed_on: date
+
+
+class EndedMember(BaseModel):
+    """本人分の終結: a member whose support ended while the case goes on."""
+
+    member_id: str
+    reason: str
+    label_ja: str
+    handed_to: str | None
+    ended_on: date
+
+
+class ReviewFlag(BaseModel):
+    """見直しフラグ: a member's life change the case has not been reviewed since."""
+
+    member_id: str
+    change_id: str
+    reason: str = Field(description="parent_died, member_died, member_departed, facility_stay")
+    label_ja: str
+    occurred_on: date
+
+
 class CaseView(BaseModel):
     """A coordination case; lists carry the same fields as the case itself.
 
-    ``status`` is ``open`` or ``merged`` (into ``merged_into``: the household's case
-    that was open when this one learned its household). ``consultation_id`` is the
+    ``status`` is ``open``, ``closed`` (``closed`` says why and when) or ``merged``
+    (into ``merged_into``: the household's case that was open when this one learned
+    its household). ``ended_members``: members whose support ended while the case goes
+    on for the others. ``review_flags``: life changes of members (death, departure,
+    facility stay) not yet answered by a review of the plan. ``consultation_id`` is the
     consultation it was opened for (None: opened directly by a coordinator, then
     ``opened_by`` names the coordinator's agency); ``consultations`` are all of them.
     ``member_ids``: the members it concerns (empty: the whole household)."""
@@ -48,11 +82,19 @@ class CaseView(BaseModel):
     concerns: list[LabelledValue]
     status: str
     merged_into: str | None
+    closed: ClosedInfo | None
+    ended_members: list[EndedMember]
+    review_flags: list[ReviewFlag]
     opened_at: Timestamp
     version: int
 
 
-def case_view(row: Any, consultations: Sequence[Any]) -> CaseView:
+def case_view(
+    row: Any,
+    consultations: Sequence[Any],
+    ended: Sequence[Any] = (),
+    flags: Sequence[Any] = (),
+) -> CaseView:
     return CaseView(
         case_id=row.case_id,
         household_id=row.household_id,
@@ -70,6 +112,34 @@ def case_view(row: Any, consultations: Sequence[Any]) -> CaseView:
         concerns=[labelled(Concern.of(c)) for c in json.loads(row.concerns)],
         status=row.status,
         merged_into=row.merged_into,
+        closed=ClosedInfo(
+            reason=row.closed_reason,
+            label_ja=ClosingReason.of(row.closed_reason).label_ja,
+            handed_to=row.handed_to,
+            closed_on=row.closed_on,
+        )
+        if row.closed_reason
+        else None,
+        ended_members=[
+            EndedMember(
+                member_id=m.member_id,
+                reason=m.reason,
+                label_ja=ClosingReason.of(m.reason).label_ja,
+                handed_to=m.handed_to,
+                ended_on=m.ended_on,
+            )
+            for m in ended
+        ],
+        review_flags=[
+            ReviewFlag(
+                member_id=f.member_id,
+                change_id=f.change_id,
+                reason=f.reason,
+                label_ja=ReviewFlagReason.of(f.reason).label_ja,
+                occurred_on=f.occurred_on,
+            )
+            for f in flags
+        ],
         opened_at=row.opened_at,
         version=row.version,
     )
@@ -117,7 +187,26 @@ async def _views(conn: AsyncConnection, rows: Sequence[Any]) -> list[CaseView]:
             .order_by(case_consultations.c.added_at, case_consultations.c.consultation_id)
         ):
             behind[c.case_id].append(c)
-    return [case_view(r, behind[r.case_id]) for r in rows]
+    ended: dict[str, list[Any]] = {i: [] for i in ids}
+    flags: dict[str, list[Any]] = {i: [] for i in ids}
+    if ids:
+        for m in await conn.execute(
+            select(case_ended_members)
+            .where(case_ended_members.c.case_id.in_(ids))
+            .order_by(case_ended_members.c.ended_on, case_ended_members.c.member_id)
+        ):
+            ended[m.case_id].append(m)
+        for f in await conn.execute(
+            select(case_review_flags)
+            .where(
+                case_review_flags.c.case_id.in_(ids),
+                case_review_flags.c.withdrawn.is_(False),
+                case_review_flags.c.reviewed_by.is_(None),
+            )
+            .order_by(case_review_flags.c.occurred_on, case_review_flags.c.change_id)
+        ):
+            flags[f.case_id].append(f)
+    return [case_view(r, behind[r.case_id], ended[r.case_id], flags[r.case_id]) for r in rows]
 
 
 async def list_cases(

@@ -3,7 +3,8 @@
 One open case per household: a coordinator opens one directly (POST /cases), intake's
 escalations open one or add their consultation to the household's open case. A case
 names its main coordinating agency and the members it concerns; a coordinator changes
-them (PUT, with If-Match)."""
+them (PUT, with If-Match). A coordinator or the main agency's staff ends some members'
+support (member-closings), closes the case (closing) and reopens it (reopening)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi import APIRouter, Query, Response
 from kyosei_platform.api import Command, IfMatch, Reader, tag, with_etag
 from kyosei_platform.http import Runtime
 
-from .. import commands, views
+from .. import commands, lifecycle, views
 
 router = APIRouter(prefix="/cases", tags=["cases 多機関協働"])
 
@@ -47,7 +48,7 @@ async def list_cases(
     runtime: Runtime,
     household_id: Annotated[str | None, Query(max_length=64)] = None,
     consultation_id: Annotated[str | None, Query(max_length=64)] = None,
-    status: Literal["open", "merged"] | None = None,
+    status: Literal["open", "closed", "merged"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[views.CaseView]:
     """Cases the caller may see: coordinators and auditors all; others, those their
@@ -104,4 +105,59 @@ async def change_members(
     (empty: the whole household); each must be the household's (422 naming
     member_ids). A stale If-Match is 412."""
     await commands.change_members(ctx, case_id, body, if_match)
+    return await _answer(ctx, runtime, response, case_id)
+
+
+@router.post("/{case_id}/member-closings", response_model=views.CaseView, responses=with_etag())
+async def end_member_support(
+    case_id: str,
+    body: lifecycle.EndMemberSupport,
+    ctx: Command,
+    runtime: Runtime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> views.CaseView:
+    """本人分の終結 (MemberSupportEnded; coordinator or the main agency's staff, else
+    403): the support of ``member_ids`` ends, with the reason; the case goes on for the
+    others. The members must be ones the case concerns (422 naming member_ids); ending
+    the last remaining members is 422 (close the case instead); a member already ended
+    is 409 member_support_already_ended. ``handed_to`` is required for handed_to_agency
+    and handed_to_prefecture and refused otherwise (422); ``ended_on`` is never in the
+    future (422). A closed or merged case is 409 case_not_open; a stale If-Match 412."""
+    await lifecycle.end_member_support(ctx, case_id, body, if_match)
+    return await _answer(ctx, runtime, response, case_id)
+
+
+@router.post("/{case_id}/closing", response_model=views.CaseView, responses=with_etag())
+async def close_case(
+    case_id: str,
+    body: lifecycle.CloseCase,
+    ctx: Command,
+    runtime: Runtime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> views.CaseView:
+    """終結 (CaseClosed; coordinator or the main agency's staff, else 403): status
+    ``closed`` with the reason; the household then has no open case, so a later
+    escalation opens a new one. ``handed_to`` is required for handed_to_agency and
+    handed_to_prefecture and refused otherwise (422); ``closed_on`` is never in the
+    future (422). Already closed: 409 case_already_closed; merged: 409 case_not_open;
+    a stale If-Match 412."""
+    await lifecycle.close_case(ctx, case_id, body, if_match)
+    return await _answer(ctx, runtime, response, case_id)
+
+
+@router.post("/{case_id}/reopening", response_model=views.CaseView, responses=with_etag())
+async def reopen_case(
+    case_id: str,
+    body: lifecycle.ReopenCase,
+    ctx: Command,
+    runtime: Runtime,
+    response: Response,
+    if_match: IfMatch = None,
+) -> views.CaseView:
+    """再開 (CaseReopened; coordinator or the main agency's staff, else 403): status
+    ``open`` again. A case that is not closed is 409 case_not_closed; when the household
+    has another open case, 409 case_already_open naming it. A stale If-Match is 412."""
+    await lifecycle.reopen_case(ctx, case_id, body, if_match)
     return await _answer(ctx, runtime, response, case_id)

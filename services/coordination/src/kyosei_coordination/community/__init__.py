@@ -1,0 +1,1 @@
+"""地域課題: community issues raised from what coordinators saw across cases."""
