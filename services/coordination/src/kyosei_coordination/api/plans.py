@@ -16,7 +16,7 @@ from fastapi import APIRouter, Response
 from kyosei_platform.api import Command, IfMatch, Reader, tag, with_etag
 from kyosei_platform.http import Runtime
 
-from ..domain.plan import CaseRequests
+from ..domain.plan import CaseRequest
 from ..plans import commands, views
 
 router = APIRouter(prefix="/cases/{case_id}", tags=["plans 支援プラン"])
@@ -131,8 +131,9 @@ async def list_reviews(case_id: str, identity: Reader, runtime: Runtime) -> list
     return await views.reviews(runtime.store, identity, case_id)
 
 
-def _made(state: CaseRequests, response: Response) -> views.RequestView:
-    made = state.made[-1]
+def _made(state: CaseRequest, response: Response) -> views.RequestView:
+    made = state.made
+    assert made is not None
     tag(response, 1)  # a request is recorded once and never changes
     return views.RequestView(
         request_id=made.request_id,

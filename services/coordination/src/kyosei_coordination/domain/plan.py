@@ -7,8 +7,10 @@ Streams (see :mod:`kyosei_coordination.plans.commands`):
 - ``plan-<case_id>``: SupportPlanAdopted with one RoleAssigned per action, for each
   version, and PlanReviewed (a review is checked against the plan version in force
   when it is written, in the same stream, so neither can slip past the other);
-- ``requests-<case_id>``: OutreachRequested or ParticipationRequested, each with the
-  store-only ActionRequestMade that links it to the plan's action.
+- ``request-<request_id>``: one request, OutreachRequested or ParticipationRequested
+  (published), then the store-only ActionRequestMade that links it to the plan's action
+  (store-only events come after the published ones of their stream, so the chain of
+  what is published has no gaps).
 
 Who writes (:func:`may_write`): a coordinator, or staff of the case's main agency.
 """
@@ -431,11 +433,11 @@ def action_of_current(field_name: str, state: SupportPlan, action_id: str) -> No
 
 
 @dataclass
-class CaseRequests:
-    """The requests a case made to outreach and participation support."""
+class CaseRequest:
+    """One request a case made to outreach or participation support."""
 
-    case_id: str
-    made: list[ActionRequestMade] = field(default_factory=list)
+    request_id: str
+    made: ActionRequestMade | None = None
     version: int = 0
 
     @property
@@ -444,7 +446,7 @@ class CaseRequests:
 
     def evolve(self, event: DomainEvent) -> None:
         if isinstance(event, ActionRequestMade):
-            self.made.append(event)
+            self.made = event
         self.version += 1
 
 

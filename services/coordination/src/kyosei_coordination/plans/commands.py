@@ -2,8 +2,9 @@
 
 Streams: ``assessment-<case_id>`` (AssessmentRecorded, one event per version, so the
 stream version is the assessment version); ``plan-<case_id>`` (SupportPlanAdopted
-and its RoleAssigned for each version, and PlanReviewed); ``requests-<case_id>``
-(OutreachRequested or ParticipationRequested, each with ActionRequestMade).
+and its RoleAssigned for each version, and PlanReviewed);
+``request-<request_id>`` (OutreachRequested or ParticipationRequested, then the
+store-only ActionRequestMade).
 
 The plan's entity tag is its plan version (1, 2, …), not its stream version: a
 review does not make a coordinator's copy of the plan stale. A revision sent with an
@@ -62,8 +63,8 @@ def plan_stream(case_id: str) -> str:
     return stream_id("plan", case_id)
 
 
-def requests_stream(case_id: str) -> str:
-    return stream_id("requests", case_id)
+def request_stream(request_id: str) -> str:
+    return stream_id("request", request_id)
 
 
 def new_id(prefix: str) -> str:
@@ -370,7 +371,7 @@ async def _request(
     case: case_domain.Case,
     asked: OutreachRequested | ParticipationRequested,
     action_id: str | None,
-) -> domain.CaseRequests:
+) -> domain.CaseRequest:
     """Record the request and its link to the plan action (checked against the plan
     version in force)."""
     plan = await ctx.load(plan_stream(case.case_id), _plan(case.case_id))
@@ -381,16 +382,16 @@ async def _request(
         action_id=action_id,
         member_id=asked.member_id,
     )
-    stream = requests_stream(case.case_id)
-    state = await ctx.load(stream, lambda: domain.CaseRequests(case.case_id))
-    await ctx.save(Change(state, stream, events, _subject(case)))
+    state = domain.CaseRequest(asked.request_id)
+    stream = request_stream(asked.request_id)
+    await ctx.save(Change(state, stream, events, _subject(case), expected=0))
     return state
 
 
 @retry_on_conflict
 async def request_outreach(
     ctx: CommandContext, case_id: str, cmd: RequestOutreach
-) -> domain.CaseRequests:
+) -> domain.CaseRequest:
     """アウトリーチ依頼: intake starts an outreach case at the agency asked."""
     case = await open_case(ctx, case_id)
     asked = OutreachRequested(
@@ -409,7 +410,7 @@ async def request_outreach(
 @retry_on_conflict
 async def request_participation(
     ctx: CommandContext, case_id: str, cmd: RequestParticipation
-) -> domain.CaseRequests:
+) -> domain.CaseRequest:
     """参加支援依頼: the participation agency answers with ParticipationMatched."""
     case = await open_case(ctx, case_id)
     asked = ParticipationRequested(
