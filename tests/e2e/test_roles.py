@@ -148,6 +148,42 @@ async def seed(system: System) -> dict[str, str]:
         ),
         201,
     )
+
+    # The case's assessment and plan, so that their reads as of today answer.
+    async def assessed() -> bool:
+        recorded = await coordinator.post(
+            f"/cases/{case_id}/assessments",
+            json={
+                "assessed_on": today().isoformat(),
+                "assessment": {
+                    "members": [{"member_id": member, "situation": "独居", "needs": "見守り"}],
+                    "history_background": "経緯",
+                    "strengths": "近所づきあい",
+                    "wishes": "家で暮らしたい",
+                },
+            },
+        )
+        return recorded.status_code == 201
+
+    await eventually(assessed)
+    json_of(
+        await coordinator.put(
+            f"/cases/{case_id}/plan",
+            json={
+                "adopted_on": today().isoformat(),
+                "review_on": today().isoformat(),
+                "person_wishes": "家で暮らしたい",
+                "goals": [
+                    {
+                        "text": "つながり続ける",
+                        "approaches": ["staying_connected"],
+                        "actions": [{"text": "訪問", "responsible_agency": B}],
+                    }
+                ],
+            },
+        ),
+        201,
+    )
     return {
         "household_id": hid,
         "member_id": member,

@@ -11,14 +11,17 @@ from kyosei_platform.service import Service
 from .api import router as case_routes
 from .api.community import router as community_routes
 from .api.meetings import router as meeting_routes
+from .api.plans import router as plan_routes
 from .community.projection import CommunityIssueList
 from .meetings.projection import MeetingList
+from .plans.projection import PlanList
 from .policies import POLICIES
 from .projections import CaseList
 
 router = APIRouter()
 router.include_router(case_routes)
 router.include_router(meeting_routes)
+router.include_router(plan_routes)
 router.include_router(community_routes)
 
 service = Service(
@@ -33,13 +36,17 @@ service = Service(
         "concerns; it keeps "
         "the household directory from intake's household events. Meetings about a case "
         "(支援会議, 重層的支援会議, 地域ケア会議, ケース会議): what a meeting recorded is read "
-        "only by its participant agencies and auditors, and never published. Members' "
-        "life changes (intake's death, departure, facility stay) flag the case for review "
-        "(親亡き後 when a parent dies); members' support ends, the case is closed with a "
-        "reason and reopened; coordinators raise de-identified community issues (地域課題)."
+        "only by its participant agencies and auditors, and never published. A case's "
+        "assessment of the whole household and its support plan are versioned and read as "
+        "of any date; each plan action names its responsible agency (RoleAssigned); reviews "
+        "score 自立 and 孤立の解消; plan actions ask outreach (OutreachRequested) and "
+        "participation support (ParticipationRequested). Members' life changes (intake's "
+        "death, departure, facility stay) flag the case for review (親亡き後 when a parent "
+        "dies); members' support ends, the case is closed with a reason and reopened; "
+        "coordinators raise de-identified community issues (地域課題)."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[CaseList, MeetingList, CommunityIssueList],
+    projections=[CaseList, MeetingList, PlanList, CommunityIssueList],
     policies=POLICIES,
 )
