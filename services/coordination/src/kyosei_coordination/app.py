@@ -9,7 +9,9 @@ from fastapi import APIRouter
 from kyosei_platform.service import Service
 
 from .api import router as case_routes
+from .api.board import router as board_routes
 from .api.meetings import router as meeting_routes
+from .board.projection import Board
 from .meetings.projection import MeetingList
 from .policies import POLICIES
 from .projections import CaseList
@@ -17,6 +19,7 @@ from .projections import CaseList
 router = APIRouter()
 router.include_router(case_routes)
 router.include_router(meeting_routes)
+router.include_router(board_routes)
 
 service = Service(
     name="coordination",
@@ -30,10 +33,13 @@ service = Service(
         "concerns; it keeps "
         "the household directory from intake's household events. Meetings about a case "
         "(支援会議, 重層的支援会議, 地域ケア会議, ケース会議): what a meeting recorded is read "
-        "only by its participant agencies and auditors, and never published."
+        "only by its participant agencies and auditors, and never published. The "
+        "coordinator's board (cases by stage, overdue reviews, waiting for consent, "
+        "flagged, accompanied, stalled), each agency's assigned actions and each case's "
+        "timeline; outreach and participation outcomes come back onto the case."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[CaseList, MeetingList],
+    projections=[CaseList, MeetingList, Board],
     policies=POLICIES,
 )
