@@ -32,7 +32,7 @@ def upgrade() -> None:
         "timeline_entries",
         sa.Column("event_id", sa.String(64), primary_key=True),
         sa.Column("case_id", sa.String(80), nullable=False, index=True),
-        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("position", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
         sa.Column("label_ja", sa.String(100), nullable=False),

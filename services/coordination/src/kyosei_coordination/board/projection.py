@@ -19,7 +19,18 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Integer, String, Table, Text, delete, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy import case as sql_case
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -74,7 +85,7 @@ timeline_entries = Table(
     metadata,
     Column("event_id", String(64), primary_key=True),
     Column("case_id", String(80), nullable=False, index=True),
-    Column("position", Integer, nullable=False),
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
     Column("at", String(40), nullable=False),
     Column("type", String(64), nullable=False),
     Column("label_ja", String(100), nullable=False),
