@@ -21,6 +21,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
+from kyosei_events import Metadata, NewEvent
+from kyosei_events.catalogue.coordination import GoalOutline, RoleAssigned, SupportPlanAdopted
 from kyosei_platform.application import now, today
 from kyosei_platform.auth import Role
 from tests.conftest import PG_URL, require_postgres
@@ -55,7 +57,8 @@ def fill(path: str, ids: dict[str, str]) -> str:
 
 async def seed(system: System) -> dict[str, str]:
     """Records of two agencies: a household with consent, an unresolved consultation, a
-    referral waiting to be answered, an outreach case and a coordination case."""
+    referral waiting to be answered, an outreach case and a coordination case with a
+    plan."""
     a = system.client("intake", A, "staff-a", Role.STAFF)
     household = json_of(await a.post("/households", json={"members": [{"name": "役割 花子"}]}), 201)
     hid, member = household["household_id"], household["members"][0]["member_id"]
@@ -133,6 +136,44 @@ async def seed(system: System) -> dict[str, str]:
             },
         ),
         201,
+    )
+    # A plan of the case, as coordination's plan commands record it (the board's
+    # 伴走 list and the agency's actions are not empty then).
+    await system.services["coordination"].runtime.store.append(
+        case_id,
+        [
+            NewEvent(e, hid, Metadata(agency_id=A))
+            for e in (
+                SupportPlanAdopted(
+                    case_id=case_id,
+                    version=1,
+                    adopted_on=today(),
+                    review_on=today() + timedelta(days=90),
+                    goals=[GoalOutline(goal_id="g1", approaches=["staying_connected"])],
+                    plan={
+                        "person_wishes": "役割の希望",
+                        "goals": [
+                            {
+                                "goal_id": "g1",
+                                "text": "つながり",
+                                "approaches": ["staying_connected"],
+                            }
+                        ],
+                    },
+                    adopted_by=A,
+                    adopted_at=now(),
+                ),
+                RoleAssigned(
+                    case_id=case_id,
+                    plan_version=1,
+                    goal_id="g1",
+                    action_id="a1",
+                    responsible_agency=B,
+                    task="見守り訪問",
+                    assigned_at=now(),
+                ),
+            )
+        ],
     )
     return {
         "household_id": hid,
