@@ -704,3 +704,36 @@ def test_an_outcome_already_received_from_a_source_event_records_nothing() -> No
     state.evolve(first)
     assert receive(state, **kw) == []
     assert len(receive(state, **{**kw, "source_event_id": "src-2"})) == 1
+
+
+async def test_an_outcome_moves_the_case_s_etag(store: EventStore, bus: PolicyBus) -> None:
+    await store.append(
+        "case-e",
+        [
+            NewEvent(
+                CaseOpened(
+                    case_id="case-e", escalated_by=HOUKATSU, concerns=["care"], opened_at=NOW
+                ),
+                "h-1",
+            )
+        ],
+    )
+    await bus.publish(
+        "participation",
+        ParticipationMatched(
+            match_id="match-e",
+            household_id="h-1",
+            case_id="case-e",
+            opportunity_id="opp-1",
+            opportunity_kind="place",
+            host_agency_id="cafe",
+            link_worker_agency_id="shakyo",
+            matched_on=NOW.date(),
+            fit_notes="notes",
+        ),
+    )
+    async with store.engine.connect() as conn:
+        (version,) = (
+            await conn.execute(select(coordination_tables.tables["cases"].c.version))
+        ).one()
+    assert version == 2 == len(await store.read_stream("case-e"))

@@ -161,6 +161,7 @@ async def test_a_rebuild_keeps_the_directory_fed_by_intakes_events(
     assert [make().name for make in service.projections] == [
         "coordination.cases",
         "coordination.meetings",
+        "coordination.board",
     ]
 
     maintenance = EventStore(store.engine, store.vault, name=store.name)

@@ -111,6 +111,10 @@ class CaseList:
                 values = {"main_agency": e.main_agency}
             elif isinstance(e, CaseMembersChanged):
                 values = {"member_ids": json.dumps(e.member_ids)}
+            elif getattr(e, "case_id", None) == d.recorded.stream_id:
+                # Any other event of the case's own stream (an outcome received, a plan…)
+                # moves its version, so that its ETag is the stream's.
+                values = {}
             else:
                 continue
             await conn.execute(
