@@ -67,7 +67,7 @@ async def test_migrations_create_the_store_and_read_models(
     engine = create_engine(database.url, schema=database.schema)
     async with engine.connect() as conn:
         table = f'"{database.schema}".alembic_version' if database.schema else "alembic_version"
-        head = {"intake": "0008", "coordination": "0010"}[service]
+        head = {"intake": "0008", "coordination": "0011"}[service]
         assert (await conn.execute(text(f"select version_num from {table}"))).scalar() == head
     await engine.dispose()
 

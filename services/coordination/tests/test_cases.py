@@ -163,6 +163,7 @@ async def test_a_rebuild_keeps_the_directory_fed_by_intakes_events(
         "coordination.meetings",
         "coordination.plans",
         "coordination.community_issues",
+        "coordination.board",
     ]
 
     maintenance = EventStore(store.engine, store.vault, name=store.name)

@@ -9,9 +9,11 @@ from fastapi import APIRouter
 from kyosei_platform.service import Service
 
 from .api import router as case_routes
+from .api.board import router as board_routes
 from .api.community import router as community_routes
 from .api.meetings import router as meeting_routes
 from .api.plans import router as plan_routes
+from .board.projection import Board
 from .community.projection import CommunityIssueList
 from .meetings.projection import MeetingList
 from .plans.projection import PlanList
@@ -23,6 +25,7 @@ router.include_router(case_routes)
 router.include_router(meeting_routes)
 router.include_router(plan_routes)
 router.include_router(community_routes)
+router.include_router(board_routes)
 
 service = Service(
     name="coordination",
@@ -43,10 +46,13 @@ service = Service(
         "participation support (ParticipationRequested). Members' life changes (intake's "
         "death, departure, facility stay) flag the case for review (親亡き後 when a parent "
         "dies); members' support ends, the case is closed with a reason and reopened; "
-        "coordinators raise de-identified community issues (地域課題)."
+        "coordinators raise de-identified community issues (地域課題). The "
+        "coordinator's board (cases by stage, overdue reviews, waiting for consent, "
+        "flagged, accompanied, stalled), each agency's assigned actions and each case's "
+        "timeline; outreach and participation outcomes come back onto the case."
     ),
     router=router,
     migrations=Path(__file__).resolve().parents[2] / "migrations",
-    projections=[CaseList, MeetingList, PlanList, CommunityIssueList],
+    projections=[CaseList, MeetingList, PlanList, CommunityIssueList, Board],
     policies=POLICIES,
 )

@@ -7,6 +7,10 @@
   its household (CaseLinkedToHousehold), so that the household's cases include it; if
   the household already has another open case, the later case is merged into it
   (CaseMergedInto, and its consultations are added to the open case).
+- intake OutreachStarted with origin ``coordination`` (``origin_ref``: the case), its
+  OutreachEnded, and participation ParticipationMatched naming a case: the outcome
+  reaches the case (RequestOutcomeReceived on its stream, for its timeline). Events
+  about no known case record nothing; a redelivery records nothing.
 - intake's household events keep coordination's copy of the household directory, so
   that merges and consent are known here too (kyosei_households.feed).
 - intake MemberDied, MemberDeparted, MemberFacilityStayStarted: besides the directory,
@@ -23,6 +27,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from kyosei_events.catalogue.coordination import OutcomeKind
 from kyosei_events.catalogue.intake import (
     CaseEscalated,
     ConsultationLinkedToHousehold,
@@ -31,13 +38,19 @@ from kyosei_events.catalogue.intake import (
     MemberDeparted,
     MemberDied,
     MemberFacilityStayStarted,
+    OutreachEnded,
+    OutreachOrigin,
+    OutreachStarted,
 )
+from kyosei_events.catalogue.participation import ParticipationMatched
 from kyosei_events.policy import Policy, PolicyContext, policy
 from kyosei_households import life_change
 from kyosei_households.directory import record
 from kyosei_households.feed import directory_policies
 from kyosei_platform.application import CommandContext
 
+from .board.outcomes import receive_outcome
+from .board.projection import outreach_links
 from .commands import OpenCase, link_household, open_case
 from .lifecycle import flag_life_change, withdraw_flags
 
@@ -120,6 +133,59 @@ async def member_change_retracted(e: MemberChangeRetracted, ctx: PolicyContext) 
     await withdraw_flags(_command(ctx), e.retracted_change_id)
 
 
+@policy(OutreachStarted)
+async def outreach_started(e: OutreachStarted, ctx: PolicyContext) -> None:
+    """OutreachStarted (intake) for a coordination request -> RequestOutcomeReceived
+    outreach_started on the case ``origin_ref`` names."""
+    if e.origin is not OutreachOrigin.COORDINATION or e.origin_ref is None:
+        return
+    await receive_outcome(
+        _command(ctx),
+        e.origin_ref,
+        kind=OutcomeKind.OUTREACH_STARTED,
+        ref_id=e.outreach_id,
+        agency_id=e.agency_id,
+        source_event_id=ctx.envelope.id,
+    )
+
+
+@policy(OutreachEnded)
+async def outreach_ended(e: OutreachEnded, ctx: PolicyContext) -> None:
+    """OutreachEnded (intake) of an outreach started for a case -> RequestOutcomeReceived
+    outreach_ended on that case."""
+    link = (
+        await ctx.uow.conn.execute(
+            select(outreach_links).where(outreach_links.c.outreach_id == e.outreach_id)
+        )
+    ).first()
+    if link is None:
+        return
+    await receive_outcome(
+        _command(ctx),
+        link.case_id,
+        kind=OutcomeKind.OUTREACH_ENDED,
+        ref_id=e.outreach_id,
+        agency_id=link.agency_id,
+        source_event_id=ctx.envelope.id,
+    )
+
+
+@policy(ParticipationMatched)
+async def participation_matched(e: ParticipationMatched, ctx: PolicyContext) -> None:
+    """ParticipationMatched (participation) naming a case -> RequestOutcomeReceived
+    participation_matched on it (the host agency as its agency)."""
+    if e.case_id is None:
+        return
+    await receive_outcome(
+        _command(ctx),
+        e.case_id,
+        kind=OutcomeKind.PARTICIPATION_MATCHED,
+        ref_id=e.match_id,
+        agency_id=e.host_agency_id,
+        source_event_id=ctx.envelope.id,
+    )
+
+
 _LIFE_POLICIES: list[Policy[Any]] = [
     member_died,
     member_departed,
@@ -131,6 +197,9 @@ _OWN = {p.event_type for p in _LIFE_POLICIES}
 POLICIES: list[Policy[Any]] = [
     case_escalated,
     consultation_linked,
+    outreach_started,
+    outreach_ended,
+    participation_matched,
     *_LIFE_POLICIES,
     *(p for p in directory_policies() if p.event_type not in _OWN),
 ]

@@ -106,6 +106,7 @@ class CaseList:
         for d in events:
             e = d.event
             version = d.recorded.version
+            case_id = getattr(e, "case_id", None)
             if isinstance(e, CaseOpened):
                 await conn.execute(
                     cases.insert().values(
@@ -221,10 +222,14 @@ class CaseList:
                     .values(reviewed_by=e.review_id)
                 )
                 continue
+            elif case_id == d.recorded.stream_id:
+                # Any other event of the case's own stream (an outcome received, a plan…)
+                # moves its version, so that its ETag is the stream's.
+                values = {}
             else:
                 continue
             await conn.execute(
-                update(cases).where(cases.c.case_id == e.case_id).values(**values, version=version)
+                update(cases).where(cases.c.case_id == case_id).values(**values, version=version)
             )
 
     async def reset(self, uow: UnitOfWork) -> None:
