@@ -1,35 +1,65 @@
-"""Append and catch-up throughput: kyosei's EventStore against the eventsourcing library.
+"""Append, catch-up and rebuild throughput: kyosei's EventStore against the
+eventsourcing library and against the database driver alone.
 
 Run with ``make bench`` or ``.venv/bin/python tests/bench/run.py`` (``--help`` for the
-flags; ``--quick`` is a smoke run of a few seconds). Not a pytest module.
+flags; ``--quick`` is a smoke run of well under a minute on a quiet machine). Not a
+pytest module.
 
-Both systems get the same ~256-byte JSON payloads (a ``CaseOpened`` event, which has no
-personal fields), on the same PostgreSQL server and on SQLite files in a temporary
-directory. Each system has its own fresh PostgreSQL schema, dropped at the end.
+Every system gets the same 256-byte JSON payloads (a ``CaseOpened`` event whose
+optional fields are empty, so its one personal field, ``reason``, is absent and nothing
+is sealed), on the same PostgreSQL server and on SQLite files in a temporary directory.
+Each system has its own fresh PostgreSQL schema, dropped at the end.
+
+Systems
+  kyosei         ``EventStore.append`` as shipped (``database.create_engine``).
+  eventsourcing  its PostgreSQL / SQLite application recorders, same JSON as state.
+  raw-driver     the physical limit: the store's ``events`` table (its DDL compiled from
+                 ``kyosei_events.tables``: the same columns, primary key, unique
+                 (stream_id, version) and event_id, and indexes) and kyosei's INSERT
+                 ... RETURNING position, tx_id, sent by the driver alone with each row
+                 computed ahead (the same payload and metadata bytes; random hashes, no
+                 chain). PostgreSQL: asyncpg, one connection per writer (1 or 16),
+                 prepared statement, one row per implicit transaction, like kyosei's
+                 one-event append. SQLite: the ``sqlite3`` module, one connection per
+                 writer (16 writers: 16 threads) with kyosei's PRAGMAs (WAL, synchronous
+                 NORMAL, busy timeout), BEGIN IMMEDIATE, the INSERT, COMMIT per row.
 
 Scenarios
   append-1   one writer, one event per transaction, round-robin over a set of streams,
-             so both new-stream and existing-stream appends happen (same plan for both).
+             so both new-stream and existing-stream appends happen (same plan for all).
   append-16  16 concurrent writers on distinct streams: kyosei as 16 asyncio tasks
              sharing one engine (pool of 16), eventsourcing as 16 threads sharing one
-             recorder (pool of 16).
+             recorder (pool of 16), the raw driver as 16 asyncio tasks with a
+             connection each (PostgreSQL) or 16 threads (SQLite).
   catch-up   a projection from position 0 over a pre-filled log: kyosei's ``catch_up``
              (batched, checkpoint in the same transaction) counting events per stream
              into a read-model table with a batched upsert; eventsourcing's
              ``ProjectionRunner`` with the same read model (it tracks per event, one
              transaction per event) on PostgreSQL.
+  rebuild    kyosei alone: a log of ``--rebuild`` events (default 1,000,000; ``--quick``
+             20,000; 100 per stream, written 10 per append, 1,000 per transaction) and
+             the catch-up scenario's read model built from nothing by ``catch_up``;
+             timed is the catch-up only (events/s, and seconds in the note).
 
-The append scenarios run in rounds that alternate which system goes first, so a noisy
-machine disturbs both alike. Latencies are per append call (p50/p99 in milliseconds).
+The append scenarios run in rounds (``--rounds``, default 6); each round starts with the
+next system (kyosei, eventsourcing, raw driver), so a noisy machine disturbs all alike.
+Latencies are per append call (p50/p99 in milliseconds).
+
+The ratios section prints, per database and append scenario, kyosei / eventsourcing
+and kyosei / raw driver in events/s with the issue's targets and PASS or MISS:
+PostgreSQL 1 writer >= 1.5x eventsourcing and >= 0.70 of raw, 16 writers >= 4x and
+>= 0.60; SQLite 1 writer >= 1x eventsourcing, 16 writers >= 1x with kyosei's p99 <= 20
+ms (kyosei / raw on SQLite has no target); PostgreSQL catch-up >= 10,000 events/s; the
+rebuild's events and seconds (no target). The last line counts the targets met.
 
 kyosei alone
   registration  intake's household registration (duplicate check, events, read
              models) with 1,000, 10,000 and 100,000 households already registered, all of them
              sharing the new members' birth date (registration.py; ``--registration``).
   soak       intake's resident memory after 1,000, 10,000 and 100,000 commands on SQLite
-             (``--quick``: 1,000 and 5,000, on SQLite and PostgreSQL, with the
-             allocation sites that grew between checkpoints; the full run, about 15
-             minutes, reports RSS only) (soak.py, in a process of its own; ``--soak``).
+             (``--quick``: 100 and 300, on SQLite and PostgreSQL, with the allocation
+             sites that grew between checkpoints; the full run, about 15 minutes,
+             reports RSS only) (soak.py, in a process of its own; ``--soak``).
 """
 
 from __future__ import annotations
@@ -550,6 +580,9 @@ class RawPg:
             raise ValueError("more writers than raw-driver connections")
         return runner.run(self._run(plans, streams, payloads))
 
+    def count(self, runner: asyncio.Runner) -> int:
+        return int(runner.run(self.conns[0].fetchval("SELECT count(*) FROM events")))
+
     def close(self, runner: asyncio.Runner) -> None:
         for conn in self.conns:
             runner.run(conn.close())
@@ -619,6 +652,9 @@ class RawSqlite:
         return run_threads(
             lambda w, plan, lat: self.appends(self.conns[w], plan, streams, payloads, lat), plans
         )
+
+    def count(self, runner: asyncio.Runner) -> int:
+        return int(self.conns[0].execute("SELECT count(*) FROM events").fetchone()[0])
 
     def close(self, runner: asyncio.Runner) -> None:
         for conn in self.conns:
@@ -803,7 +839,7 @@ REBUILD_APPENDS_PER_TX = 100  # of 10 events each: the log is filled 1,000 event
 
 async def kyosei_rebuild(k: KyoseiSide, dialect: str, n_events: int, batch: int) -> Result:
     """Fill a log with ``n_events`` (100 per stream, 10 per append, 1,000 per transaction;
-    the CaseOpened payloads of a pool of 10,000 repeat, each with its own event id), then
+    the CaseOpened payloads of a pool of 1,000 repeat, each with its own event id), then
     time ``catch_up`` building the read model of the catch-up scenario from nothing."""
     store = k.store
     async with k.engine.begin() as conn:
@@ -812,7 +848,7 @@ async def kyosei_rebuild(k: KyoseiSide, dialect: str, n_events: int, batch: int)
     streams = Streams.new(n_streams)
     versions = streams.versions[KYOSEI]
     names = [str(i) for i in streams.ids]
-    events_pool = [make_event(i) for i in range(min(n_events, 10_000))]
+    events_pool = [make_event(i) for i in range(min(n_events, 1000))]
     plan = fill_plan(n_events, n_streams, 10)
     filled = 0
     t0 = time.perf_counter()
@@ -1096,6 +1132,10 @@ def run_database(
                 conc_payloads,
             )
         )
+        # every row the raw driver was timed on is there
+        expected = cfg.writers * 4 + cfg.single + cfg.concurrent
+        if (written := raw.count(runner)) != expected:
+            raise RuntimeError(f"raw driver wrote {written} rows on {db.name}, not {expected}")
     finally:
         raw.close(runner)
         e.close()
@@ -1318,7 +1358,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         type=int,
         help="events in the log of the rebuild scenario (default 1000000; --quick 20000; 0 skips)",
     )
-    p.add_argument("--rounds", type=int, help="alternating rounds per append scenario (default 4)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help="alternating rounds per append scenario (default 6; --quick 3: each system "
+        "goes first as often as the others)",
+    )
     p.add_argument("--no-es-catch-up", action="store_true", help="measure only kyosei's catch-up")
     p.add_argument(
         "--registration",
@@ -1349,7 +1394,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         catch_up=args.catch_up if args.catch_up is not None else (2000 if quick else 20_000),
         catch_up_streams=args.catch_up_streams or (100 if quick else 1000),
         batch=args.batch,
-        rounds=args.rounds or (2 if quick else 4),
+        rounds=args.rounds or (3 if quick else 6),
         es_catch_up=not args.no_es_catch_up,
         rebuild=args.rebuild if args.rebuild is not None else (20_000 if quick else 1_000_000),
         pre_ping=not args.what_if_no_pre_ping,
@@ -1373,13 +1418,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": f"eventsourcing {_version('eventsourcing')}, sqlalchemy {sa.__version__}, "
         f"asyncpg {_version('asyncpg')}, psycopg {psycopg.__version__}, "
         f"sqlite {sqlite3.sqlite_version}",
-        "payload": f"{PAYLOAD_BYTES} bytes of JSON per event (CaseOpened, no personal fields)",
+        "payload": f"{PAYLOAD_BYTES} bytes of JSON per event (CaseOpened, its personal "
+        "reason empty: nothing sealed)",
         "counts": f"append-1 {cfg.single}, append-{cfg.writers} {cfg.concurrent} "
         f"over {cfg.streams} streams, {cfg.rounds} alternating rounds; "
-        f"catch-up {cfg.catch_up} events over {cfg.catch_up_streams} streams",
+        f"catch-up {cfg.catch_up} events over {cfg.catch_up_streams} streams; "
+        f"rebuild {cfg.rebuild} events over {cfg.rebuild // REBUILD_EVENTS_PER_STREAM} streams",
         "eventsourcing recorders": "PostgresApplicationRecorder / SQLiteApplicationRecorder "
         "(global notification log, like kyosei's), StoredEvent state = the same JSON bytes; "
         "its appends exclude serialisation, kyosei's include it (model_dump, canonical JSON, hash)",
+        "raw driver": "the store's events table (DDL compiled from kyosei_events.tables: same "
+        "columns, unique keys and indexes) in a schema or file of its own, kyosei's INSERT "
+        "... RETURNING with each row computed ahead (the same payload and metadata bytes, "
+        "random hashes); asyncpg: one connection per writer, prepared statement, implicit "
+        "transaction; sqlite3: kyosei's PRAGMAs, BEGIN IMMEDIATE ... COMMIT, one thread per writer",
     }
     if not cfg.pre_ping:
         header["WHAT-IF"] = (
