@@ -39,7 +39,8 @@ Scenarios
   rebuild    kyosei alone: a log of ``--rebuild`` events (default 1,000,000; ``--quick``
              20,000; 100 per stream, written 10 per append, 1,000 per transaction) and
              the catch-up scenario's read model built from nothing by ``catch_up``;
-             timed is the catch-up only (events/s, and seconds in the note).
+             timed is the catch-up only (events/s, and seconds in the note); filling
+             the log through the store takes minutes at 1,000,000 events.
 
 The append scenarios run in rounds (``--rounds``, default 6); each round starts with the
 next system (kyosei, eventsourcing, raw driver), so a noisy machine disturbs all alike.
