@@ -36,7 +36,7 @@ format: .venv/.synced
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
 
-bench: .venv/.synced ## throughput against the eventsourcing library, side by side; registration at 1k and 10k households
+bench: .venv/.synced ## throughput against the eventsourcing library and the raw driver, side by side; a 1M-event rebuild; registration; intake soak
 	$(UV) run --frozen python tests/bench/run.py
 
 schemas: .venv/.synced ## regenerate the published JSON Schemas and AsyncAPI document
