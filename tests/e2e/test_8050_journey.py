@@ -224,8 +224,10 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
             ),
             201,
         )
-        assessment = json_of(await clinic.get(f"/cases/{case_id}/assessment"), 200)
+        assessment = json_of(await city.get(f"/cases/{case_id}/assessment"), 200)
         assert assessment["version"] == 1 and assessment["assessed_on"] == days(-21)
+        # The GP took part for the mother only; the assessment is the son's too.
+        assert (await clinic.get(f"/cases/{case_id}/assessment")).status_code == 404
 
         plan_body: dict[str, Any] = {
             "adopted_on": days(-20),
@@ -448,7 +450,7 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
         )
         assert review["plan_version"] == 1
         (stored,) = json_of(await auditor.get(f"/cases/{case_id}/reviews"), 200)
-        assert {s["area"] for s in stored["self_reliance"]} == {"food", "money", "health"}
+        assert {s["area"]["value"] for s in stored["self_reliance"]} == {"food", "money", "health"}
         assert stored["connectedness"] == 2
 
         # -- the mother dies: 親亡き後 flags the case for review ---------------------------

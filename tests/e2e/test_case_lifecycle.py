@@ -96,12 +96,12 @@ async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_
             return now if now["review_flags"] else None
 
         (flag,) = (await eventually(flagged))["review_flags"]
-        assert (flag["member_id"], flag["reason"], flag["occurred_on"]) == (
+        assert (flag["member_id"], flag["reason"]["value"], flag["occurred_on"]) == (
             mother,
             "parent_died",
             died_on,
         )
-        assert flag["label_ja"] == "親亡き後（親の死亡）"
+        assert flag["reason"]["label_ja"] == "親亡き後（親の死亡）"
 
         # Her part ends (died); the case goes on for her son.
         read = await houkatsu.get(f"/cases/{case_id}")
@@ -113,7 +113,9 @@ async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_
         view = json_of(ended, 200)
         assert ended.headers["ETag"] == f'"{view["version"]}"'
         assert view["status"] == "open"
-        assert [(m["member_id"], m["reason"]) for m in view["ended_members"]] == [(mother, "died")]
+        assert [(m["member_id"], m["reason"]["value"]) for m in view["ended_members"]] == [
+            (mother, "died")
+        ]
         stale = await houkatsu.post(
             f"/cases/{case_id}/closing",
             json={"reason": "handed_to_community", "closed_on": died_on},
@@ -137,7 +139,7 @@ async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_
             200,
         )
         assert closed["status"] == "closed"
-        assert closed["closed"]["reason"] == "handed_to_community"
+        assert closed["closed"]["reason"]["value"] == "handed_to_community"
         listed = json_of(await city.get("/cases", params={"status": "closed"}), 200)
         assert [c["case_id"] for c in listed] == [case_id]
         again = await houkatsu.post(

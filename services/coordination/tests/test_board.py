@@ -279,7 +279,7 @@ async def test_accompanying_is_never_stalled_and_an_overdue_review_is_counted(
         assert ids(board["stalled"]) == [quiet, solving]  # never the accompanied one
         assert recent not in ids(board["stalled"])
         (card,) = [c for c in board["stages"]["planned"] if c["case_id"] == along]
-        assert card["approaches"] == ["problem_solving", "staying_connected"]
+        assert [a["value"] for a in card["approaches"]] == ["problem_solving", "staying_connected"]
         assert card["next_review_on"] == "2027-01-01" and card["plan_version"] == 1
         overdue = {c["case_id"]: c["review_overdue_days"] for c in board["overdue_reviews"]}
         assert overdue == {solving: (LATER - date(2027, 1, 1)).days, along: overdue[along]}
@@ -316,7 +316,7 @@ async def test_flags_are_cleared_by_a_later_review_or_withdrawn(tmp_path: Path) 
         city = c.client(CITY, Role.COORDINATOR)
         (card,) = body(await city.get("/board"), 200)["flagged"]
         assert [f["occurred_on"] for f in card["flags"]] == ["2026-12-01", "2026-12-20"]
-        assert card["flags"][0]["label_ja"] == "親亡き後（親の死亡）"
+        assert card["flags"][0]["reason"]["label_ja"] == "親亡き後（親の死亡）"
         assert card["flags"][0]["member_id"] == "mother"
         # A review on 12-10 clears the flag of 12-01, not the later one.
         await c.append(case_id, reviewed(case_id, date(2026, 12, 10), LATER))

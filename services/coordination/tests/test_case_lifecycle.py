@@ -79,7 +79,7 @@ async def case(store: EventStore, case_id: str) -> views.CaseView:
 
 
 def flags(view: views.CaseView) -> list[tuple[str, str]]:
-    return [(f.member_id, f.reason) for f in view.review_flags]
+    return [(f.member_id, f.reason.value) for f in view.review_flags]
 
 
 async def types(store: EventStore, case_id: str) -> list[str]:
@@ -95,7 +95,7 @@ async def test_the_mothers_death_in_an_8050_household_flags_parent_died_once(
     (event_id,) = await bus.publish("intake", died("m-mother", "chg-death"))
     view = await case(store, case_id)
     assert flags(view) == [("m-mother", "parent_died")]
-    assert view.review_flags[0].label_ja == "親亡き後（親の死亡）"
+    assert view.review_flags[0].reason.label_ja == "親亡き後（親の死亡）"
     assert view.review_flags[0].occurred_on == date(2026, 11, 20)
 
     # A redelivery, and the same change sent again as a new message: nothing more.
@@ -314,7 +314,7 @@ async def test_one_members_support_ends_and_the_case_goes_on_for_the_other(
 
     await lifecycle.end_member_support(main, case_id, mother_ends(note="11月20日に逝去"), 1)
     view = await case(store, case_id)
-    assert [(m.member_id, m.reason, m.ended_on) for m in view.ended_members] == [
+    assert [(m.member_id, m.reason.value, m.ended_on) for m in view.ended_members] == [
         ("m-mother", "died", date(2026, 11, 20))
     ]
     assert view.status == "open" and view.version == 2
@@ -359,7 +359,7 @@ async def test_closing_and_reopening_follow_the_one_open_case_per_household_rule
     await lifecycle.close_case(coordinator, case_id, closing(note="サロンで見守り"))
     view = await case(store, case_id)
     assert view.status == "closed" and view.closed is not None
-    assert (view.closed.reason, view.closed.closed_on, view.closed.handed_to) == (
+    assert (view.closed.reason.value, view.closed.closed_on, view.closed.handed_to) == (
         "handed_to_community",
         date(2026, 11, 30),
         None,

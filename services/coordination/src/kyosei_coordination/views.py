@@ -31,10 +31,9 @@ class CaseConsultation(BaseModel):
 
 
 class ClosedInfo(BaseModel):
-    """終結: why (``reason``, ``label_ja``), to whom when handed over, and when."""
+    """終結: why (``reason``, with its Japanese label), to whom when handed over, and when."""
 
-    reason: str
-    label_ja: str
+    reason: LabelledValue
     handed_to: str | None
     closed_on: date
 
@@ -43,8 +42,7 @@ class EndedMember(BaseModel):
     """本人分の終結: a member whose support ended while the case goes on."""
 
     member_id: str
-    reason: str
-    label_ja: str
+    reason: LabelledValue
     handed_to: str | None
     ended_on: date
 
@@ -54,8 +52,9 @@ class ReviewFlag(BaseModel):
 
     member_id: str
     change_id: str
-    reason: str = Field(description="parent_died, member_died, member_departed, facility_stay")
-    label_ja: str
+    reason: LabelledValue = Field(
+        description="parent_died, member_died, member_departed, facility_stay"
+    )
     occurred_on: date
 
 
@@ -113,8 +112,7 @@ def case_view(
         status=row.status,
         merged_into=row.merged_into,
         closed=ClosedInfo(
-            reason=row.closed_reason,
-            label_ja=ClosingReason.of(row.closed_reason).label_ja,
+            reason=labelled(ClosingReason.of(row.closed_reason)),
             handed_to=row.handed_to,
             closed_on=row.closed_on,
         )
@@ -123,8 +121,7 @@ def case_view(
         ended_members=[
             EndedMember(
                 member_id=m.member_id,
-                reason=m.reason,
-                label_ja=ClosingReason.of(m.reason).label_ja,
+                reason=labelled(ClosingReason.of(m.reason)),
                 handed_to=m.handed_to,
                 ended_on=m.ended_on,
             )
@@ -134,8 +131,7 @@ def case_view(
             ReviewFlag(
                 member_id=f.member_id,
                 change_id=f.change_id,
-                reason=f.reason,
-                label_ja=ReviewFlagReason.of(f.reason).label_ja,
+                reason=labelled(ReviewFlagReason.of(f.reason)),
                 occurred_on=f.occurred_on,
             )
             for f in flags

@@ -21,11 +21,11 @@ from kyosei_events.catalogue.coordination import (
 )
 from kyosei_events.catalogue.intake import ConsentPurpose
 from kyosei_households import find, listed_agency
-from kyosei_platform.api import Timestamp
+from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import JST, Rejected, forbidden
 from kyosei_platform.auth import Identity
 
-from ..domain.case import OPEN
+from ..domain.case import MERGED, OPEN
 from ..projections import cases
 from ..views import _visible_to, get_case
 from .projection import assigned_actions, board_cases, timeline_entries
@@ -50,8 +50,7 @@ class TimelineEntry(BaseModel):
 class Flag(BaseModel):
     """An open review flag (見直しフラグ): a member's life change."""
 
-    reason: str
-    label_ja: str
+    reason: LabelledValue
     member_id: str
     occurred_on: date
 
@@ -67,7 +66,9 @@ class CaseCard(BaseModel):
     )
     review_overdue_days: int
     flags: list[Flag]
-    approaches: list[str] = Field(description="the approaches of the current plan's goals")
+    approaches: list[LabelledValue] = Field(
+        description="the approaches of the current plan's goals"
+    )
     opened_at: Timestamp
     last_activity_at: Timestamp
 
@@ -163,14 +164,13 @@ def _card(row: Any, stage: str, on: date) -> CaseCard:
         review_overdue_days=overdue,
         flags=[
             Flag(
-                reason=f["reason"],
-                label_ja=ReviewFlagReason.of(f["reason"]).label_ja,
+                reason=labelled(ReviewFlagReason.of(f["reason"])),
                 member_id=f["member_id"],
                 occurred_on=f["occurred_on"],
             )
             for f in json.loads(row.flags)
         ],
-        approaches=json.loads(row.approaches),
+        approaches=[labelled(Approach.of(a)) for a in json.loads(row.approaches)],
         opened_at=row.opened_at,
         last_activity_at=row.last_activity_at,
     )
@@ -196,7 +196,7 @@ async def board(conn: AsyncConnection, identity: Identity, on: date) -> BoardVie
             board_cases.c.last_activity_at,
         )
         .join(board_cases, board_cases.c.case_id == cases.c.case_id)
-        .where(cases.c.status == OPEN)
+        .where(cases.c.status != MERGED)
         .order_by(cases.c.opened_at, cases.c.case_id)
     )
     query = _visible_to(query, listed_agency(identity, coordinators_see_all=True))
@@ -229,7 +229,7 @@ async def board(conn: AsyncConnection, identity: Identity, on: date) -> BoardVie
             view.overdue_reviews.append(card)
         if card.flags:
             view.flagged.append(card)
-        if Approach.STAYING_CONNECTED.value in card.approaches:
+        if Approach.STAYING_CONNECTED.value in {a.value for a in card.approaches}:
             view.accompanying.append(card)
         elif on - card.last_activity_at.astimezone(JST).date() >= STALLED_AFTER:
             view.stalled.append(card)
