@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -47,6 +49,33 @@ def _pg_reachable() -> str | None:
 
 
 _PG_PROBLEM = _pg_reachable()
+
+
+@pytest.fixture(autouse=True)
+def _asyncio_tasks_on_timeout() -> Iterator[None]:
+    """When pytest-timeout stops a test that hangs, print where every asyncio task of the
+    loop is waiting first (its own report shows only the main thread, idle in the event
+    loop's select, which does not say what was awaited)."""
+    original = signal.getsignal(signal.SIGALRM)
+    if not callable(original):
+        yield
+        return
+
+    def dump_then_fail(signum: int, frame: Any) -> None:
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:  # no loop running in this thread
+            tasks = set()
+        print(f"\n--- {len(tasks)} asyncio tasks at the timeout ---", file=sys.stderr)
+        for task in tasks:
+            task.print_stack(limit=12, file=sys.stderr)
+        original(signum, frame)
+
+    signal.signal(signal.SIGALRM, dump_then_fail)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGALRM, original)
 
 
 @pytest.fixture(scope="session")
