@@ -211,7 +211,9 @@ class IdempotentConsumer:
             unknown = [tp for tp, end in ends.items() if end is None]
             if unknown:
                 try:
-                    ends |= await asyncio.wait_for(consumer.end_offsets(unknown), wait)
+                    # asyncio.timeout keeps a cancellation (wait_for on 3.11 can drop it).
+                    async with asyncio.timeout(wait):
+                        ends |= await consumer.end_offsets(unknown)
                 except Exception as exc:
                     log.debug("consumer_lag_unknown", consumer=self.name, error=_describe(exc))
             for tp in assigned:
@@ -219,7 +221,8 @@ class IdempotentConsumer:
                 if end is None:
                     continue
                 try:
-                    position = await asyncio.wait_for(consumer.position(tp), wait)
+                    async with asyncio.timeout(wait):
+                        position = await consumer.position(tp)
                 except Exception as exc:
                     log.debug("consumer_lag_unknown", consumer=self.name, error=_describe(exc))
                     continue

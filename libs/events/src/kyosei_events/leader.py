@@ -72,7 +72,9 @@ class AdvisoryLock:
         if self._conn is None:
             return False
         try:
-            await asyncio.wait_for(self._conn.execute(text("select 1")), CHECK_TIMEOUT)
+            # asyncio.timeout keeps a cancellation (wait_for on 3.11 can drop it).
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await self._conn.execute(text("select 1"))
             return True
         except asyncio.CancelledError:
             raise
@@ -86,10 +88,10 @@ class AdvisoryLock:
         if conn is None:
             return
         try:
-            await asyncio.wait_for(
-                conn.execute(text("select pg_advisory_unlock(hashtext(:key))"), {"key": self.key}),
-                CHECK_TIMEOUT,
-            )
+            async with asyncio.timeout(CHECK_TIMEOUT):
+                await conn.execute(
+                    text("select pg_advisory_unlock(hashtext(:key))"), {"key": self.key}
+                )
             await conn.close()
         except Exception:
             # The session is gone or stuck: dropping it releases the lock on the server.

@@ -195,11 +195,15 @@ class ServiceRuntime:
             await self.consumer.lag()
 
     async def _measure_periodically(self, interval: float) -> None:
+        this = asyncio.current_task()
         while True:
             try:
                 await self.measure()
             except Exception:
                 log.warning("metrics_update_failed", service=self.service.name, exc_info=True)
+            if this is not None and this.cancelling():
+                # stop() cancelled it while a client library's call swallowed that.
+                raise asyncio.CancelledError
             await asyncio.sleep(interval)
 
     async def wait_connected(self) -> None:
