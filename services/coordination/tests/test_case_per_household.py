@@ -271,3 +271,36 @@ async def test_a_coordinator_changes_the_main_agency_and_the_members(
         "CaseMainAgencyChanged",
         "CaseMembersChanged",
     ]
+
+
+async def test_two_records_each_with_an_open_case_keep_one_open_case_once_merged(
+    bus: PolicyBus, store: EventStore
+) -> None:
+    await bus.publish("intake", *household("h-survivor"), *household("h-duplicate"))
+    await bus.publish("intake", escalated("c-first", "h-survivor"))
+    await bus.publish("intake", escalated("c-second", "h-duplicate", agency="hikikomori-center"))
+    assert len(await open_cases(store, "h-survivor")) == 1
+    assert len(await open_cases(store, "h-duplicate")) == 1
+
+    (merged,) = await bus.publish(
+        "intake",
+        HouseholdMergedInto(
+            household_id="h-duplicate", into_household_id="h-survivor", merged_at=NOW
+        ),
+    )
+    await bus.redeliver("intake", merged)
+
+    for record in ("h-survivor", "h-duplicate"):
+        (only,) = await open_cases(store, record)
+        assert only.case_id == case_id_for("c-first")
+        assert consultations(only) == ["c-first", "c-second"]
+    later = await case(store, case_id_for("c-second"))
+    assert later.status == "merged" and later.merged_into == case_id_for("c-first")
+    # Redelivered, the merge recorded nothing more; rebuilt, the read model agrees.
+    events, _ = await store.load(case_id_for("c-second"))
+    assert [d.event.event_type for d in events].count("CaseMergedInto") == 1
+    maintenance = EventStore(store.engine, store.vault, name=store.name)
+    for make in service.projections:
+        await rebuild(maintenance, make())
+    (only,) = await open_cases(store, "h-duplicate")
+    assert consultations(only) == ["c-first", "c-second"]

@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import AgencyId, Concern, Id
+from kyosei_events.catalogue.coordination import ConsultationAddedToCase
+from kyosei_events.model import DomainEvent
 from kyosei_households import find, same_household, survivor_of
 from kyosei_platform.api import RequestModel, Text, UniqueList
 from kyosei_platform.application import (
@@ -326,5 +328,57 @@ async def link_household(
                 changes.append(Change(target, stream(open_id), added, subject))
         await ctx.save(Change(state, stream(case_id), events, subject), *changes)
         return state
+
+    return await _in_one_transaction(ctx, run)
+
+
+async def merge_open_cases(ctx: CommandContext, household_id: str, subject: str) -> list[str]:
+    """世帯統合の後: when two records that each had an open case turn out to be one
+    household, the one household keeps one open case. The case opened first stays; each
+    later one is merged into it (CaseMergedInto, and its consultations are added to the
+    open case), as when a case learns a household that has one. Returns the ids of the
+    cases merged (none when the household had at most one open case, or on redelivery).
+    Called after the household directory has recorded the merge."""
+
+    async def run(ctx: CommandContext) -> list[str]:
+        assert ctx.uow is not None
+        conn = ctx.uow.conn
+        await _lock_household(conn, household_id)
+        rows = (
+            await conn.execute(
+                select(cases.c.case_id)
+                .where(
+                    cases.c.household_id.in_(await same_household(conn, household_id)),
+                    cases.c.status == domain.OPEN,
+                )
+                .order_by(cases.c.opened_at, cases.c.case_id)
+            )
+        ).all()
+        if len(rows) < 2:
+            return []
+        keep_id = rows[0].case_id
+        keep = await ctx.load(stream(keep_id), _case(keep_id))
+        survivor = await survivor_of(conn, household_id) or household_id
+        merged_ids: list[str] = []
+        changes: list[Change] = []
+        added_to_keep: list[DomainEvent] = []
+        for row in rows[1:]:
+            later = await ctx.load(stream(row.case_id), _case(row.case_id))
+            merged, added = domain.merge_into(later, keep, household_id=survivor, now=now())
+            if not merged:
+                continue
+            # Seen by the next later case's merge, so no consultation is added twice
+            # (saving evolves the state with the same events and skips known ids).
+            keep.consultation_ids += [
+                e.consultation_id for e in added if isinstance(e, ConsultationAddedToCase)
+            ]
+            added_to_keep += added
+            changes.append(Change(later, stream(row.case_id), merged, subject))
+            merged_ids.append(row.case_id)
+        if added_to_keep:
+            changes.append(Change(keep, stream(keep_id), added_to_keep, subject))
+        if changes:
+            await ctx.save(*changes)
+        return merged_ids
 
     return await _in_one_transaction(ctx, run)

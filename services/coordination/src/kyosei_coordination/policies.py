@@ -21,6 +21,9 @@
   ``facility_stay``. Keyed on intake's change id: a redelivery records nothing.
 - intake MemberChangeRetracted: besides the directory, the flags that change raised are
   withdrawn (CaseReviewFlagWithdrawn).
+- intake HouseholdMergedInto: besides the directory, when the two records each had an
+  open case, the later case is merged into the earlier one (CaseMergedInto, its
+  consultations added to the open case), so the household keeps one open case.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from kyosei_events.catalogue.coordination import OutcomeKind
 from kyosei_events.catalogue.intake import (
     CaseEscalated,
     ConsultationLinkedToHousehold,
+    HouseholdMergedInto,
     MemberChange,
     MemberChangeRetracted,
     MemberDeparted,
@@ -43,6 +47,7 @@ from kyosei_events.catalogue.intake import (
     OutreachStarted,
 )
 from kyosei_events.catalogue.participation import ParticipationMatched
+from kyosei_events.model import DomainEvent
 from kyosei_events.policy import Policy, PolicyContext, policy
 from kyosei_households import life_change
 from kyosei_households.directory import record
@@ -51,7 +56,7 @@ from kyosei_platform.application import CommandContext
 
 from .board.outcomes import receive_outcome
 from .board.projection import outreach_links
-from .commands import OpenCase, link_household, open_case
+from .commands import OpenCase, link_household, merge_open_cases, open_case
 from .lifecycle import flag_life_change, withdraw_flags
 
 
@@ -85,7 +90,7 @@ def _command(ctx: PolicyContext) -> CommandContext:
     return CommandContext.for_policy(ctx.uow.store, ctx.uow, ctx.caused_metadata())
 
 
-async def _keep(e: MemberChange | MemberChangeRetracted, ctx: PolicyContext) -> None:
+async def _keep(e: DomainEvent, ctx: PolicyContext) -> None:
     """The household directory's copy first (as for every household event)."""
     await record(ctx.uow.conn, e, ctx.envelope.agency_id, ctx.envelope.staff_id)
 
@@ -131,6 +136,15 @@ async def member_change_retracted(e: MemberChangeRetracted, ctx: PolicyContext) 
     each case the change flagged."""
     await _keep(e, ctx)
     await withdraw_flags(_command(ctx), e.retracted_change_id)
+
+
+@policy(HouseholdMergedInto)
+async def household_merged(e: HouseholdMergedInto, ctx: PolicyContext) -> None:
+    """HouseholdMergedInto (intake) -> the directory; then, when both records had an
+    open case, the later case is merged into the earlier (CaseMergedInto, its
+    consultations added to the open case): one open case per household."""
+    await _keep(e, ctx)
+    await merge_open_cases(_command(ctx), e.into_household_id, subject=ctx.envelope.subject)
 
 
 @policy(OutreachStarted)
@@ -191,6 +205,7 @@ _LIFE_POLICIES: list[Policy[Any]] = [
     member_departed,
     facility_stay_started,
     member_change_retracted,
+    household_merged,
 ]
 _OWN = {p.event_type for p in _LIFE_POLICIES}
 
