@@ -43,11 +43,13 @@ def test_the_installed_services_topics_with_partitions_and_retention_from_settin
         "nabari.kyosei.coordination.events",
         "nabari.kyosei.coordination.dlq",
         "nabari.kyosei.community.events",  # consumed by intake
+        "nabari.kyosei.participation.events",  # consumed by coordination
     }
     assert {s.partitions for s in specs} == {12}
     assert by_name["nabari.kyosei.intake.events"].config == {"retention.ms": "-1"}
     assert by_name["nabari.kyosei.intake.dlq"].config == {"retention.ms": "86400000"}
     assert by_name["nabari.kyosei.community.events"].role == "consumed"
+    assert by_name["nabari.kyosei.participation.events"].role == "consumed"
     defaults = settings()
     assert defaults.topic_partitions == 6
     assert defaults.topic_retention_ms == -1
@@ -112,4 +114,4 @@ async def test_topics_that_exist_on_the_broker_are_reported_and_left(
     assert await create_topics(services, config) == 0
     out = capsys.readouterr().out
     assert f"exists   {prefix}kyosei.intake.dlq (dead letters; left as it is)" in out
-    assert "0 created, 5 already there" in out
+    assert "0 created, 6 already there" in out
