@@ -308,6 +308,15 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
             assert {a["action_id"] for a in mine} == expected, agency
             assert {a["responsible_agency"] for a in mine} == {agency}
         assert (await clinic.get("/actions", params={"agency_id": WELFARE})).status_code == 403
+        # The GP reads the plan as one responsible for an action: its own goal, and goals
+        # whose members all consented to it; the son has not, so neither his goal, nor
+        # the household's, nor the wishes of the whole household.
+        for_clinic = json_of(await clinic.get(f"/cases/{case_id}/plan"), 200)
+        assert [g["goal_id"] for g in for_clinic["goals"]] == ["mother-home"]
+        assert for_clinic["goals_withheld"] == 2 and for_clinic["person_wishes"] is None
+        for_welfare = json_of(await welfare.get(f"/cases/{case_id}/plan"), 200)
+        assert [g["goal_id"] for g in for_welfare["goals"]] == ["mother-home", "budget"]
+        assert "一郎" not in json.dumps(for_welfare, ensure_ascii=False)
 
         # -- requests to the other pillars from the son's goal ---------------------------
         outreach = json_of(

@@ -3,7 +3,11 @@
 Who reads (:func:`readable`): whoever may see the case (as GET /cases/{id}:
 coordinators and auditors every case, an agency the cases it coordinates or escalated
 a consultation of) and, for the plan, the agencies responsible for an action in any
-of its versions. Operators never (the routes take a Reader). Personal text (the
+of its versions. Such an agency reads, of each version, the goals it has an action in
+and the goals whose members all consented to it (purpose support_plan or
+information_sharing; a goal naming nobody concerns the whole household), and the
+wishes only when every member did: the rest is left out (``goals_withheld`` counts it).
+Operators never (the routes take a Reader). Personal text (the
 assessment, wishes, goals, tasks, review notes) is read from the event store, where it
 is sealed; the read model holds ids, dates and agencies only. Once the household's
 personal data is erased, those fields read as null."""
@@ -12,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -25,12 +29,16 @@ from kyosei_events.catalogue.coordination import (
     Connection,
     PlanReviewed,
 )
+from kyosei_events.catalogue.intake import ConsentPurpose
+from kyosei_households import find
+from kyosei_households.access import Household, may_read_record
 from kyosei_platform.api import LabelledValue, Timestamp, labelled
 from kyosei_platform.application import Aggregate, Rejected, not_found, today
 from kyosei_platform.auth import Identity
 
 from .. import views as case_views
 from ..domain.plan import AssessmentHistory, PlanVersion, SupportPlan
+from ..projections import cases
 from .commands import assessment_stream, plan_stream
 from .projection import case_requests, plan_actions
 
@@ -74,6 +82,11 @@ class PlanView(BaseModel):
     person_wishes: str | None
     household_wishes: str | None
     goals: list[GoalView]
+    goals_withheld: int = Field(
+        0,
+        description="goals left out for this reader: an agency that reads the plan as one "
+        "responsible for an action reads its own goals and those whose members consented",
+    )
     adopted_by: str
     adopted_at: Timestamp
 
@@ -128,13 +141,39 @@ class RequestView(BaseModel):
     requested_at: Timestamp
 
 
+class Reader(NamedTuple):
+    """An agency that reads the plan only as one responsible for an action in it."""
+
+    identity: Identity
+    household: Household | None
+
+    def reads(self, member_ids: list[str], actions: list[str]) -> bool:
+        """Its own goals, and those whose members all consented to it."""
+        if self.identity.agency_id in actions:
+            return True
+        return any(
+            may_read_record(
+                self.identity,
+                parties=(),
+                persons=member_ids,
+                household=self.household,
+                on=today(),
+                purpose=purpose,
+            )
+            for purpose in (ConsentPurpose.SUPPORT_PLAN, ConsentPurpose.INFORMATION_SHARING)
+        )
+
+
 async def readable(
     conn: AsyncConnection, identity: Identity, case_id: str, *, plan: bool = False
-) -> None:
+) -> Reader | None:
     """404 unless the caller may see the case (or, with ``plan``, is responsible for an
-    action of its plan)."""
+    action of its plan). None when it sees the case; for an agency that reads the plan
+    only as a responsible one, a :class:`Reader` with the case's household, whose
+    consents decide which goals it reads (household unknown: only its own goals)."""
     try:
         await case_views.get_case(conn, identity, case_id)
+        return None
     except Rejected:
         if not plan:
             raise
@@ -150,6 +189,11 @@ async def readable(
         ).first()
         if responsible is None:
             raise
+        row = (
+            await conn.execute(select(cases.c.household_id).where(cases.c.case_id == case_id))
+        ).first()
+        household = await find(conn, row.household_id) if row and row.household_id else None
+        return Reader(identity, household)
 
 
 async def _fold(store: EventStore, stream: str, make: Callable[[], A]) -> A:
@@ -160,11 +204,13 @@ async def _fold(store: EventStore, stream: str, make: Callable[[], A]) -> A:
     return state
 
 
-async def _checked(store: EventStore, identity: Identity, case_id: str, plan: bool) -> None:
+async def _checked(
+    store: EventStore, identity: Identity, case_id: str, plan: bool
+) -> Reader | None:
     # The read model on a connection closed before the store is read (SQLite allows
     # one transaction at a time).
     async with store.engine.connect() as conn:
-        await readable(conn, identity, case_id, plan=plan)
+        return await readable(conn, identity, case_id, plan=plan)
 
 
 def assessment_view(e: AssessmentRecorded) -> AssessmentView:
@@ -196,7 +242,28 @@ async def assessment_as_of(
     return assessment_view(found)
 
 
-def plan_view(v: PlanVersion) -> PlanView:
+def plan_view(v: PlanVersion, reader: Reader | None = None) -> PlanView:
+    """The version as ``reader`` may read it (None: whoever sees the case, all of it)."""
+    view = _whole_plan_view(v)
+    if reader is None:
+        return view
+    shown = [
+        g
+        for g in view.goals
+        if reader.reads(g.member_ids, [a.responsible_agency for a in g.actions])
+    ]
+    wishes = reader.reads([], [])
+    return view.model_copy(
+        update={
+            "goals": shown,
+            "goals_withheld": len(view.goals) - len(shown),
+            "person_wishes": view.person_wishes if wishes else None,
+            "household_wishes": view.household_wishes if wishes else None,
+        }
+    )
+
+
+def _whole_plan_view(v: PlanVersion) -> PlanView:
     e = v.adopted
     plan = getattr(e, "plan", None)
     if plan is not None:
@@ -252,23 +319,27 @@ def plan_view(v: PlanVersion) -> PlanView:
     )
 
 
-async def _plan(store: EventStore, identity: Identity, case_id: str) -> SupportPlan:
-    await _checked(store, identity, case_id, plan=True)
-    return await _fold(store, plan_stream(case_id), lambda: SupportPlan(case_id))
+async def _plan(
+    store: EventStore, identity: Identity, case_id: str
+) -> tuple[SupportPlan, Reader | None]:
+    reader = await _checked(store, identity, case_id, plan=True)
+    return await _fold(store, plan_stream(case_id), lambda: SupportPlan(case_id)), reader
 
 
 async def plan_as_of(
     store: EventStore, identity: Identity, case_id: str, as_of: date | None
 ) -> PlanView:
     """The version in force on ``as_of`` (default: the newest version)."""
-    found = (await _plan(store, identity, case_id)).as_of(as_of)
+    plan, reader = await _plan(store, identity, case_id)
+    found = plan.as_of(as_of)
     if found is None:
         raise not_found("plan", "支援プラン", case_id)
-    return plan_view(found)
+    return plan_view(found, reader)
 
 
 async def plan_versions(store: EventStore, identity: Identity, case_id: str) -> list[PlanView]:
-    return [plan_view(v) for v in (await _plan(store, identity, case_id)).versions]
+    plan, reader = await _plan(store, identity, case_id)
+    return [plan_view(v, reader) for v in plan.versions]
 
 
 def review_view(e: PlanReviewed) -> ReviewView:
