@@ -28,7 +28,14 @@ def create_engine(
     lines and dead-letter reasons."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+        engine = create_async_engine(
+            url,
+            connect_args={"timeout": 30},
+            hide_parameters=True,
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=30,
+        )
         _sqlite_setup(engine)
         return engine
     if parsed.get_backend_name() != "postgresql":
