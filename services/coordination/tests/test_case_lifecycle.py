@@ -7,7 +7,7 @@ nothing personal."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -20,9 +20,7 @@ from kyosei_coordination.projections import CaseList
 from kyosei_events import EventStore, Metadata, NewEvent
 from kyosei_events.catalogue.coordination import CommunityIssueRaised, PlanReviewed
 from kyosei_events.catalogue.intake import (
-    CaseEscalated,
     ConsultationLinkedToHousehold,
-    HouseholdRegistered,
     MemberAdded,
     MemberChangeRetracted,
     MemberDeparted,
@@ -31,29 +29,16 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_events.projection import rebuild
 from kyosei_platform.application import PreconditionFailed, Rejected, today
-from kyosei_platform.auth import Identity, Role
+from kyosei_platform.auth import Role
 from kyosei_platform.testing import PolicyBus, acting_as
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-COORDINATOR = Identity("matsudo-city", "coord-1", Role.COORDINATOR)
-HOUKATSU = "houkatsu"
-
-
-def escalated(consultation_id: str, household_id: str | None) -> CaseEscalated:
-    return CaseEscalated(
-        consultation_id=consultation_id,
-        household_id=household_id,
-        agency_id=HOUKATSU,
-        concerns=["care", "withdrawal"],
-        reason="8050: 母の認知症と息子のひきこもり",
-        escalated_at=NOW,
-    )
+from .kit import COORDINATOR, HOUKATSU, NOW, case, escalated, registered
 
 
 def household_8050(household_id: str = "h-8050") -> list:
     """The mother (82, head of the household) and her son (54, withdrawn)."""
     return [
-        HouseholdRegistered(household_id=household_id, registered_by=HOUKATSU, registered_at=NOW),
+        registered(household_id),
         MemberAdded(
             household_id=household_id, member_id="m-mother", name="松戸 ハル", relationship="head"
         ),
@@ -71,11 +56,6 @@ def died(member_id: str, change_id: str, on: date = date(2026, 11, 20)) -> Membe
         died_on=on,
         recorded_at=NOW,
     )
-
-
-async def case(store: EventStore, case_id: str) -> views.CaseView:
-    async with store.engine.connect() as conn:
-        return await views.get_case(conn, COORDINATOR, case_id)
 
 
 def flags(view: views.CaseView) -> list[tuple[str, str]]:
