@@ -13,14 +13,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_events import events_topic
 from kyosei_platform.application import today
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
+from tests.e2e.households import escalated_8050
 
 CITY = "matsudo-city"  # 多機関協働 (the coordinating municipal office)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター: escalated, the main agency
@@ -28,13 +27,6 @@ WELFARE = "matsudo-welfare"  # 生活保護担当
 CSW = "matsudo-csw"  # 社協のコミュニティソーシャルワーカー
 JIRITSU = "jiritsu-matsudo"  # 自立相談支援機関: reaches out to the son
 SANKA = "sanka-npo-tokiwadaira"  # 参加支援
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 def day(n: int) -> str:
@@ -51,46 +43,8 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
         houkatsu = system.client("coordination", HOUKATSU, "staff-ito", Role.STAFF)
         csw = system.client("coordination", CSW, "csw-sato", Role.STAFF)
 
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "birth_date": "1944-04-01", "relationship": "head"},
-                        {"name": "松戸 一郎", "birth_date": "1972-06-15", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
-        )
-        hid = household["household_id"]
-        mother, son = (m["member_id"] for m in household["members"])
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal", "hardship"],
-                    "summary": "母（82）に物忘れ。息子（54）は20年ひきこもり。",
-                    "complex": True,
-                    "escalation_reason": "世帯の複合課題",
-                },
-            ),
-            201,
-        )
-
-        async def case() -> dict[str, Any] | None:
-            rows = json_of(
-                await city.get(
-                    "/cases", params={"consultation_id": consultation["consultation_id"]}
-                ),
-                200,
-            )
-            return rows[0] if rows else None
-
-        case_id = (await eventually(case))["case_id"]
+        h = await escalated_8050(window, city, escalation_reason="世帯の複合課題")
+        hid, mother, son, case_id = h.household_id, h.mother, h.son, h.case_id
 
         # The mother consents; a 重層的支援会議 about her is held.
         json_of(
