@@ -99,3 +99,33 @@ async def escalated_8050(
 
     case = await eventually(opened)
     return Escalated8050(h.household_id, h.mother, h.son, h.consultation_id, case)
+
+
+async def consents(
+    window: httpx.AsyncClient,
+    coordinator: httpx.AsyncClient,
+    h: Escalated8050,
+    member_id: str,
+    agencies: list[str],
+    purposes: Sequence[str] = ("information_sharing", "multi_layered_meeting"),
+) -> dict[str, Any]:
+    """``member_id`` consents at ``window`` to ``agencies`` for ``purposes``; once the
+    case's meetings are at the 重層的支援会議 stage, that stage as ``coordinator`` reads it."""
+    json_of(
+        await window.post(
+            f"/households/{h.household_id}/consents",
+            json={
+                "member_id": member_id,
+                "given_by": "person",
+                "agencies": agencies,
+                "purposes": list(purposes),
+            },
+        ),
+        201,
+    )
+
+    async def consented() -> dict[str, Any] | None:
+        now = json_of(await coordinator.get(f"/cases/{h.case_id}/meetings"), 200)
+        return now if now["stage"]["value"] == "multi_layered" else None
+
+    return await eventually(consented)

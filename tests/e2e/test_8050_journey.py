@@ -12,7 +12,6 @@ her part of the case closes while her son continues in 伴走."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ from kyosei_platform.application import today
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
 from tests.conftest import PG_URL
-from tests.e2e.harness import eventually, json_of, running_system
-from tests.e2e.households import escalated_8050
+from tests.e2e.harness import days, eventually, json_of, running_system
+from tests.e2e.households import consents, escalated_8050
 
 CITY = "matsudo-city"  # the convening municipal office (多機関協働)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター: escalates, main agency
@@ -31,11 +30,6 @@ WELFARE = "matsudo-welfare"  # 生活保護担当
 CLINIC = "hondamachi-clinic"  # the mother's GP
 SHAKYO = "matsudo-shakyo-csw"  # 社会福祉協議会 CSW: reaches out to the son
 SANKA = "matsudo-sanka"  # 参加支援: finds the son a place
-
-
-def days(n: int) -> str:
-    """A date ``n`` days from today (negative: in the past)."""
-    return (today() + timedelta(days=n)).isoformat()
 
 
 async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accompaniment(
@@ -103,24 +97,14 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
         assert case_id in [c["case_id"] for c in board["waiting_for_consent"]]
 
         # -- the mother consents; a 重層的支援会議 about her is held ----------------------
-        json_of(
-            await window.post(
-                f"/households/{hid}/consents",
-                json={
-                    "member_id": mother,
-                    "given_by": "person",
-                    "agencies": [CITY, HOUKATSU, CLINIC, WELFARE],
-                    "purposes": ["information_sharing", "multi_layered_meeting", "support_plan"],
-                },
-            ),
-            201,
+        await consents(
+            window,
+            city,
+            h,
+            mother,
+            [CITY, HOUKATSU, CLINIC, WELFARE],
+            ["information_sharing", "multi_layered_meeting", "support_plan"],
         )
-
-        async def consented() -> dict[str, Any] | None:
-            now = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
-            return now if now["stage"]["value"] == "multi_layered" else None
-
-        await eventually(consented)
         layered = json_of(
             await city.post(
                 f"/cases/{case_id}/meetings",

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from kyosei_events import events_topic
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
 from tests.conftest import PG_URL
-from tests.e2e.harness import eventually, json_of, running_system
-from tests.e2e.households import escalated_8050
+from tests.e2e.harness import json_of, running_system
+from tests.e2e.households import consents, escalated_8050
 
 CITY = "matsudo-city"  # the convening municipal office (多機関協働)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター
@@ -110,24 +109,8 @@ async def test_a_support_meeting_without_consent_then_a_consented_meeting_with_o
         assert [m["meeting_id"] for m in listed] == [sid] and "SEALED" not in json.dumps(listed)
 
         # The mother consents, for the city, 地域包括 and her GP.
-        json_of(
-            await window.post(
-                f"/households/{hid}/consents",
-                json={
-                    "member_id": mother,
-                    "given_by": "person",
-                    "agencies": [CITY, HOUKATSU, CLINIC],
-                    "purposes": ["information_sharing", "multi_layered_meeting"],
-                },
-            ),
-            201,
-        )
-
-        async def consented() -> dict[str, Any] | None:
-            now = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
-            return now if now["stage"]["value"] == "multi_layered" else None
-
-        assert (await eventually(consented))["consenting_members"] == [mother]
+        stage = await consents(window, city, h, mother, [CITY, HOUKATSU, CLINIC])
+        assert stage["consenting_members"] == [mother]
         layered = json_of(
             await city.post(
                 f"/cases/{case_id}/meetings",
