@@ -163,6 +163,19 @@ def reviewed(case_id: str, on: date, next_on: date, goal: str = "g1") -> PlanRev
     )
 
 
+def support_meeting_held(case_id: str) -> SupportMeetingHeld:
+    """A 支援会議 held for the case without consent."""
+    return SupportMeetingHeld(
+        meeting_id="m-1",
+        case_id=case_id,
+        kind="confidential",
+        held_on=NOW.date(),
+        convening_agency=CITY,
+        participant_agencies=[CITY, HOUKATSU],
+        consent_obtained=False,
+    )
+
+
 def ids(cards: list[dict[str, Any]]) -> list[str]:
     return [c["case_id"] for c in cards]
 
@@ -317,15 +330,7 @@ async def test_a_support_meeting_waits_for_every_concerned_member_s_consent(
         case_id = await c.case("case-w", "h-1")
         await c.append(
             case_id,
-            SupportMeetingHeld(
-                meeting_id="m-1",
-                case_id=case_id,
-                kind="confidential",
-                held_on=NOW.date(),
-                convening_agency=CITY,
-                participant_agencies=[CITY, HOUKATSU],
-                consent_obtained=False,
-            ),
+            support_meeting_held(case_id),
         )
         city = c.client(CITY, Role.COORDINATOR)
         board = body(await city.get("/board"), 200)
@@ -405,15 +410,7 @@ async def test_the_timeline_shows_every_step_and_nothing_personal(tmp_path: Path
                 scheduled_for=NOW,
                 scheduled_at=NOW,
             ),
-            SupportMeetingHeld(
-                meeting_id="m-1",
-                case_id=case_id,
-                kind="confidential",
-                held_on=NOW.date(),
-                convening_agency=CITY,
-                participant_agencies=[CITY, HOUKATSU],
-                consent_obtained=False,
-            ),
+            support_meeting_held(case_id),
             MeetingRecorded(
                 meeting_id="m-1",
                 case_id=case_id,

@@ -62,6 +62,17 @@ def flags(view: views.CaseView) -> list[tuple[str, str]]:
     return [(f.member_id, f.reason.value) for f in view.review_flags]
 
 
+def mother_in_hospital() -> MemberFacilityStayStarted:
+    return MemberFacilityStayStarted(
+        change_id="chg-hospital",
+        household_id="h-8050",
+        member_id="m-mother",
+        facility="hospital",
+        started_on=date(2026, 11, 10),
+        recorded_at=NOW,
+    )
+
+
 async def types(store: EventStore, case_id: str) -> list[str]:
     return [r.event_type for r in await store.read_stream(case_id)]
 
@@ -106,14 +117,7 @@ async def test_a_retraction_withdraws_the_flag_and_other_changes_flag_with_their
 
     await bus.publish(
         "intake",
-        MemberFacilityStayStarted(
-            change_id="chg-hospital",
-            household_id="h-8050",
-            member_id="m-mother",
-            facility="hospital",
-            started_on=date(2026, 11, 10),
-            recorded_at=NOW,
-        ),
+        mother_in_hospital(),
         MemberDeparted(
             change_id="chg-moved",
             household_id="h-8050",
@@ -150,14 +154,7 @@ async def test_a_case_about_the_son_alone_is_flagged_when_his_mother_dies(
     # The mother's stay in hospital does not concern a case about her son.
     await bus.publish(
         "intake",
-        MemberFacilityStayStarted(
-            change_id="chg-hospital",
-            household_id="h-8050",
-            member_id="m-mother",
-            facility="hospital",
-            started_on=date(2026, 11, 10),
-            recorded_at=NOW,
-        ),
+        mother_in_hospital(),
     )
     assert flags(await case(store, opened.case_id)) == []
     await bus.publish("intake", died("m-mother", "chg-death"))
