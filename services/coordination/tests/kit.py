@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import httpx
@@ -31,9 +30,8 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_households.directory import metadata as directory_tables
 from kyosei_households.directory import record
-from kyosei_platform import errors
 from kyosei_platform.auth import Identity, Role, issue_token
-from kyosei_platform.testing import acting_as, local_store
+from kyosei_platform.testing import acting_as, local_store, service_app
 
 SECRET = "coordination-tests-secret-0123456789abcdef"
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -153,13 +151,7 @@ C = TypeVar("C", bound=Coordination)
 async def coordination(tmp_path: Path, kind: type[C] = Coordination) -> AsyncIterator[C]:
     """Coordination's routes (real auth and error envelope) on a fresh local store."""
     async with local_store(tmp_path, service, coordination_tables, directory_tables) as store:
-        app = FastAPI()
-        errors.install(app)
-        app.include_router(service.router)
-        app.state.runtime = SimpleNamespace(
-            engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=SECRET)
-        )
-        running = kind(store, app)
+        running = kind(store, service_app(service, store, SECRET))
         try:
             yield running
         finally:
