@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ import uvicorn
 
 from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, OutboxRelay, events_topic
 from kyosei_events.database import create_engine
+from kyosei_platform.application import today
 from kyosei_platform.auth import Role, issue_token
 from kyosei_platform.http import create_app
 from kyosei_platform.migrate import upgrade
@@ -183,3 +185,8 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 2
 def json_of(response: httpx.Response, status: int) -> Any:
     assert response.status_code == status, f"{response.status_code}: {response.text}"
     return response.json()
+
+
+def days(n: int) -> str:
+    """A date ``n`` days from today (negative: in the past)."""
+    return (today() + timedelta(days=n)).isoformat()

@@ -12,19 +12,17 @@ her part of the case closes while her son continues in 伴走."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from kyosei_events import events_topic
 from kyosei_events.catalogue.participation import ParticipationMatched
 from kyosei_platform.application import today
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
-from tests.conftest import PG_URL, require_postgres
-from tests.e2e.harness import eventually, json_of, running_system
+from tests.conftest import PG_URL
+from tests.e2e.harness import days, eventually, json_of, running_system
+from tests.e2e.households import consents, escalated_8050
 
 CITY = "matsudo-city"  # the convening municipal office (多機関協働)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター: escalates, main agency
@@ -32,18 +30,6 @@ WELFARE = "matsudo-welfare"  # 生活保護担当
 CLINIC = "hondamachi-clinic"  # the mother's GP
 SHAKYO = "matsudo-shakyo-csw"  # 社会福祉協議会 CSW: reaches out to the son
 SANKA = "matsudo-sanka"  # 参加支援: finds the son a place
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
-
-
-def days(n: int) -> str:
-    """A date ``n`` days from today (negative: in the past)."""
-    return (today() + timedelta(days=n)).isoformat()
 
 
 async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accompaniment(
@@ -60,48 +46,15 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
         auditor = system.client("coordination", "audit-office", "auditor-1", Role.AUDITOR)
 
         # -- 地域包括 receives the consultation and escalates it ------------------------
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "birth_date": "1944-04-01", "relationship": "head"},
-                        {"name": "松戸 一郎", "birth_date": "1972-06-15", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
+        h = await escalated_8050(
+            window,
+            city,
+            concerns=["care", "withdrawal", "hardship", "eighty_fifty"],
+            summary="母（82）に物忘れ。息子（54）は20年ひきこもり。年金のみ。",
+            escalation_reason="セルフネグレクトの疑い、本人の同意なし",
         )
-        hid = household["household_id"]
-        mother, son = (m["member_id"] for m in household["members"])
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal", "hardship", "eighty_fifty"],
-                    "summary": "母（82）に物忘れ。息子（54）は20年ひきこもり。年金のみ。",
-                    "complex": True,
-                    "escalation_reason": "セルフネグレクトの疑い、本人の同意なし",
-                },
-            ),
-            201,
-        )
-
-        async def opened() -> dict[str, Any] | None:
-            rows = json_of(
-                await city.get(
-                    "/cases", params={"consultation_id": consultation["consultation_id"]}
-                ),
-                200,
-            )
-            return rows[0] if rows else None
-
-        case = await eventually(opened)
-        case_id = case["case_id"]
-        assert case["main_agency"] == HOUKATSU and case["status"] == "open"
+        hid, mother, son, case_id = h.household_id, h.mother, h.son, h.case_id
+        assert h.case["main_agency"] == HOUKATSU and h.case["status"] == "open"
 
         # -- 支援会議 without consent ----------------------------------------------------
         support = json_of(
@@ -144,24 +97,14 @@ async def test_the_8050_household_from_escalation_to_the_son_continuing_in_accom
         assert case_id in [c["case_id"] for c in board["waiting_for_consent"]]
 
         # -- the mother consents; a 重層的支援会議 about her is held ----------------------
-        json_of(
-            await window.post(
-                f"/households/{hid}/consents",
-                json={
-                    "member_id": mother,
-                    "given_by": "person",
-                    "agencies": [CITY, HOUKATSU, CLINIC, WELFARE],
-                    "purposes": ["information_sharing", "multi_layered_meeting", "support_plan"],
-                },
-            ),
-            201,
+        await consents(
+            window,
+            city,
+            h,
+            mother,
+            [CITY, HOUKATSU, CLINIC, WELFARE],
+            ["information_sharing", "multi_layered_meeting", "support_plan"],
         )
-
-        async def consented() -> dict[str, Any] | None:
-            now = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
-            return now if now["stage"]["value"] == "multi_layered" else None
-
-        await eventually(consented)
         layered = json_of(
             await city.post(
                 f"/cases/{case_id}/meetings",

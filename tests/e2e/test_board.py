@@ -11,27 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_events.catalogue.intake import OutreachStarted
 from kyosei_events.catalogue.participation import ParticipationMatched
 from kyosei_platform.application import now
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
+from tests.e2e.households import register_8050
 
 CITY = "matsudo-city"
 HOUKATSU = "houkatsu-matsudo-2"
 CAFE = "cafe-hondamachi"  # hosts the place the son is matched with
 SHAKYO = "matsudo-shakyo"  # the participation (link) worker's agency
 PRIVATE = "PRIVATE-BOARD"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_an_escalated_case_on_the_board_and_outcomes_on_its_timeline(
@@ -42,35 +34,14 @@ async def test_an_escalated_case_on_the_board_and_outcomes_on_its_timeline(
         city = system.client("coordination", CITY, "coord-abe", Role.COORDINATOR)
         houkatsu = system.client("coordination", HOUKATSU, "staff-ito", Role.STAFF)
         stranger = system.client("coordination", "kashiwa-clinic", "dr-ono", Role.STAFF)
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "relationship": "head"},
-                        {"name": "松戸 一郎", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
+        h = await register_8050(
+            window,
+            birth_dates=False,
+            concerns=["care", "withdrawal"],
+            summary=f"{PRIVATE} 母に物忘れ、息子はひきこもり",
+            escalation_reason="複合課題",
         )
-        hid = household["household_id"]
-        son = household["members"][1]["member_id"]
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal"],
-                    "summary": f"{PRIVATE} 母に物忘れ、息子はひきこもり",
-                    "complex": True,
-                    "escalation_reason": "複合課題",
-                },
-            ),
-            201,
-        )
+        hid, son = h.household_id, h.son
 
         async def on_board() -> dict[str, Any] | None:
             board = json_of(await city.get("/board"), 200)
@@ -121,7 +92,7 @@ async def test_an_escalated_case_on_the_board_and_outcomes_on_its_timeline(
 
         timeline = await eventually(outcomes)
         assert timeline[0]["type"] == "CaseOpened"
-        assert timeline[0]["ref_id"] == consultation["consultation_id"]
+        assert timeline[0]["ref_id"] == h.consultation_id
         received = {
             e["detail"]["kind"]: (e["ref_id"], e["agency_id"])
             for e in timeline

@@ -7,20 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
 
 AGENCY = "houkatsu-late-link"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_a_case_learns_its_household_later(

@@ -12,24 +12,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_events import events_topic
 from kyosei_platform.application import today
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
+from tests.e2e.households import escalated_8050
 
 CITY = "matsudo-city"  # the coordinator's office (多機関協働)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター: escalates, main coordinating agency
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_and_reopens(
@@ -40,46 +32,8 @@ async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_
         houkatsu = system.client("coordination", HOUKATSU, "staff-ito", Role.STAFF)
         city = system.client("coordination", CITY, "coord-abe", Role.COORDINATOR)
 
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "birth_date": "1944-04-01", "relationship": "head"},
-                        {"name": "松戸 一郎", "birth_date": "1972-06-15", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
-        )
-        hid = household["household_id"]
-        mother, son = (m["member_id"] for m in household["members"])
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal", "hardship"],
-                    "summary": "母（82）に物忘れ。息子（54）は20年ひきこもり。",
-                    "complex": True,
-                    "escalation_reason": "8050: 複合課題",
-                },
-            ),
-            201,
-        )
-
-        async def escalated() -> dict[str, Any] | None:
-            rows = json_of(
-                await city.get(
-                    "/cases", params={"consultation_id": consultation["consultation_id"]}
-                ),
-                200,
-            )
-            return rows[0] if rows else None
-
-        case_id = (await eventually(escalated))["case_id"]
+        h = await escalated_8050(window, city, escalation_reason="8050: 複合課題")
+        hid, mother, son, case_id = h.household_id, h.mother, h.son, h.case_id
 
         # The mother dies: recorded at intake, it reaches the case as 親亡き後.
         died_on = (today() - timedelta(days=2)).isoformat()
@@ -192,7 +146,7 @@ async def test_a_parents_death_flags_the_case_her_part_ends_and_the_case_closes_
             [message.value or b"", message.key or b""] + [v for _, v in message.headers]
         )
         text = wire.decode(errors="replace")
-        cited = [case_id, hid, mother, son, consultation["consultation_id"], "松戸", "ハル", "一郎"]
+        cited = [case_id, hid, mother, son, h.consultation_id, "松戸", "ハル", "一郎"]
         for personal in cited:
             assert personal not in text, personal
         types = [header(r, "ce_type") or "" for r in records]

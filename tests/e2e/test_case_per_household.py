@@ -9,22 +9,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
 
 HOUKATSU = "houkatsu-one-case"
 CENTER = "hikikomori-one-case"
 CITY = "city-one-case"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_one_open_case_per_household(

@@ -14,11 +14,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-import pytest
-
 from kyosei_households import find
 from kyosei_platform.application import today
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
 from tests.e2e.test_intake_scenarios import (
     HOUKATSU,
@@ -29,13 +27,6 @@ from tests.e2e.test_intake_scenarios import (
 )
 
 SHAKYO = "shakyo-matsudo"  # 社会福祉協議会
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_8050_household_members_over_time(

@@ -9,10 +9,8 @@ import asyncio
 import uuid
 from pathlib import Path
 
-import pytest
-
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import System, json_of, running_system
 
 CONSULTATION = {
@@ -21,13 +19,6 @@ CONSULTATION = {
     "concerns": ["isolation"],
     "summary": "一人暮らしの高齢者、近所付き合いがない",
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def received(system: System) -> int:

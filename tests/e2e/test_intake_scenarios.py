@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from kyosei_events.catalogue.community import ConcernNoticed
@@ -29,19 +28,12 @@ from kyosei_events.catalogue.coordination import OutreachRequested
 from kyosei_households.directory import TABLES as DIRECTORY_TABLES
 from kyosei_intake.projections import TABLES
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import System, eventually, json_of, running_system
 
 HOUKATSU = "houkatsu-matsudo-kita"  # 地域包括支援センター
 JIRITSU = "jiritsu-matsudo"  # 自立相談支援機関
 KODOMO = "kodomo-center-matsudo"  # こども家庭センター
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 def staff(system: System, agency: str, role: Role = Role.STAFF) -> httpx.AsyncClient:

@@ -15,24 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from kyosei_events.catalogue.community import ConcernNoticed
 from kyosei_platform.application import today
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import System, eventually, json_of, running_system
 from tests.e2e.test_intake_scenarios import assert_rebuild_matches, register
 
 SHAKYO = "shakyo-nabari"  # 社会福祉協議会 (CSW)
 HOUKATSU = "houkatsu-nabari-minami"  # 地域包括支援センター
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 def client(system: System, agency: str, role: Role = Role.STAFF) -> httpx.AsyncClient:

@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from kyosei_events import events_topic
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
-from tests.conftest import PG_URL, require_postgres
-from tests.e2e.harness import eventually, json_of, running_system
+from tests.conftest import PG_URL
+from tests.e2e.harness import json_of, running_system
+from tests.e2e.households import consents, escalated_8050
 
 CITY = "matsudo-city"  # the convening municipal office (多機関協働)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター
 WELFARE = "matsudo-welfare"  # 生活保護担当
 CLINIC = "hondamachi-clinic"  # the mother's GP: joins once she consents
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_a_support_meeting_without_consent_then_a_consented_meeting_with_one_item_re_shared(
@@ -43,46 +34,13 @@ async def test_a_support_meeting_without_consent_then_a_consented_meeting_with_o
         other_city = system.client("coordination", "kashiwa-city", "coord-ono", Role.COORDINATOR)
         auditor = system.client("coordination", "audit-office", "auditor-1", Role.AUDITOR)
 
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "birth_date": "1944-04-01", "relationship": "head"},
-                        {"name": "松戸 一郎", "birth_date": "1972-06-15", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
+        h = await escalated_8050(
+            window,
+            city,
+            summary="母（82）に物忘れ。息子（54）は20年ひきこもり。本人は支援を拒否。",
+            escalation_reason="セルフネグレクトの疑い、同意なし",
         )
-        hid = household["household_id"]
-        mother, _son = household["members"]
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal", "hardship"],
-                    "summary": "母（82）に物忘れ。息子（54）は20年ひきこもり。本人は支援を拒否。",
-                    "complex": True,
-                    "escalation_reason": "セルフネグレクトの疑い、同意なし",
-                },
-            ),
-            201,
-        )
-
-        async def case() -> dict[str, Any] | None:
-            rows = json_of(
-                await city.get(
-                    "/cases", params={"consultation_id": consultation["consultation_id"]}
-                ),
-                200,
-            )
-            return rows[0] if rows else None
-
-        case_id = (await eventually(case))["case_id"]
+        hid, mother, case_id = h.household_id, h.mother, h.case_id
 
         # 支援会議 (社会福祉法106条の6): no one has consented; it is held all the same.
         stage = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
@@ -151,24 +109,8 @@ async def test_a_support_meeting_without_consent_then_a_consented_meeting_with_o
         assert [m["meeting_id"] for m in listed] == [sid] and "SEALED" not in json.dumps(listed)
 
         # The mother consents, for the city, 地域包括 and her GP.
-        json_of(
-            await window.post(
-                f"/households/{hid}/consents",
-                json={
-                    "member_id": mother["member_id"],
-                    "given_by": "person",
-                    "agencies": [CITY, HOUKATSU, CLINIC],
-                    "purposes": ["information_sharing", "multi_layered_meeting"],
-                },
-            ),
-            201,
-        )
-
-        async def consented() -> dict[str, Any] | None:
-            now = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
-            return now if now["stage"]["value"] == "multi_layered" else None
-
-        assert (await eventually(consented))["consenting_members"] == [mother["member_id"]]
+        stage = await consents(window, city, h, mother, [CITY, HOUKATSU, CLINIC])
+        assert stage["consenting_members"] == [mother]
         layered = json_of(
             await city.post(
                 f"/cases/{case_id}/meetings",
@@ -176,7 +118,7 @@ async def test_a_support_meeting_without_consent_then_a_consented_meeting_with_o
                     "kind": "multi_layered",
                     "scheduled_for": "2026-12-03T10:00:00+09:00",
                     "participant_agencies": [HOUKATSU, CLINIC],
-                    "member_ids": [mother["member_id"]],
+                    "member_ids": [mother],
                 },
             ),
             201,

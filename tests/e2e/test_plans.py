@@ -9,18 +9,15 @@ with its personal fields sealed."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_events import events_topic
-from kyosei_platform.application import today
 from kyosei_platform.auth import Role
 from tests.backbone_support import header, read_topic
-from tests.conftest import PG_URL, require_postgres
-from tests.e2e.harness import eventually, json_of, running_system
+from tests.conftest import PG_URL
+from tests.e2e.harness import days, eventually, json_of, running_system
+from tests.e2e.households import consents, escalated_8050
 
 CITY = "matsudo-city"  # 多機関協働 (the coordinating municipal office)
 HOUKATSU = "houkatsu-matsudo-1"  # 地域包括支援センター: escalated, the main agency
@@ -28,17 +25,6 @@ WELFARE = "matsudo-welfare"  # 生活保護担当
 CSW = "matsudo-csw"  # 社協のコミュニティソーシャルワーカー
 JIRITSU = "jiritsu-matsudo"  # 自立相談支援機関: reaches out to the son
 SANKA = "sanka-npo-tokiwadaira"  # 参加支援
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
-
-
-def day(n: int) -> str:
-    return (today() + timedelta(days=n)).isoformat()
 
 
 async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
@@ -51,72 +37,17 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
         houkatsu = system.client("coordination", HOUKATSU, "staff-ito", Role.STAFF)
         csw = system.client("coordination", CSW, "csw-sato", Role.STAFF)
 
-        household = json_of(
-            await window.post(
-                "/households",
-                json={
-                    "members": [
-                        {"name": "松戸 ハル", "birth_date": "1944-04-01", "relationship": "head"},
-                        {"name": "松戸 一郎", "birth_date": "1972-06-15", "relationship": "child"},
-                    ]
-                },
-            ),
-            201,
-        )
-        hid = household["household_id"]
-        mother, son = (m["member_id"] for m in household["members"])
-        consultation = json_of(
-            await window.post(
-                "/consultations",
-                json={
-                    "household_id": hid,
-                    "window": "community_general_support_center",
-                    "channel": "home_visit",
-                    "concerns": ["care", "withdrawal", "hardship"],
-                    "summary": "母（82）に物忘れ。息子（54）は20年ひきこもり。",
-                    "complex": True,
-                    "escalation_reason": "世帯の複合課題",
-                },
-            ),
-            201,
-        )
-
-        async def case() -> dict[str, Any] | None:
-            rows = json_of(
-                await city.get(
-                    "/cases", params={"consultation_id": consultation["consultation_id"]}
-                ),
-                200,
-            )
-            return rows[0] if rows else None
-
-        case_id = (await eventually(case))["case_id"]
+        h = await escalated_8050(window, city, escalation_reason="世帯の複合課題")
+        mother, son, case_id = h.mother, h.son, h.case_id
 
         # The mother consents; a 重層的支援会議 about her is held.
-        json_of(
-            await window.post(
-                f"/households/{hid}/consents",
-                json={
-                    "member_id": mother,
-                    "given_by": "person",
-                    "agencies": [CITY, HOUKATSU, CSW],
-                    "purposes": ["information_sharing", "multi_layered_meeting"],
-                },
-            ),
-            201,
-        )
-
-        async def consented() -> bool:
-            stage = json_of(await city.get(f"/cases/{case_id}/meetings"), 200)
-            return bool(stage["stage"]["value"] == "multi_layered")
-
-        await eventually(consented)
+        await consents(window, city, h, mother, [CITY, HOUKATSU, CSW])
         meeting = json_of(
             await city.post(
                 f"/cases/{case_id}/meetings",
                 json={
                     "kind": "multi_layered",
-                    "scheduled_for": f"{day(-1)}T10:00:00+09:00",
+                    "scheduled_for": f"{days(-1)}T10:00:00+09:00",
                     "participant_agencies": [HOUKATSU, CSW],
                     "member_ids": [mother],
                 },
@@ -127,7 +58,7 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
             await city.post(
                 f"/meetings/{meeting}/held",
                 json={
-                    "held_on": day(-1),
+                    "held_on": days(-1),
                     "minutes": {"attendees": [{"agency_id": CITY, "name": "阿部"}], "items": []},
                 },
             ),
@@ -139,7 +70,7 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
             await houkatsu.post(
                 f"/cases/{case_id}/assessments",
                 json={
-                    "assessed_on": day(-1),
+                    "assessed_on": days(-1),
                     "assessment": {
                         "members": [
                             {"member_id": mother, "situation": "認知症の疑い", "needs": "介護"},
@@ -166,7 +97,7 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
                 "member_ids": [mother],
                 "actions": [
                     {"text": "要介護認定の申請", "responsible_agency": HOUKATSU},
-                    {"text": "家計の見直し", "responsible_agency": WELFARE, "due_on": day(14)},
+                    {"text": "家計の見直し", "responsible_agency": WELFARE, "due_on": days(14)},
                 ],
             },
             {
@@ -180,8 +111,8 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
             },
         ]
         plan = {
-            "adopted_on": day(-1),
-            "review_on": day(60),
+            "adopted_on": days(-1),
+            "review_on": days(60),
             "meeting_id": meeting,
             "person_wishes": "家で暮らしたい",
             "goals": goals,
@@ -201,13 +132,13 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
         kept[1]["actions"].append({"text": "参加支援につなぐ", "responsible_agency": CSW})
         second = await city.put(
             f"/cases/{case_id}/plan",
-            json={**plan, "adopted_on": day(0), "goals": kept},
+            json={**plan, "adopted_on": days(0), "goals": kept},
             headers={"If-Match": first.headers["ETag"]},
         )
         assert json_of(second, 200)["version"] == 2 and second.headers["ETag"] == '"2"'
         stale = await other.put(
             f"/cases/{case_id}/plan",
-            json={**plan, "adopted_on": day(0), "person_wishes": "上書き"},
+            json={**plan, "adopted_on": days(0), "person_wishes": "上書き"},
             headers={"If-Match": '"1"'},
         )
         assert json_of(stale, 412)["error"]["code"] == "precondition_failed"
@@ -217,7 +148,9 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
             (1, "家で暮らしたい"),
             (2, "家で暮らしたい"),
         ]
-        in_force = json_of(await city.get(f"/cases/{case_id}/plan", params={"as_of": day(-1)}), 200)
+        in_force = json_of(
+            await city.get(f"/cases/{case_id}/plan", params={"as_of": days(-1)}), 200
+        )
         assert in_force["version"] == 1
 
         # A review with both axes.
@@ -225,8 +158,8 @@ async def test_an_8050_household_is_assessed_planned_reviewed_and_referred(
             await city.post(
                 f"/cases/{case_id}/reviews",
                 json={
-                    "reviewed_on": day(0),
-                    "next_review_on": day(90),
+                    "reviewed_on": days(0),
+                    "next_review_on": days(90),
                     "self_reliance": [{"area": "food", "score": 3}, {"area": "money", "score": 2}],
                     "connectedness": 2,
                     "connections": [{"kind": "agency", "label": "社協CSW"}],

@@ -17,26 +17,18 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
 from kyosei_platform.application import now, today
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import System, eventually, json_of, running_system
 
 A, B = "agency-roles-a", "agency-roles-b"
 OPERATOR_FACING = "operations"
 # Query parameters a GET list needs (a search needs a term); the rest need none.
 NEEDS = {"/households/search": {"name": "役割"}}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 def household_routes(app: FastAPI) -> list[RouteContext]:

@@ -7,10 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from kyosei_platform.auth import Role
-from tests.conftest import PG_URL, require_postgres
+from tests.conftest import PG_URL
 from tests.e2e.harness import eventually, json_of, running_system
 
 EIGHTY_FIFTY = {
@@ -22,13 +20,6 @@ EIGHTY_FIFTY = {
     "complex": True,
     "escalation_reason": "介護・ひきこもり・生活困窮が重なる8050世帯",
 }
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def kind(request: pytest.FixtureRequest) -> str:
-    if request.param == "postgresql":
-        require_postgres()
-    return str(request.param)
 
 
 async def test_complex_consultation_becomes_a_coordination_case(

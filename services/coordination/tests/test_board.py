@@ -6,19 +6,13 @@ send back onto a case (policies on the in-memory broker)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import httpx
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from kyosei_coordination.app import service
 from kyosei_coordination.board.outcomes import CaseOutcomes, receive
 from kyosei_coordination.board.projection import (
     assigned_actions,
@@ -49,82 +43,28 @@ from kyosei_events.catalogue.coordination import (
     SupportPlanAdopted,
 )
 from kyosei_events.catalogue.intake import (
-    ConsentGiven,
-    HouseholdRegistered,
-    MemberAdded,
     OutreachEnded,
     OutreachStarted,
 )
 from kyosei_events.catalogue.participation import ParticipationMatched
-from kyosei_households.directory import metadata as directory_tables
-from kyosei_households.directory import record
-from kyosei_platform import errors
-from kyosei_platform.auth import Role, issue_token
-from kyosei_platform.testing import PolicyBus, local_store
+from kyosei_platform.auth import Role
+from kyosei_platform.testing import PolicyBus
 
-SECRET = "board-tests-secret-0123456789abcdef"
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-CITY = "matsudo-city"
+from .kit import CITY, NOW, Coordination, body, coordination
+
 HOUKATSU = "houkatsu-1"
 WELFARE = "welfare-1"
 PRIVATE = "PRIVATE-TEXT"  # in every personal field: it must be nowhere on the read side
 
 
 @dataclass
-class Coordination:
-    store: EventStore
-    app: FastAPI
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    def client(self, agency: str, role: Role = Role.STAFF) -> httpx.AsyncClient:
-        token = issue_token(SECRET, agency, f"{agency}-{role.value}", role)
-        c = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
-            base_url="http://coordination",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self.clients.append(c)
-        return c
+class Board(Coordination):
+    """Coordination with its events appended to its store as its commands would."""
 
     async def append(self, stream: str, *events: DomainEvent, agency: str = CITY) -> None:
         await self.store.append(
             stream, [NewEvent(e, "h-1", Metadata(agency_id=agency)) for e in events]
         )
-
-    async def household(self, household_id: str, *members: str) -> None:
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                HouseholdRegistered(
-                    household_id=household_id, registered_by=HOUKATSU, registered_at=NOW
-                ),
-                HOUKATSU,
-            )
-            for m in members:
-                await record(
-                    conn,
-                    MemberAdded(
-                        household_id=household_id, member_id=m, name=m, relationship="unknown"
-                    ),
-                    HOUKATSU,
-                )
-
-    async def consent(self, household_id: str, member_id: str) -> None:
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                ConsentGiven(
-                    consent_id=f"k-{member_id}",
-                    household_id=household_id,
-                    member_id=member_id,
-                    given_by="person",
-                    agencies=[CITY],
-                    purposes=["multi_layered_meeting"],
-                    given_on=date(2026, 1, 1),
-                    recorded_at=NOW,
-                ),
-                HOUKATSU,
-            )
 
     async def case(
         self, case_id: str, household_id: str | None = None, *, at: datetime = NOW
@@ -143,28 +83,6 @@ class Coordination:
             ),
         )
         return case_id
-
-
-@asynccontextmanager
-async def coordination(tmp_path: Path) -> AsyncIterator[Coordination]:
-    async with local_store(tmp_path, service, coordination_tables, directory_tables) as store:
-        app = FastAPI()
-        errors.install(app)
-        app.include_router(service.router)
-        app.state.runtime = SimpleNamespace(
-            engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=SECRET)
-        )
-        running = Coordination(store, app)
-        try:
-            yield running
-        finally:
-            for c in running.clients:
-                await c.aclose()
-
-
-def body(response: httpx.Response, status: int) -> Any:
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    return response.json()
 
 
 def plan(
@@ -245,6 +163,19 @@ def reviewed(case_id: str, on: date, next_on: date, goal: str = "g1") -> PlanRev
     )
 
 
+def support_meeting_held(case_id: str) -> SupportMeetingHeld:
+    """A 支援会議 held for the case without consent."""
+    return SupportMeetingHeld(
+        meeting_id="m-1",
+        case_id=case_id,
+        kind="confidential",
+        held_on=NOW.date(),
+        convening_agency=CITY,
+        participant_agencies=[CITY, HOUKATSU],
+        consent_obtained=False,
+    )
+
+
 def ids(cards: list[dict[str, Any]]) -> list[str]:
     return [c["case_id"] for c in cards]
 
@@ -255,7 +186,7 @@ LATER = NOW.date() + timedelta(days=120)  # a board day long after every event
 async def test_accompanying_is_never_stalled_and_an_overdue_review_is_counted(
     tmp_path: Path,
 ) -> None:
-    async with coordination(tmp_path) as c:
+    async with coordination(tmp_path, Board) as c:
         quiet = await c.case("case-quiet")  # no plan, nothing for 120 days
         solving = await c.case("case-solving")  # problem solving only
         await c.append(
@@ -298,7 +229,7 @@ async def test_accompanying_is_never_stalled_and_an_overdue_review_is_counted(
 
 
 async def test_flags_are_cleared_by_a_later_review_or_withdrawn(tmp_path: Path) -> None:
-    async with coordination(tmp_path) as c:
+    async with coordination(tmp_path, Board) as c:
         case_id = await c.case("case-f")
         await c.append(case_id, *plan(case_id, 1, {"g1": ["staying_connected"]}, review_on=LATER))
 
@@ -334,7 +265,7 @@ async def test_flags_are_cleared_by_a_later_review_or_withdrawn(tmp_path: Path) 
 async def test_closed_and_reopened_cases_merged_cases_and_who_sees_the_board(
     tmp_path: Path,
 ) -> None:
-    async with coordination(tmp_path) as c:
+    async with coordination(tmp_path, Board) as c:
         case_id = await c.case("case-c")
         await c.append(
             case_id, *plan(case_id, 1, {"g1": ["problem_solving"]}, review_on=NOW.date())
@@ -394,36 +325,28 @@ async def test_closed_and_reopened_cases_merged_cases_and_who_sees_the_board(
 async def test_a_support_meeting_waits_for_every_concerned_member_s_consent(
     tmp_path: Path,
 ) -> None:
-    async with coordination(tmp_path) as c:
-        await c.household("h-1", "mother", "son")
+    async with coordination(tmp_path, Board) as c:
+        await c.household("h-1", "mother", "son", by=HOUKATSU)
         case_id = await c.case("case-w", "h-1")
         await c.append(
             case_id,
-            SupportMeetingHeld(
-                meeting_id="m-1",
-                case_id=case_id,
-                kind="confidential",
-                held_on=NOW.date(),
-                convening_agency=CITY,
-                participant_agencies=[CITY, HOUKATSU],
-                consent_obtained=False,
-            ),
+            support_meeting_held(case_id),
         )
         city = c.client(CITY, Role.COORDINATOR)
         board = body(await city.get("/board"), 200)
         assert ids(board["waiting_for_consent"]) == [case_id]
         assert ids(board["stages"]["support_meeting"]) == [case_id]
-        await c.consent("h-1", "mother")
+        await c.consent("h-1", "mother", [CITY], ["multi_layered_meeting"], HOUKATSU)
         board = body(await city.get("/board"), 200)
         assert ids(board["waiting_for_consent"]) == [case_id]  # the son has not consented
-        await c.consent("h-1", "son")
+        await c.consent("h-1", "son", [CITY], ["multi_layered_meeting"], HOUKATSU)
         board = body(await city.get("/board"), 200)
         assert board["waiting_for_consent"] == []
         assert ids(board["stages"]["assessment"]) == [case_id]
 
 
 async def test_an_agency_reads_the_actions_of_the_current_plan_version(tmp_path: Path) -> None:
-    async with coordination(tmp_path) as c:
+    async with coordination(tmp_path, Board) as c:
         case_id = await c.case("case-a")
         v1 = [
             ("g1", "a1", HOUKATSU, date(2026, 12, 1)),
@@ -474,7 +397,7 @@ async def test_an_agency_reads_the_actions_of_the_current_plan_version(tmp_path:
 
 
 async def test_the_timeline_shows_every_step_and_nothing_personal(tmp_path: Path) -> None:
-    async with coordination(tmp_path) as c:
+    async with coordination(tmp_path, Board) as c:
         case_id = await c.case("case-t", "h-1")
         await c.append(
             "meeting-m-1",
@@ -487,15 +410,7 @@ async def test_the_timeline_shows_every_step_and_nothing_personal(tmp_path: Path
                 scheduled_for=NOW,
                 scheduled_at=NOW,
             ),
-            SupportMeetingHeld(
-                meeting_id="m-1",
-                case_id=case_id,
-                kind="confidential",
-                held_on=NOW.date(),
-                convening_agency=CITY,
-                participant_agencies=[CITY, HOUKATSU],
-                consent_obtained=False,
-            ),
+            support_meeting_held(case_id),
             MeetingRecorded(
                 meeting_id="m-1",
                 case_id=case_id,

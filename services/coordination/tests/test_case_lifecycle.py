@@ -7,7 +7,7 @@ nothing personal."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -20,9 +20,7 @@ from kyosei_coordination.projections import CaseList
 from kyosei_events import EventStore, Metadata, NewEvent
 from kyosei_events.catalogue.coordination import CommunityIssueRaised, PlanReviewed
 from kyosei_events.catalogue.intake import (
-    CaseEscalated,
     ConsultationLinkedToHousehold,
-    HouseholdRegistered,
     MemberAdded,
     MemberChangeRetracted,
     MemberDeparted,
@@ -31,29 +29,16 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_events.projection import rebuild
 from kyosei_platform.application import PreconditionFailed, Rejected, today
-from kyosei_platform.auth import Identity, Role
+from kyosei_platform.auth import Role
 from kyosei_platform.testing import PolicyBus, acting_as
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-COORDINATOR = Identity("matsudo-city", "coord-1", Role.COORDINATOR)
-HOUKATSU = "houkatsu"
-
-
-def escalated(consultation_id: str, household_id: str | None) -> CaseEscalated:
-    return CaseEscalated(
-        consultation_id=consultation_id,
-        household_id=household_id,
-        agency_id=HOUKATSU,
-        concerns=["care", "withdrawal"],
-        reason="8050: 母の認知症と息子のひきこもり",
-        escalated_at=NOW,
-    )
+from .kit import COORDINATOR, HOUKATSU, NOW, case, escalated, registered
 
 
 def household_8050(household_id: str = "h-8050") -> list:
     """The mother (82, head of the household) and her son (54, withdrawn)."""
     return [
-        HouseholdRegistered(household_id=household_id, registered_by=HOUKATSU, registered_at=NOW),
+        registered(household_id),
         MemberAdded(
             household_id=household_id, member_id="m-mother", name="松戸 ハル", relationship="head"
         ),
@@ -73,13 +58,19 @@ def died(member_id: str, change_id: str, on: date = date(2026, 11, 20)) -> Membe
     )
 
 
-async def case(store: EventStore, case_id: str) -> views.CaseView:
-    async with store.engine.connect() as conn:
-        return await views.get_case(conn, COORDINATOR, case_id)
-
-
 def flags(view: views.CaseView) -> list[tuple[str, str]]:
     return [(f.member_id, f.reason.value) for f in view.review_flags]
+
+
+def mother_in_hospital() -> MemberFacilityStayStarted:
+    return MemberFacilityStayStarted(
+        change_id="chg-hospital",
+        household_id="h-8050",
+        member_id="m-mother",
+        facility="hospital",
+        started_on=date(2026, 11, 10),
+        recorded_at=NOW,
+    )
 
 
 async def types(store: EventStore, case_id: str) -> list[str]:
@@ -126,14 +117,7 @@ async def test_a_retraction_withdraws_the_flag_and_other_changes_flag_with_their
 
     await bus.publish(
         "intake",
-        MemberFacilityStayStarted(
-            change_id="chg-hospital",
-            household_id="h-8050",
-            member_id="m-mother",
-            facility="hospital",
-            started_on=date(2026, 11, 10),
-            recorded_at=NOW,
-        ),
+        mother_in_hospital(),
         MemberDeparted(
             change_id="chg-moved",
             household_id="h-8050",
@@ -170,14 +154,7 @@ async def test_a_case_about_the_son_alone_is_flagged_when_his_mother_dies(
     # The mother's stay in hospital does not concern a case about her son.
     await bus.publish(
         "intake",
-        MemberFacilityStayStarted(
-            change_id="chg-hospital",
-            household_id="h-8050",
-            member_id="m-mother",
-            facility="hospital",
-            started_on=date(2026, 11, 10),
-            recorded_at=NOW,
-        ),
+        mother_in_hospital(),
     )
     assert flags(await case(store, opened.case_id)) == []
     await bus.publish("intake", died("m-mother", "chg-death"))

@@ -5,8 +5,6 @@ an open case is merged into it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
 from kyosei_coordination import commands, views
@@ -19,10 +17,8 @@ from kyosei_coordination.commands import (
 )
 from kyosei_events import EventStore
 from kyosei_events.catalogue.intake import (
-    CaseEscalated,
     ConsultationLinkedToHousehold,
     HouseholdMergedInto,
-    HouseholdRegistered,
     MemberAdded,
 )
 from kyosei_events.projection import rebuild
@@ -30,24 +26,18 @@ from kyosei_platform.application import PreconditionFailed, Rejected
 from kyosei_platform.auth import Identity, Role
 from kyosei_platform.testing import PolicyBus, acting_as
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-COORDINATOR = Identity("matsudo-city", "coord-1", Role.COORDINATOR)
+from .kit import COORDINATOR, NOW, case, registered
+from .kit import escalated as escalation
 
 
 def escalated(consultation_id: str, household_id: str | None, agency: str = "houkatsu"):
-    return CaseEscalated(
-        consultation_id=consultation_id,
-        household_id=household_id,
-        agency_id=agency,
-        concerns=["care"] if agency == "houkatsu" else ["withdrawal", "hardship"],
-        reason="8050: 母の認知症と息子のひきこもり",
-        escalated_at=NOW,
-    )
+    concerns = ["care"] if agency == "houkatsu" else ["withdrawal", "hardship"]
+    return escalation(consultation_id, household_id, agency, concerns)
 
 
 def household(household_id: str, *members: str) -> list:
     return [
-        HouseholdRegistered(household_id=household_id, registered_by="houkatsu", registered_at=NOW),
+        registered(household_id),
         *(
             MemberAdded(household_id=household_id, member_id=m, name="松戸", relationship="child")
             for m in members
@@ -65,11 +55,6 @@ async def open_cases(store: EventStore, household_id: str) -> list[views.CaseVie
             limit=10,
             status="open",
         )
-
-
-async def case(store: EventStore, case_id: str) -> views.CaseView:
-    async with store.engine.connect() as conn:
-        return await views.get_case(conn, COORDINATOR, case_id)
 
 
 def consultations(view: views.CaseView) -> list[str]:

@@ -4,19 +4,17 @@ either record's id."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 from kyosei_coordination import views
 from kyosei_coordination.app import service
 from kyosei_coordination.commands import OpenCase, case_id_for, open_case
 from kyosei_events import EventStore
 from kyosei_events.catalogue.intake import (
-    CaseEscalated,
     ConsentGiven,
     ConsentPurpose,
     ConsultationLinkedToHousehold,
     HouseholdMergedInto,
-    HouseholdRegistered,
     MemberAdded,
     MemberChangeRetracted,
     MemberDeparted,
@@ -26,28 +24,10 @@ from kyosei_events.catalogue.intake import (
 )
 from kyosei_events.projection import rebuild
 from kyosei_households import find
-from kyosei_platform.auth import Identity, Role
+from kyosei_platform.auth import Role
 from kyosei_platform.testing import PolicyBus, acting_as
 
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-COORDINATOR = Identity("matsudo-city", "coord-1", Role.COORDINATOR)
-
-
-def escalated(consultation_id: str, household_id: str | None) -> CaseEscalated:
-    return CaseEscalated(
-        consultation_id=consultation_id,
-        household_id=household_id,
-        agency_id="houkatsu",
-        concerns=["care", "withdrawal"],
-        reason="8050: 母の認知症と息子のひきこもり",
-        escalated_at=NOW,
-    )
-
-
-def registered(household_id: str) -> HouseholdRegistered:
-    return HouseholdRegistered(
-        household_id=household_id, registered_by="houkatsu", registered_at=NOW
-    )
+from .kit import COORDINATOR, NOW, escalated, registered
 
 
 async def cases(store: EventStore, household_id: str) -> list[str]:

@@ -9,15 +9,11 @@ import asyncio
 import concurrent.futures
 import json
 import re
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
@@ -25,141 +21,14 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from kyosei_coordination.app import service
-from kyosei_coordination.commands import OpenCase, case_id_for, open_case
+from kyosei_coordination.commands import OpenCase, open_case
 from kyosei_coordination.meetings.projection import meeting_reshares, meetings
-from kyosei_coordination.projections import metadata as coordination_tables
-from kyosei_events import EventStore, OutboxRelay
 from kyosei_events.catalogue.coordination import SupportMeetingHeld
-from kyosei_events.catalogue.intake import ConsentGiven, HouseholdRegistered, MemberAdded
 from kyosei_events.model import travels, upcast
-from kyosei_households.directory import metadata as directory_tables
-from kyosei_households.directory import record
-from kyosei_platform import errors
-from kyosei_platform.auth import Role, issue_token
-from kyosei_platform.testing import acting_as, local_store
+from kyosei_platform.auth import Role
+from kyosei_platform.testing import acting_as
 
-SECRET = "meeting-tests-secret-0123456789abcdef"
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-CITY = "matsudo-city"  # the convening municipal office (多機関協働)
-
-
-class CapturingBroker:
-    """Stands in for Kafka under the real outbox relay: keeps every message it is sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, str, bytes | None, dict[str, str]]] = []
-
-    async def publish(
-        self, message: bytes, topic: str, *, key: Any = None, headers: Any = None, **_: Any
-    ) -> asyncio.Future[None]:
-        self.sent.append((message, topic, key, dict(headers or {})))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    def wire_bytes(self) -> bytes:
-        """Everything that went out: values, keys and headers."""
-        parts = []
-        for value, _, key, headers in self.sent:
-            parts += [value, key or b"", repr(headers).encode()]
-        return b"\n".join(parts)
-
-
-@dataclass
-class Coordination:
-    store: EventStore
-    app: FastAPI
-    broker: CapturingBroker = field(default_factory=CapturingBroker)
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    def client(self, agency: str, role: Role = Role.STAFF) -> httpx.AsyncClient:
-        token = issue_token(SECRET, agency, f"{agency}-{role.value}", role)
-        c = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
-            base_url="http://coordination",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self.clients.append(c)
-        return c
-
-    async def relay(self) -> bytes:
-        """Run coordination's outbox relay; what it published, as bytes."""
-        relay = OutboxRelay(
-            self.store,
-            self.broker,
-            topic="kyosei.coordination.events",
-            source="/kyosei/coordination",  # type: ignore[arg-type]
-        )
-        await relay.publish_pending()
-        return self.broker.wire_bytes()
-
-    async def household(self, household_id: str, *members: str) -> None:
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                HouseholdRegistered(
-                    household_id=household_id, registered_by="houkatsu", registered_at=NOW
-                ),
-                "houkatsu",
-            )
-            for m in members:
-                await record(
-                    conn,
-                    MemberAdded(
-                        household_id=household_id, member_id=m, name=m, relationship="unknown"
-                    ),
-                    "houkatsu",
-                )
-
-    async def consent(self, household_id: str, member_id: str, agencies: list[str]) -> None:
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                ConsentGiven(
-                    consent_id=f"k-{member_id}",
-                    household_id=household_id,
-                    member_id=member_id,
-                    given_by="person",
-                    agencies=agencies,
-                    purposes=["information_sharing", "multi_layered_meeting"],
-                    given_on=date(2026, 1, 1),
-                    recorded_at=NOW,
-                ),
-                "houkatsu",
-            )
-
-    async def case(self, consultation_id: str, household_id: str | None) -> str:
-        ctx = acting_as(self.store, CITY, Role.COORDINATOR)
-        command = OpenCase(
-            consultation_id=consultation_id,
-            household_id=household_id,
-            escalated_by="houkatsu",
-            concerns=["care", "withdrawal"],
-        )
-        await open_case(ctx, command, subject=household_id or consultation_id)
-        return case_id_for(consultation_id)
-
-
-@asynccontextmanager
-async def coordination(tmp_path: Path) -> AsyncIterator[Coordination]:
-    async with local_store(tmp_path, service, coordination_tables, directory_tables) as store:
-        app = FastAPI()
-        errors.install(app)
-        app.include_router(service.router)
-        app.state.runtime = SimpleNamespace(
-            engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=SECRET)
-        )
-        running = Coordination(store, app)
-        try:
-            yield running
-        finally:
-            for c in running.clients:
-                await c.aclose()
-
-
-def body(response: httpx.Response, status: int) -> Any:
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    return response.json()
+from .kit import CITY, Coordination, body, coordination
 
 
 def minutes(tag: str, attendees: list[str]) -> dict[str, Any]:

@@ -7,144 +7,49 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import select
 
-from kyosei_coordination.app import service
-from kyosei_coordination.commands import OpenCase, case_id_for, link_household, open_case
+from kyosei_coordination.commands import link_household
 from kyosei_coordination.plans.projection import (
     case_requests,
     plan_actions,
     plan_reviews,
     plan_versions,
 )
-from kyosei_coordination.projections import metadata as coordination_tables
-from kyosei_events import EventStore
-from kyosei_events.catalogue.intake import ConsentGiven, HouseholdRegistered, MemberAdded
-from kyosei_households.directory import metadata as directory_tables
-from kyosei_households.directory import record
-from kyosei_platform import errors
 from kyosei_platform.application import today
-from kyosei_platform.auth import Role, issue_token
-from kyosei_platform.testing import acting_as, local_store
+from kyosei_platform.auth import Role
+from kyosei_platform.testing import acting_as
 
-SECRET = "plan-tests-secret-0123456789abcdef"
-NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-CITY = "matsudo-city"  # the coordinating municipal office
-HOUKATSU = "houkatsu"  # escalated the case, its main agency
+from .kit import CITY, HOUKATSU, Coordination, body, coordination
+
 WELFARE, CSW, CLINIC = "welfare", "csw", "clinic"
 
 
-@dataclass
-class Coordination:
-    store: EventStore
-    app: FastAPI
-    clients: list[httpx.AsyncClient] = field(default_factory=list)
-
-    def client(self, agency: str, role: Role = Role.STAFF) -> httpx.AsyncClient:
-        token = issue_token(SECRET, agency, f"{agency}-{role.value}", role)
-        c = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app),
-            base_url="http://coordination",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        self.clients.append(c)
-        return c
-
-    async def household(self, household_id: str, *members: str) -> None:
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                HouseholdRegistered(
-                    household_id=household_id, registered_by=HOUKATSU, registered_at=NOW
-                ),
-                HOUKATSU,
-            )
-            for m in members:
-                await record(
-                    conn,
-                    MemberAdded(
-                        household_id=household_id, member_id=m, name=m, relationship="unknown"
-                    ),
-                    HOUKATSU,
-                )
-
-    async def case(self, consultation_id: str, household_id: str | None) -> str:
-        ctx = acting_as(self.store, CITY, Role.COORDINATOR)
-        command = OpenCase(
-            consultation_id=consultation_id,
-            household_id=household_id,
-            escalated_by=HOUKATSU,
-            concerns=["care", "withdrawal"],
-        )
-        await open_case(ctx, command, subject=household_id or consultation_id)
-        return case_id_for(consultation_id)
-
-    async def layered_meeting(self, case_id: str, household_id: str, member: str) -> str:
-        """A held 重層的支援会議 about ``member`` (who consents for it first)."""
-        async with self.store.engine.begin() as conn:
-            await record(
-                conn,
-                ConsentGiven(
-                    consent_id=f"k-{member}",
-                    household_id=household_id,
-                    member_id=member,
-                    given_by="person",
-                    agencies=[CITY, WELFARE],
-                    purposes=["multi_layered_meeting"],
-                    given_on=date(2026, 1, 1),
-                    recorded_at=NOW,
-                ),
-                HOUKATSU,
-            )
-        city = self.client(CITY, Role.COORDINATOR)
-        meeting = body(
-            await city.post(
-                f"/cases/{case_id}/meetings",
-                json={
-                    "kind": "multi_layered",
-                    "scheduled_for": "2026-11-26T10:00:00+09:00",
-                    "participant_agencies": [WELFARE],
-                    "member_ids": [member],
-                },
-            ),
-            201,
-        )
-        minutes = {"attendees": [{"agency_id": CITY, "name": "阿部"}], "items": []}
-        held = {"held_on": "2026-11-26", "minutes": minutes}
-        body(await city.post(f"/meetings/{meeting['meeting_id']}/held", json=held), 200)
-        return str(meeting["meeting_id"])
-
-
-@asynccontextmanager
-async def coordination(tmp_path: Path) -> AsyncIterator[Coordination]:
-    async with local_store(tmp_path, service, coordination_tables, directory_tables) as store:
-        app = FastAPI()
-        errors.install(app)
-        app.include_router(service.router)
-        app.state.runtime = SimpleNamespace(
-            engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=SECRET)
-        )
-        running = Coordination(store, app)
-        try:
-            yield running
-        finally:
-            for c in running.clients:
-                await c.aclose()
-
-
-def body(response: httpx.Response, status: int) -> Any:
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    return response.json()
+async def layered_meeting(c: Coordination, case_id: str, household_id: str, member: str) -> str:
+    """A held 重層的支援会議 about ``member`` (who consents for it first)."""
+    await c.consent(household_id, member, [CITY, WELFARE], purposes=["multi_layered_meeting"])
+    city = c.client(CITY, Role.COORDINATOR)
+    meeting = body(
+        await city.post(
+            f"/cases/{case_id}/meetings",
+            json={
+                "kind": "multi_layered",
+                "scheduled_for": "2026-11-26T10:00:00+09:00",
+                "participant_agencies": [WELFARE],
+                "member_ids": [member],
+            },
+        ),
+        201,
+    )
+    minutes = {"attendees": [{"agency_id": CITY, "name": "阿部"}], "items": []}
+    held = {"held_on": "2026-11-26", "minutes": minutes}
+    body(await city.post(f"/meetings/{meeting['meeting_id']}/held", json=held), 200)
+    return str(meeting["meeting_id"])
 
 
 def refused(response: httpx.Response, status: int, field_name: str | None = None) -> str:
@@ -256,7 +161,7 @@ async def test_a_plan_is_adopted_and_revised_keeping_its_ids(tmp_path: Path) -> 
     async with coordination(tmp_path) as c:
         await c.household("h-1", "mother", "son")
         case_id = await c.case("c-1", "h-1")
-        meeting_id = await c.layered_meeting(case_id, "h-1", "mother")
+        meeting_id = await layered_meeting(c, case_id, "h-1", "mother")
         city = c.client(CITY, Role.COORDINATOR)
         url = f"/cases/{case_id}/plan"
         assert refused(await city.get(url), 404) == "plan_not_found"

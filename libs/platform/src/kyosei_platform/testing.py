@@ -1,5 +1,6 @@
 """What a service's own tests (``services/<name>/tests``) run on: a SQLite store with the
-service's read models, command contexts for named agencies, and the service's
+service's read models, its routes over that store, command contexts for named
+agencies, and the service's
 policies on FastStream's in-memory ``TestKafkaBroker`` fed with events published as
 their producing service's relay would (same envelope and hash chain). Milliseconds per
 test; the real broker over TCP is for the root ``tests/`` suites.
@@ -13,8 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import MetaData
@@ -31,6 +34,7 @@ from kyosei_events import (
 )
 from kyosei_events.database import create_engine
 
+from . import errors
 from .application import CommandContext
 from .auth import Identity, Role
 from .bus import kafka_broker
@@ -62,6 +66,18 @@ async def local_store(
     finally:
         await engine.dispose()
         await keys.dispose()
+
+
+def service_app(service: Service, store: EventStore, auth_secret: str) -> FastAPI:
+    """The service's routes, with the real auth (tokens signed with ``auth_secret``) and
+    error envelope, over ``store``; no broker or relay (the test drives those)."""
+    app = FastAPI()
+    errors.install(app)
+    app.include_router(service.router)
+    app.state.runtime = SimpleNamespace(
+        engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=auth_secret)
+    )
+    return app
 
 
 def acting_as(store: EventStore, agency: str, role: Role = Role.STAFF) -> CommandContext:
