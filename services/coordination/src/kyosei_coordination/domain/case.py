@@ -251,7 +251,8 @@ def merge_into(
     return merged, added
 
 
-def _must_be_open(state: Case) -> None:
+def must_be_open(state: Case) -> None:
+    """409 case_not_open for a closed or merged case: what each state calls for."""
     if state.status == CLOSED:
         raise wrong_state(
             "case_not_open",
@@ -274,7 +275,7 @@ def change_main_agency(
     state: Case, *, main_agency: str, reason: str | None, now: datetime
 ) -> list[DomainEvent]:
     """主担当機関変更 (nothing when it is already the main agency)."""
-    _must_be_open(state)
+    must_be_open(state)
     if main_agency == state.main_agency:
         return []
     return [
@@ -290,7 +291,7 @@ def change_main_agency(
 
 def change_members(state: Case, *, member_ids: list[str], now: datetime) -> list[DomainEvent]:
     """対象者変更 (nothing when they are the same members)."""
-    _must_be_open(state)
+    must_be_open(state)
     if sorted(member_ids) == sorted(state.member_ids):
         return []
     return [CaseMembersChanged(case_id=state.case_id, member_ids=member_ids, changed_at=now)]
@@ -437,7 +438,7 @@ def end_member_support(
 ) -> list[DomainEvent]:
     """本人分の終結: the members must be ones the case concerns (422 member_ids), not
     ended already (409), and someone must remain (else close the case: 422)."""
-    _must_be_open(state)
+    must_be_open(state)
     _handed_to(reason, handed_to)
     _not_future("ended_on", ended_on, today)
     named = state.member_ids or (sorted(household.member_ids) if household else [])
@@ -505,7 +506,7 @@ def close(
             "reopen it first if support resumes",
             "支援を再開する場合は先に再開してください",
         )
-    _must_be_open(state)
+    must_be_open(state)
     _handed_to(reason, handed_to)
     _not_future("closed_on", closed_on, today)
     return [

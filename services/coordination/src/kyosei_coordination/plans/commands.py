@@ -254,7 +254,7 @@ async def open_case(ctx: CommandContext, case_id: str) -> case_domain.Case:
         not_found("case", "ケース", case_id),
     )
     domain.may_write(ctx.actor, state)
-    case_domain._must_be_open(state)
+    case_domain.must_be_open(state)
     return state
 
 
