@@ -276,7 +276,7 @@ async def change_main_agency(
         state, main_agency=cmd.main_agency, reason=cmd.reason, now=now()
     )
     if events:
-        await ctx.save(Change(state, stream(case_id), events, _subject(state), if_match))
+        await ctx.save(Change(state, stream(case_id), events, subject_of(state), if_match))
     return state
 
 
@@ -295,11 +295,12 @@ async def change_members(
         raise outside
     events = domain.change_members(state, member_ids=cmd.member_ids, now=now())
     if events:
-        await ctx.save(Change(state, stream(case_id), events, _subject(state), if_match))
+        await ctx.save(Change(state, stream(case_id), events, subject_of(state), if_match))
     return state
 
 
-def _subject(state: domain.Case) -> str:
+def subject_of(state: domain.Case) -> str:
+    """The Kafka key of the case's events: its household, else its consultation, else itself."""
     return state.household_id or state.consultation_id or state.case_id
 
 

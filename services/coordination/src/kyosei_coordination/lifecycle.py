@@ -33,10 +33,10 @@ from .commands import (
     _get,
     _in_one_transaction,
     _lock_household,
-    _subject,
     case_already_open,
     open_case_of,
     stream,
+    subject_of,
 )
 from .domain import case as domain
 from .projections import case_review_flags, cases
@@ -111,7 +111,7 @@ async def end_member_support(
         ended_by=ctx.agency_id,
         now=now(),
     )
-    await ctx.save(Change(state, stream(case_id), events, _subject(state), if_match))
+    await ctx.save(Change(state, stream(case_id), events, subject_of(state), if_match))
     return state
 
 
@@ -131,7 +131,7 @@ async def close_case(
         closed_by=ctx.agency_id,
         now=now(),
     )
-    await ctx.save(Change(state, stream(case_id), events, _subject(state), if_match))
+    await ctx.save(Change(state, stream(case_id), events, subject_of(state), if_match))
     return state
 
 
@@ -151,7 +151,7 @@ async def reopen_case(
             other = await open_case_of(ctx.uow.conn, state.household_id)
             if other is not None and other != case_id:
                 raise case_already_open(other)
-        await ctx.save(Change(state, stream(case_id), events, _subject(state), if_match))
+        await ctx.save(Change(state, stream(case_id), events, subject_of(state), if_match))
         return state
 
     return await _in_one_transaction(ctx, run)
@@ -199,7 +199,7 @@ async def flag_life_change(
             now=now(),
         )
         if events:
-            changes.append(Change(state, stream(case_id), events, _subject(state)))
+            changes.append(Change(state, stream(case_id), events, subject_of(state)))
     if changes:
         await ctx.save(*changes)
     return [c.stream for c in changes]
@@ -221,7 +221,7 @@ async def withdraw_flags(ctx: CommandContext, change_id: str) -> list[str]:
         state = await ctx.load(stream(case_id), _case(case_id))
         events = domain.withdraw_flag(state, change_id=change_id, now=now())
         if events:
-            changes.append(Change(state, stream(case_id), events, _subject(state)))
+            changes.append(Change(state, stream(case_id), events, subject_of(state)))
     if changes:
         await ctx.save(*changes)
     return [c.stream for c in changes]

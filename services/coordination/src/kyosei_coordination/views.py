@@ -141,7 +141,7 @@ def case_view(
     )
 
 
-def _visible_to(query: Select[Any], agency_id: str | None) -> Select[Any]:
+def visible_to(query: Select[Any], agency_id: str | None) -> Select[Any]:
     """Coordinators and auditors (None) see every case; an agency, the cases it
     coordinates or escalated a consultation of."""
     if agency_id is None:
@@ -166,7 +166,7 @@ async def visible_case_ids(
     wanted = set(case_ids)
     if not wanted:
         return set()
-    query = _visible_to(
+    query = visible_to(
         select(cases.c.case_id).where(cases.c.case_id.in_(wanted)),
         listed_agency(identity, coordinators_see_all=True),
     )
@@ -219,7 +219,7 @@ async def list_cases(
     from any of its records' ids, merged or not; a consultation's case from any
     consultation behind it."""
     query = select(cases).order_by(cases.c.opened_at.desc()).limit(limit)
-    query = _visible_to(query, listed_agency(identity, coordinators_see_all=True))
+    query = visible_to(query, listed_agency(identity, coordinators_see_all=True))
     if household_id:
         query = query.where(cases.c.household_id.in_(await same_household(conn, household_id)))
     if consultation_id:
@@ -236,7 +236,7 @@ async def list_cases(
 
 
 async def get_case(conn: AsyncConnection, identity: Identity, case_id: str) -> CaseView:
-    query = _visible_to(
+    query = visible_to(
         select(cases).where(cases.c.case_id == case_id),
         listed_agency(identity, coordinators_see_all=True),
     )

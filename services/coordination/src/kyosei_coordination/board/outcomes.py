@@ -12,7 +12,7 @@ from kyosei_events.catalogue.coordination import OutcomeKind, RequestOutcomeRece
 from kyosei_events.model import DomainEvent
 from kyosei_platform.application import Change, CommandContext, now
 
-from ..commands import _subject, stream
+from ..commands import stream, subject_of
 from ..domain.case import Case
 
 
@@ -76,5 +76,5 @@ async def receive_outcome(
         at=now(),
     )
     if events:
-        await ctx.save(Change(state, stream(case_id), events, _subject(state)))
+        await ctx.save(Change(state, stream(case_id), events, subject_of(state)))
     return events

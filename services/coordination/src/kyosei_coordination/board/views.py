@@ -27,7 +27,7 @@ from kyosei_platform.auth import Identity
 
 from ..domain.case import MERGED, OPEN
 from ..projections import cases
-from ..views import _visible_to, get_case
+from ..views import get_case, visible_to
 from .projection import assigned_actions, board_cases, timeline_entries
 
 STALLED_AFTER = timedelta(days=90)
@@ -199,7 +199,7 @@ async def board(conn: AsyncConnection, identity: Identity, on: date) -> BoardVie
         .where(cases.c.status != MERGED)
         .order_by(cases.c.opened_at, cases.c.case_id)
     )
-    query = _visible_to(query, listed_agency(identity, coordinators_see_all=True))
+    query = visible_to(query, listed_agency(identity, coordinators_see_all=True))
     view = BoardView(
         as_of=on,
         stages={s: [] for s in STAGES},

@@ -193,7 +193,7 @@ async def _meeting(ctx: CommandContext, meeting_id: str) -> domain.Meeting:
     return state
 
 
-def _subject(state: domain.Meeting) -> str:
+def subject_of(state: domain.Meeting) -> str:
     return state.household_id or state.case_id
 
 
@@ -210,7 +210,7 @@ async def hold_meeting(
         minutes=cmd.minutes.minutes(),
         now=now(),
     )
-    await ctx.save(Change(state, meeting_stream(meeting_id), events, _subject(state), expected))
+    await ctx.save(Change(state, meeting_stream(meeting_id), events, subject_of(state), expected))
     return state
 
 
@@ -227,7 +227,7 @@ async def correct_item(ctx: CommandContext, meeting_id: str, cmd: CorrectItem) -
         reason=cmd.reason,
         now=now(),
     )
-    await ctx.save(Change(state, meeting_stream(meeting_id), events, _subject(state)))
+    await ctx.save(Change(state, meeting_stream(meeting_id), events, subject_of(state)))
     return state
 
 
@@ -247,5 +247,5 @@ async def reshare_items(ctx: CommandContext, meeting_id: str, cmd: ReshareItems)
         now=now(),
     )
     if events:
-        await ctx.save(Change(source, meeting_stream(meeting_id), events, _subject(source)))
+        await ctx.save(Change(source, meeting_stream(meeting_id), events, subject_of(source)))
     return source

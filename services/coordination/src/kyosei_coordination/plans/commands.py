@@ -274,7 +274,7 @@ async def _meeting(ctx: CommandContext, case_id: str, meeting_id: str | None) ->
     domain.held_multi_layered("meeting_id", meeting, case_id)
 
 
-def _subject(case: case_domain.Case) -> str:
+def subject_of(case: case_domain.Case) -> str:
     return case.household_id or case.case_id
 
 
@@ -307,7 +307,7 @@ async def record_assessment(
         today=today(),
         now=now(),
     )
-    await ctx.save(Change(state, stream, events, _subject(case), if_match))
+    await ctx.save(Change(state, stream, events, subject_of(case), if_match))
     return state
 
 
@@ -335,7 +335,7 @@ async def adopt_plan(
     )
     # At the stream version read: a revision that lands meanwhile makes this one run
     # again, and then the If-Match (if sent) no longer names the newest version.
-    await ctx.save(Change(state, plan_stream(case_id), events, _subject(case)))
+    await ctx.save(Change(state, plan_stream(case_id), events, subject_of(case)))
     return state
 
 
@@ -362,7 +362,7 @@ async def review_plan(
         today=today(),
         now=now(),
     )
-    await ctx.save(Change(state, plan_stream(case_id), events, _subject(case)))
+    await ctx.save(Change(state, plan_stream(case_id), events, subject_of(case)))
     return state
 
 
@@ -384,7 +384,7 @@ async def _request(
     )
     state = domain.CaseRequest(asked.request_id)
     stream = request_stream(asked.request_id)
-    await ctx.save(Change(state, stream, events, _subject(case), expected=0))
+    await ctx.save(Change(state, stream, events, subject_of(case), expected=0))
     return state
 
 
