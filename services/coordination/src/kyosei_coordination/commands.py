@@ -300,7 +300,8 @@ async def change_members(
 
 
 def subject_of(state: domain.Case) -> str:
-    """The Kafka key of the case's events: its household, else its consultation, else itself."""
+    """The subject of the case's events (whose key seals their personal fields; a stream's
+    first subject is also its Kafka key): its household, else its consultation, else it."""
     return state.household_id or state.consultation_id or state.case_id
 
 
