@@ -49,6 +49,7 @@ from kyosei_platform.application import (
 )
 
 from ..commands import stream as case_stream
+from ..commands import subject_of
 from ..domain import case as case_domain
 from ..domain import plan as domain
 from ..domain.meeting import Meeting
@@ -272,10 +273,6 @@ async def _meeting(ctx: CommandContext, case_id: str, meeting_id: str | None) ->
         return
     meeting = await ctx.load(meeting_stream(meeting_id), lambda: Meeting(meeting_id))
     domain.held_multi_layered("meeting_id", meeting, case_id)
-
-
-def subject_of(case: case_domain.Case) -> str:
-    return case.household_id or case.case_id
 
 
 def _plan(case_id: str) -> Callable[[], domain.SupportPlan]:
