@@ -16,6 +16,17 @@ PersonalText = Annotated[
     Personal(),
     Field(max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
 ]
+# Optional personal text: a short one (a name, a place) and a note.
+ShortPersonal = Annotated[
+    str | None,
+    Personal(),
+    Field(None, max_length=200, json_schema_extra={"x-kyosei-personal": True}),
+]
+NotePersonal = Annotated[
+    str | None,
+    Personal(),
+    Field(None, max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
+]
 
 
 class Concern(LabelledEnum):

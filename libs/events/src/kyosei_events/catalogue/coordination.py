@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..labels import LabelledEnum
 from ..model import DomainEvent, Personal, event, upcaster
-from .common import AgencyId, Concern, Id, PersonalText, same_payload_wider_vocabulary
+from .common import (
+    AgencyId,
+    Concern,
+    Id,
+    NotePersonal,
+    PersonalText,
+    same_payload_wider_vocabulary,
+)
 
 
 class MeetingKind(LabelledEnum):
@@ -869,11 +876,7 @@ class MemberSupportEnded(DomainEvent):
     member_ids: Annotated[list[Id], Field(min_length=1, max_length=30)]
     reason: ClosingReason
     handed_to: AgencyId | None = None
-    note: Annotated[
-        str | None,
-        Personal(),
-        Field(None, max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
-    ]
+    note: NotePersonal
     ended_on: date
     ended_by: AgencyId
     ended_at: datetime
@@ -893,11 +896,7 @@ class CaseClosed(DomainEvent):
     household_id: Id | None = None
     reason: ClosingReason
     handed_to: AgencyId | None = None
-    note: Annotated[
-        str | None,
-        Personal(),
-        Field(None, max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
-    ]
+    note: NotePersonal
     closed_on: date
     closed_by: AgencyId
     closed_at: datetime

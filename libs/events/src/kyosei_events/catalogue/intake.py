@@ -19,21 +19,12 @@ from .common import (
     AgencyId,
     Concern,
     Id,
+    NotePersonal,
     PersonalText,
+    ShortPersonal,
     UnmetNeed,
     same_payload_wider_vocabulary,
 )
-
-ShortPersonal = Annotated[
-    str | None,
-    Personal(),
-    Field(None, max_length=200, json_schema_extra={"x-kyosei-personal": True}),
-]
-NotePersonal = Annotated[
-    str | None,
-    Personal(),
-    Field(None, max_length=20_000, json_schema_extra={"x-kyosei-personal": True}),
-]
 
 
 class Window(LabelledEnum):
