@@ -43,6 +43,8 @@ def create_engine(
             pool_size=1,
             max_overflow=0,
             pool_timeout=30,
+            # Rolled back on return only when a transaction is still open (_reset).
+            pool_reset_on_return=None,
         )
         _sqlite_setup(engine)
         return engine
@@ -80,6 +82,20 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+    @event.listens_for(engine.sync_engine, "reset")
+    def _reset(dbapi_conn: Any, _record: Any, state: Any) -> None:
+        # A connection back in the pool with no transaction open (the append lane's,
+        # which commits its own; a unit of work already committed) needs no rollback,
+        # and skipping it saves a call on the connection's thread.
+        if dbapi_conn is None or not state.asyncio_safe:
+            return
+        try:
+            open_transaction = dbapi_conn.driver_connection.in_transaction
+        except ValueError:  # closed
+            return
+        if open_transaction:
+            dbapi_conn.rollback()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:

@@ -5,7 +5,8 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 
 - ``append`` with an expected version; a conflict raises :class:`ConcurrencyError`
   (HTTP 409 at the API). The append itself (head lookup, sealing, hashing, the one
-  INSERT) is writer.py's, used by both classes.
+  INSERT) is writer.py's, used by both classes; the store's own appends are group
+  committed by the append lane (lane.py).
 - a global ``position`` orders the log; ``read_log`` returns events in commit-safe
   order: on PostgreSQL each row carries the id of the transaction that wrote it and
   the log is read in (tx_id, position) order, only below the oldest transaction
@@ -37,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from . import verification
 from .codec import decode_payload
 from .crypto import KeyVault
+from .lane import AppendLane
 from .records import (
     DEFAULT_MAX_MESSAGE_BYTES,
     START,
@@ -230,6 +232,7 @@ class EventStore:
             vault, self.dialect, max_message_bytes, head_cache_size, name=name
         )
         self.wakeup = Wakeup(engine)
+        self.lane = AppendLane(engine, self.writer, self._committed, name=name)
         # The advisory lock between appends (shared) and read-model rebuilds (exclusive),
         # one per service and schema: the same for the service and `kyosei rebuild`.
         schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
@@ -269,18 +272,12 @@ class EventStore:
         new_events: Sequence[NewEvent],
         expected_version: int | None = None,
     ) -> list[RecordedEvent]:
-        if self.dialect == "postgresql" and len(new_events) == 1 and not self.projections:
-            # One event is one single-row INSERT, atomic on its own: run it in PostgreSQL's
-            # implicit transaction rather than BEGIN ... COMMIT, two round trips fewer. The
-            # unique (stream_id, version) key still decides conflicts, and tx_id is still
-            # the id of the transaction that wrote the row. (Several events may be sent as
-            # several INSERTs, so they keep the explicit transaction.)
-            async with self.engine.connect() as conn:
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                recorded = await self.writer.append(conn, stream_id, new_events, expected_version)
-            if recorded:
-                self._committed(recorded)
-            return recorded
+        """Append to a stream in a transaction of its own. Without inline projections
+        the append goes through the append lane (lane.py): group commit with the
+        appends made at the same time, one round trip on its own. With them, a unit of
+        work, so that the read models change in the same transaction."""
+        if not self.projections:
+            return await self.lane.append(stream_id, new_events, expected_version)
         async with self.unit_of_work() as uow:
             return await uow.append(stream_id, new_events, expected_version)
 

@@ -14,12 +14,12 @@ store's log reads order by.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import ColumnElement, literal, literal_column, select
+from sqlalchemy import ColumnElement, bindparam, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,29 @@ from .records import (
     RecordedEvent,
 )
 from .tables import events
+
+# What a stream's next event chains onto: its version, hash and partition key (None:
+# the stream is new, and its first event's subject becomes the key).
+Head = tuple[int, str, str | None]
+NEW_STREAM: Head = (0, GENESIS, None)
+
+# The text columns a published message carries (as payload, key or headers; the
+# metadata's values become headers; the event type is in the type and the schema's
+# address, the event id in the id and the default correlation id), and a bound on what
+# it carries besides them: header names, constants, the two hashes, version numbers.
+_SIZED_COLUMNS = (
+    "payload",
+    "metadata",
+    "stream_id",
+    "event_id",
+    "event_id",
+    "event_type",
+    "event_type",
+    "subject",
+    "partition_key",
+    "recorded_at",
+)
+_FIXED_HEADER_BYTES = 1024
 
 # Stream heads kept in memory per store (about 390 bytes each): an append to a stream
 # whose head is cached skips reading it. The least recently appended go first.
@@ -74,7 +97,7 @@ class StreamWriter:
         self.dialect = dialect
         self.max_message_bytes = max_message_bytes
         # stream id -> (version, hash, partition key) of its head
-        self._heads: OrderedDict[str, tuple[int, str, str]] = OrderedDict()
+        self._heads: OrderedDict[str, Head] = OrderedDict()
         if dialect == "postgresql":
             tx_id: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
         else:
@@ -84,6 +107,12 @@ class StreamWriter:
             events.insert()
             .values(tx_id=tx_id)
             .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
+        )
+        self._select_head = (
+            select(events.c.version, events.c.hash, events.c.partition_key)
+            .where(events.c.stream_id == bindparam("stream_id"))
+            .order_by(events.c.version.desc())
+            .limit(1)
         )
 
     def insert(self, table: Any) -> Any:
@@ -102,7 +131,49 @@ class StreamWriter:
         :meth:`committed` once the transaction has committed."""
         if not new_events:
             return []
-        version, prev, key = await self._head_hash(conn, stream_id, expected)
+        head = self.known_head(stream_id, expected)
+        if head is None:
+            head = resolve_head(stream_id, expected, await self._read_head(conn, stream_id))
+        rows = await self.build_rows(stream_id, new_events, head)
+        try:
+            result = await conn.execute(self._insert_events, rows)
+        except IntegrityError as exc:
+            if "event_id" in str(exc.orig):
+                raise
+            raise ConcurrencyError(stream_id, expected) from None
+        ids = result.all()
+        return [
+            RecordedEvent(position=int(p), tx_id=int(t), **row)
+            for (p, t), row in zip(ids, rows, strict=True)
+        ]
+
+    def known_head(
+        self, stream_id: str, expected: int | None, pending: Mapping[str, Head] | None = None
+    ) -> Head | None:
+        """The head to chain onto, when it is known without reading the table: a new
+        stream's, a cached head at ``expected``, or the head that appends ``pending``
+        ahead of this one in the same transaction will leave. None: read the table.
+        :class:`ConcurrencyError` when the known head is already past ``expected``."""
+        head = pending.get(stream_id) if pending is not None else None
+        if head is None:
+            if expected is None:
+                return None  # a cached head may be stale: another process may have written
+            head = self._heads.get(stream_id)
+            if head is None:
+                return NEW_STREAM if expected == 0 else None
+        if expected is None or head[0] == expected:
+            return head
+        if head[0] > expected:
+            raise ConcurrencyError(stream_id, expected, head[0])
+        return None  # the table may be further on than what is known here
+
+    async def build_rows(
+        self, stream_id: str, new_events: Sequence[NewEvent], head: Head
+    ) -> list[dict[str, Any]]:
+        """The rows of ``new_events`` chained onto ``head``: personal fields sealed with
+        the household key, each hashed onto the one before; an event too large to
+        publish raises :class:`EventTooLarge`."""
+        version, prev, key = head
         partition_key = key if key is not None else new_events[0].subject
         rows: list[dict[str, Any]] = []
         now = utc_now()
@@ -131,22 +202,19 @@ class StreamWriter:
             prev = hash_
             if self.max_message_bytes is not None:
                 self._check_size(rows[-1])
-        try:
-            result = await conn.execute(self._insert_events, rows)
-        except IntegrityError as exc:
-            if "event_id" in str(exc.orig):
-                raise
-            raise ConcurrencyError(stream_id, expected) from None
-        ids = result.all()
-        return [
-            RecordedEvent(position=int(p), tx_id=int(t), **row)
-            for (p, t), row in zip(ids, rows, strict=True)
-        ]
+        return rows
 
     def _check_size(self, row: dict[str, Any]) -> None:
         """Refuse an event whose published message would exceed the limit: stored, it
         would stop the relay (Kafka refuses it), so it must never enter the outbox."""
         assert self.max_message_bytes is not None
+        limit = self.max_message_bytes - MESSAGE_OVERHEAD
+        # An upper bound first, from character counts (at most 4 UTF-8 bytes each; the
+        # headers carry these columns, hashes and numbers): most events are far below
+        # the limit and skip building their message.
+        chars = sum(len(row[c]) for c in _SIZED_COLUMNS)
+        if 4 * chars + _FIXED_HEADER_BYTES <= limit:
+            return
         size = RecordedEvent(position=0, tx_id=0, **row).message_size() + MESSAGE_OVERHEAD
         if size > self.max_message_bytes:
             raise EventTooLarge(row["stream_id"], row["event_type"], size, self.max_message_bytes)
@@ -175,29 +243,20 @@ class StreamWriter:
         """How many stream heads are held in memory now (at most ``head_cache_size``)."""
         return len(self._heads)
 
-    async def _head_hash(
-        self, conn: AsyncConnection, stream_id: str, expected: int | None
-    ) -> tuple[int, str, str | None]:
-        """(version, hash, partition key) that the new events chain onto (no partition
-        key: a new stream)."""
-        if expected == 0:
-            return 0, GENESIS, None
-        cached = self._heads.get(stream_id)
-        if expected is not None and cached is not None:
-            if cached[0] == expected:
-                return cached
-            if cached[0] > expected:
-                raise ConcurrencyError(stream_id, expected, cached[0])
-        query = select(events.c.version, events.c.hash, events.c.partition_key).where(
-            events.c.stream_id == stream_id
-        )
-        if expected is None:
-            query = query.order_by(events.c.version.desc()).limit(1)
-        else:
-            query = query.where(events.c.version == expected)
-        row = (await conn.execute(query)).first()
-        if row is None:
-            if expected is None:
-                return 0, GENESIS, None
+    async def _read_head(
+        self, conn: AsyncConnection, stream_id: str
+    ) -> tuple[int, str, str] | None:
+        row = (await conn.execute(self._select_head, {"stream_id": stream_id})).first()
+        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+
+def resolve_head(stream_id: str, expected: int | None, stored: tuple[int, str, str] | None) -> Head:
+    """The head to chain onto, given the stream's newest stored event (None: no event):
+    :class:`ConcurrencyError` unless it is at ``expected`` (None: wherever it is)."""
+    if stored is None:
+        if expected:
             raise ConcurrencyError(stream_id, expected)
-        return int(row[0]), str(row[1]), str(row[2])
+        return NEW_STREAM
+    if expected is not None and stored[0] != expected:
+        raise ConcurrencyError(stream_id, expected, stored[0])
+    return stored
