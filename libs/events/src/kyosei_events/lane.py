@@ -417,7 +417,7 @@ class _PostgresSession:
         try:
             if len(rows) == 1:
                 row = rows[0]
-                got = await self._conn.fetchrow(self._sql["one"], *(row[c] for c in _COLUMNS))
+                got = await self._conn.fetchrow(self._sql["one"], *[row[c] for c in _COLUMNS])
                 assert got is not None
                 return [(int(got[0]), int(got[1]))]
             columns = [[row[c] for row in rows] for c in _COLUMNS]

@@ -98,6 +98,7 @@ class StreamWriter:
         self.max_message_bytes = max_message_bytes
         # stream id -> (version, hash, partition key) of its head
         self._heads: OrderedDict[str, Head] = OrderedDict()
+        self._appended: dict[str, Any] = {}  # event type -> its APPENDED child
         if dialect == "postgresql":
             tx_id: ColumnElement[Any] = literal_column("pg_current_xact_id()::text::bigint")
         else:
@@ -222,7 +223,12 @@ class StreamWriter:
     def committed(self, appended: Sequence[RecordedEvent]) -> None:
         """``appended`` has committed: remember the new heads and count the events."""
         for rec in appended:
-            APPENDED.labels(self.name, rec.event_type).inc()
+            counter = self._appended.get(rec.event_type)
+            if counter is None:
+                counter = self._appended[rec.event_type] = APPENDED.labels(
+                    self.name, rec.event_type
+                )
+            counter.inc()
             self._remember(rec.stream_id, rec.version, rec.hash, rec.partition_key)
 
     def remember_head(self, stream_id: str, version: int, hash_: str, partition_key: str) -> None:
