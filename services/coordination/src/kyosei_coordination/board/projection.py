@@ -322,7 +322,8 @@ class Board:
                 await self._add(
                     conn, d, case_id, at, None, e.change_id, {"reason": flag and flag["reason"]}
                 )
-            await self._board(conn, d, case_id, at)
+            if not isinstance(e, CaseOpened):  # its row was just written as of ``at``
+                await self._board(conn, d, case_id, at)
 
     @staticmethod
     async def _add(
