@@ -18,7 +18,9 @@ Printed per database: commands/s and messages/s, milliseconds each, and the proc
 CPU milliseconds each (all threads: the driver's thread counts too), the figure that
 noise on a shared machine disturbs least.
 
-Both services share one key vault (database or schema), as deployed. Run alone with
+Both services share one key vault (database or schema), as deployed. ``make bench``
+runs it on each database after the registration scenario (``run.py --commands``: pairs
+per database, default 500, ``--quick`` 50, 0 skips). Run alone with
 ``.venv/bin/python tests/bench/commands.py`` (``--help`` for the flags; ``--profile``
 prints where the time goes). Not a pytest module.
 """
@@ -273,6 +275,23 @@ def quiet_service_logs() -> None:
     devnull = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(devnull))
     logging.getLogger().handlers = [logging.StreamHandler(devnull)]
+
+
+def bench_commands(databases: Sequence[str], steps: int, pg_url: str = DEFAULT_PG_URL) -> str:
+    """The scenario as ``make bench`` runs it (``run.py --commands``): ``steps`` receive +
+    escalate pairs per database, with the services' logging as deployed while it runs;
+    the report."""
+    structlog_config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quiet_service_logs()
+    try:
+        results = [asyncio.run(commands_bench(db, steps, pg_url=pg_url)) for db in databases]
+    finally:
+        structlog.configure(**structlog_config)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return report(results)
 
 
 def report(results: Sequence[CommandsResult]) -> str:
