@@ -48,11 +48,13 @@ import httpx
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import text
 
 from kyosei_coordination.app import service as coordination
 from kyosei_events import RecordedEvent
 from kyosei_events.catalogue.intake import CaseEscalated
 from kyosei_events.consumer import Outcome
+from kyosei_events.database import create_engine
 from kyosei_intake.app import service as intake
 from kyosei_platform import logging as service_logging
 from kyosei_platform.auth import Role, issue_token
@@ -260,13 +262,20 @@ async def commands_bench(
             )
         finally:
             if database == "postgresql":
-                from run import pg_admin  # the bench's helpers; psycopg is a dev dependency
-
-                for name in ("intake", "coordination", "keys"):
-                    pg_admin(pg_url, f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE')
+                await _drop_schemas(pg_url, prefix)
     return CommandsResult(
         database, 2 * steps, command_s, command_cpu_s, messages, message_s, message_cpu_s
     )
+
+
+async def _drop_schemas(pg_url: str, prefix: str) -> None:
+    admin = create_engine(pg_url)
+    try:
+        async with admin.begin() as conn:
+            for name in ("intake", "coordination", "keys"):
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{prefix}_{name}" CASCADE'))
+    finally:
+        await admin.dispose()
 
 
 def quiet_service_logs() -> None:
