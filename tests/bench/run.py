@@ -1398,6 +1398,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         help="intake soak checkpoints in commands, comma-separated "
         "(default 1000,10000,100000 on SQLite; --quick 100,300 on both; 0 skips)",
     )
+    p.add_argument(
+        "--commands",
+        type=int,
+        help="receive + escalate pairs through intake's HTTP API and coordination's consumer "
+        "per database (commands.py; default 500; --quick 50; 0 skips)",
+    )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run with small counts")
@@ -1425,6 +1431,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     args.registration_sizes = [int(n) for n in sizes.split(",") if int(n) > 0]
     args.registrations = args.registrations or (20 if quick else 100)
     args.soak = args.soak or ("100,300" if quick else "1000,10000,100000")
+    args.commands = args.commands if args.commands is not None else (50 if quick else 500)
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -1504,6 +1511,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r.database:<12}{r.households:>12,}{r.registrations:>8}"
                 f"{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}"
             )
+    if args.commands > 0:
+        from commands import bench_commands
+
+        progress("commands through intake's HTTP API and coordination's consumer")
+        print(bench_commands([db.name for db in dbs], args.commands, args.pg_url), flush=True)
     soak_databases = [db.name for db in dbs if quick_or_sqlite(args, db.name)]
     if any(int(n) > 0 for n in args.soak.split(",")):
         for name in soak_databases:

@@ -66,3 +66,29 @@ def test_settings_read_the_environment_as_operators_write_it(
     monkeypatch.setenv("KYOSEI_MASTER_KEY", "too-short")
     with pytest.raises(ValueError, match="64 hex characters"):
         Settings()  # type: ignore[call-arg]
+
+
+def test_a_token_verified_before_is_refused_once_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import jwt.api_jwt
+
+    from kyosei_platform import auth
+
+    token = issue_token(SECRET, "a", "s-expiring", Role.STAFF, ttl=60)
+    assert verify_token(SECRET, token).staff_id == "s-expiring"  # verified, and remembered
+    later = time.time() + 61
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> Later:
+            return cls.fromtimestamp(later, UTC)
+
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Later)
+    assert datetime.now(UTC) < Later.now(UTC) - timedelta(seconds=60)
+    with pytest.raises(ApiError) as info:
+        verify_token(SECRET, token)
+    assert info.value.code == "token_expired"

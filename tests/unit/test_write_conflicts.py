@@ -171,14 +171,14 @@ async def test_with_if_match_a_lost_race_is_a_failed_precondition_at_once() -> N
     ("header", "version"),
     [(None, None), ("*", None), ('"7"', 7), (' "7" ', 7), ("7", 7), ('W/"7"', NEVER_MATCHES)],
 )
-def test_if_match_takes_the_etag_a_star_or_a_bare_version(
+async def test_if_match_takes_the_etag_a_star_or_a_bare_version(
     header: str | None, version: int | None
 ) -> None:
-    assert if_match(header) == version
+    assert await if_match(header) == version
 
 
 @pytest.mark.parametrize("header", ['"7", "8"', "seven", '"-1"', '"99999999999"', '"7'])
-def test_any_other_if_match_is_refused_naming_the_header(header: str) -> None:
+async def test_any_other_if_match_is_refused_naming_the_header(header: str) -> None:
     with pytest.raises(ApiError) as refused:
-        if_match(header)
+        await if_match(header)
     assert (refused.value.status, refused.value.field) == (422, "If-Match")

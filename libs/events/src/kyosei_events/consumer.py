@@ -139,6 +139,14 @@ class Unopened:
 Decoded = Readable | Unhandled | Unreadable | Unopened
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the subscriber hands it on: what it decoded to, and the message."""
+
+    decoded: Decoded
+    message: KafkaMessage
+
+
 class IdempotentConsumer:
     """The policies of one service, behind one subscriber on the service's broker."""
 
@@ -190,13 +198,23 @@ class IdempotentConsumer:
             # dead letter that could not be sent; handle raises nothing else.
             ack_policy=AckPolicy.NACK_ON_ERROR,
             parser=self.parse,
-            decoder=self.decode,
+            decoder=self._delivered,
             no_reply=True,
             title=f"{self.name}:policies",
             description=", ".join(sorted(self.policies)),
         )
-        subscriber(self.handle)
+        subscriber(self._handle_delivery)
         self._subscriber = subscriber
+
+    async def _delivered(self, message: KafkaMessage) -> Delivery:
+        """The subscriber's decoder: :meth:`decode`, with the message it came from."""
+        return Delivery(await self.decode(message), message)
+
+    async def _handle_delivery(self, delivery: Delivery) -> Outcome:
+        """The subscriber's handler: :meth:`handle`. The message comes with the decoded
+        value, not as a context parameter, which FastDepends would resolve in a worker
+        thread (and a task group) for every message."""
+        return await self.handle(delivery.decoded, delivery.message)
 
     async def lag(self, wait: float = 2.0) -> dict[tuple[str, int], int]:
         """Each assigned partition's lag (its end offset minus this consumer's position),
@@ -296,7 +314,7 @@ class IdempotentConsumer:
         return Readable(env, event, policy)
 
     async def handle(self, decoded: Decoded, message: KafkaMessage) -> Outcome:
-        """What becomes of one message (FastStream's handler for the subscriber)."""
+        """What becomes of one message."""
         match decoded:
             case Readable():
                 return await self._run(decoded, message)

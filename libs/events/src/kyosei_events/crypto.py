@@ -209,23 +209,27 @@ class KeyVault:
                     raise KeyErased(household_id)
                 wrapped = self._wrap(household_id, AESGCM.generate_key(256))
                 insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                await conn.execute(
-                    insert(household_keys)
-                    .values(
-                        household_id=household_id,
-                        wrapped_key=wrapped,
-                        created_at=datetime.now(UTC),
-                    )
-                    .on_conflict_do_nothing()
-                )
-                # Another writer may have won the race: read back whatever is stored.
                 row = (
                     await conn.execute(
-                        select(household_keys.c.wrapped_key).where(
-                            household_keys.c.household_id == household_id
+                        insert(household_keys)
+                        .values(
+                            household_id=household_id,
+                            wrapped_key=wrapped,
+                            created_at=datetime.now(UTC),
                         )
+                        .on_conflict_do_nothing()
+                        .returning(household_keys.c.wrapped_key)
                     )
-                ).one()
+                ).first()
+                if row is None:
+                    # Another writer won the race: read back whatever is stored.
+                    row = (
+                        await conn.execute(
+                            select(household_keys.c.wrapped_key).where(
+                                household_keys.c.household_id == household_id
+                            )
+                        )
+                    ).one()
         key = self._unwrap(household_id, row[0])
         if erasures == self._erasures and self.cache_size > 0:
             self._cache[household_id] = key

@@ -77,7 +77,7 @@ def with_etag(status: int = 200) -> dict[int | str, dict[str, Any]]:
     return {status: {"headers": {"ETag": header}}}
 
 
-def if_match(
+async def if_match(
     if_match: Annotated[
         str | None,
         Header(
@@ -112,13 +112,13 @@ def if_match(
 IfMatch = Annotated[int | None, Depends(if_match)]
 
 
-def writer(identity: CurrentIdentity) -> Identity:
+async def writer(identity: CurrentIdentity) -> Identity:
     """Staff and coordinators record the work; auditors and operators only read."""
     require(identity, Role.STAFF, Role.COORDINATOR)
     return identity
 
 
-def reader(identity: CurrentIdentity) -> Identity:
+async def reader(identity: CurrentIdentity) -> Identity:
     """Operators run the services; they read no household data anywhere: every route
     that answers with household data takes a :data:`Reader` (or a :data:`Writer`), so
     an operator's token is refused there with 403 ``forbidden_role``. Routes meant for
@@ -138,7 +138,7 @@ Writer = Annotated[Identity, Depends(writer)]
 Reader = Annotated[Identity, Depends(reader)]
 
 
-def command_context(request: Request, identity: Writer, runtime: Runtime) -> CommandContext:
+async def command_context(request: Request, identity: Writer, runtime: Runtime) -> CommandContext:
     """The context a command runs in for this request: the caller, the request's
     correlation id, the service's store."""
     return CommandContext(

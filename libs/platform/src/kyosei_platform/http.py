@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Histogram, generate_latest
 from pydantic_settings import BaseSettings
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors, idempotency, openapi, tracing
 from .limits import BodyLimit
@@ -59,71 +61,12 @@ def create_app(
     )
     openapi.install(app, lambda schema: idempotency.document(schema, key_ttl))
 
-    @app.middleware("http")
-    async def no_nul_characters(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        # NUL is never meaningful text, and PostgreSQL cannot store it: refuse it up
-        # front with the field's name rather than fail on the way to the database.
-        where: str | None = None
-        field: str | None = None
-        if "\x00" in request.url.path:
-            where = "the path"
-        elif "\x00" in str(request.query_params) or "%00" in request.url.query:
-            field = next(
-                (k for k, v in request.query_params.multi_items() if "\x00" in k + v), "query"
-            )
-        elif request.method in ("POST", "PUT", "PATCH"):
-            body = await request.body()
-            if b"\\u0000" in body:
-                field = _nul_field(body)
-        if where is None and field is None:
-            return await call_next(request)
-        named = where or field
-        problems = [{"field": field, "problem": "contains NUL", "problem_ja": "NUL 文字を含みます"}]
-        return JSONResponse(
-            errors.body(
-                "nul_character",
-                f"{named} contains a NUL character (\\u0000); remove it",
-                f"{named} に NUL 文字 (\\u0000) が含まれています。取り除いてください",
-                problems if field else None,
-            ),
-            status_code=422,
-        )
-
+    app.add_middleware(RefuseNul)
     # Before any middleware that reads the body (added later is outer): a body over
-    # the limit is refused before anything reads it, and inside `context`, so that
-    # the refusal has its request line and correlation id too.
+    # the limit is refused before anything reads it, and inside `RequestContext`, so
+    # that the refusal has its request line and correlation id too.
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-
-    @app.middleware("http")
-    async def context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        correlation_id = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, service=service.name)
-        request.state.correlation_id = correlation_id
-        started = time.perf_counter()
-        status = 500  # unless a response comes back
-        try:
-            response = await call_next(request)
-            status = response.status_code
-        finally:
-            # The route's template, never the path or the query string: those carry
-            # ids and search terms (names, addresses, phones). Nor the body.
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            duration = time.perf_counter() - started
-            REQUESTS.labels(service.name, request.method, route, str(status)).observe(duration)
-            access_log.info(
-                "http_request",
-                method=request.method,
-                route=route,
-                status=status,
-                duration_ms=round(duration * 1000, 1),
-            )
-        response.headers["x-correlation-id"] = correlation_id
-        return response
+    app.add_middleware(RequestContext, service=service.name)
 
     if runtime.tracer_provider is not None:
         tracing.instrument_app(app, runtime.tracer_provider)
@@ -154,6 +97,111 @@ def create_app(
 
     app.include_router(service.router)
     return app
+
+
+class RefuseNul:
+    """ASGI middleware: a request with NUL in its path, its query or a JSON string of its
+    body answers 422 ``nul_character`` naming the field. NUL is never meaningful text,
+    and PostgreSQL cannot store it: refused up front rather than on the way to the
+    database. A body it read is handed on as read."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        where: str | None = None
+        field: str | None = None
+        body: bytes | None = None
+        if "\x00" in request.url.path:
+            where = "the path"
+        elif "\x00" in str(request.query_params) or "%00" in request.url.query:
+            field = next(
+                (k for k, v in request.query_params.multi_items() if "\x00" in k + v), "query"
+            )
+        elif request.method in ("POST", "PUT", "PATCH"):
+            body = await request.body()
+            if b"\\u0000" in body:
+                field = _nul_field(body)
+        if where is None and field is None:
+            await self.app(scope, receive if body is None else _replay(body, receive), send)
+            return
+        named = where or field
+        problems = [{"field": field, "problem": "contains NUL", "problem_ja": "NUL 文字を含みます"}]
+        response = JSONResponse(
+            errors.body(
+                "nul_character",
+                f"{named} contains a NUL character (\\u0000); remove it",
+                f"{named} に NUL 文字 (\\u0000) が含まれています。取り除いてください",
+                problems if field else None,
+            ),
+            status_code=422,
+        )
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for the app behind a middleware that read the whole ``body``: the
+    body once, then whatever the server sends next (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+class RequestContext:
+    """ASGI middleware, the outermost of the app's own: each request gets a correlation
+    id (the caller's ``X-Correlation-ID``, else a new one), bound to every log line it
+    causes and sent back as ``x-correlation-id``; once answered, it is timed in
+    ``kyosei_http_request_seconds`` and logged as one ``http_request`` line."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id = Headers(scope=scope).get("x-correlation-id") or str(uuid.uuid4())
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, service=self.service)
+        scope.setdefault("state", {})["correlation_id"] = correlation_id  # request.state
+        started = time.perf_counter()
+        status = 500  # unless a response starts
+
+        async def answer(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-correlation-id"] = correlation_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answer)
+        finally:
+            # The route's template, never the path or the query string: those carry
+            # ids and search terms (names, addresses, phones). Nor the body.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            duration = time.perf_counter() - started
+            REQUESTS.labels(self.service, method, route, str(status)).observe(duration)
+            access_log.info(
+                "http_request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(duration * 1000, 1),
+            )
 
 
 def server_config(

@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -40,6 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.datastructures import Headers
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import errors
 from .auth import verify_token
@@ -154,77 +158,101 @@ class IdempotencyKeys:
 
 def install(app: FastAPI, keys: IdempotencyKeys, auth_secret: str) -> None:
     """Honour ``Idempotency-Key`` on every POST of ``app`` (:func:`document` declares it)."""
+    app.add_middleware(IdempotentPosts, keys=keys, auth_secret=auth_secret)
 
-    @app.middleware("http")
-    async def idempotency(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        key = request.headers.get(HEADER)
-        if request.method != "POST" or key is None:
-            return await call_next(request)
-        if not _KEY.fullmatch(key):
+
+class IdempotentPosts:
+    """ASGI middleware: a POST with ``Idempotency-Key`` goes through :func:`_idempotent`;
+    any other request straight to the app, with nothing in between."""
+
+    def __init__(self, app: ASGIApp, keys: IdempotencyKeys, auth_secret: str) -> None:
+        self.app = app
+        self.keyed = BaseHTTPMiddleware(app, dispatch=partial(_idempotent, keys, auth_secret))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and Headers(scope=scope).get(HEADER) is not None
+        ):
+            await self.keyed(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _idempotent(
+    keys: IdempotencyKeys,
+    auth_secret: str,
+    request: Request,
+    call_next: Callable[[Request], Awaitable[Response]],
+) -> Response:
+    """A POST with ``Idempotency-Key``: claim the key, or answer as the first request
+    with it was answered."""
+    key = request.headers.get(HEADER)
+    if request.method != "POST" or key is None:
+        return await call_next(request)
+    if not _KEY.fullmatch(key):
+        return _error(
+            422,
+            "invalid_idempotency_key",
+            f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters "
+            "(a UUID is a good choice)",
+            f"{HEADER} は {MAX_KEY_LENGTH} 文字以内の英数字・記号で指定してください (UUID を推奨)",
+        )
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    try:
+        if scheme.lower() != "bearer":
+            raise ValueError("not a bearer token")
+        agency = verify_token(auth_secret, token.strip()).agency_id
+    except Exception:
+        # Not authenticated: the route answers 401, and nothing runs to repeat.
+        return await call_next(request)
+    body = await request.body()
+    digest = hashlib.sha256()
+    for part in (request.method, request.url.path, request.url.query):
+        digest.update(part.encode() + b"\n")
+    digest.update(body)
+    request_hash = digest.hexdigest()
+
+    store = keys
+    held = await store.claim(agency, key, request_hash)
+    if held is not None:
+        if held["request_hash"] != request_hash:
             return _error(
                 422,
-                "invalid_idempotency_key",
-                f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters "
-                "(a UUID is a good choice)",
-                f"{HEADER} は {MAX_KEY_LENGTH} 文字以内の英数字・記号で指定してください"
-                " (UUID を推奨)",
+                "idempotency_key_reused",
+                f"this {HEADER} was used for another request; use a new key for a new request",
+                f"この {HEADER} は別の内容のリクエストに使われています。"
+                "新しいリクエストには新しいキーを指定してください",
             )
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        try:
-            if scheme.lower() != "bearer":
-                raise ValueError("not a bearer token")
-            agency = verify_token(auth_secret, token.strip()).agency_id
-        except Exception:
-            # Not authenticated: the route answers 401, and nothing runs to repeat.
-            return await call_next(request)
-        body = await request.body()
-        digest = hashlib.sha256()
-        for part in (request.method, request.url.path, request.url.query):
-            digest.update(part.encode() + b"\n")
-        digest.update(body)
-        request_hash = digest.hexdigest()
-
-        store = keys
-        held = await store.claim(agency, key, request_hash)
-        if held is not None:
-            if held["request_hash"] != request_hash:
-                return _error(
-                    422,
-                    "idempotency_key_reused",
-                    f"this {HEADER} was used for another request; use a new key for a new request",
-                    f"この {HEADER} は別の内容のリクエストに使われています。"
-                    "新しいリクエストには新しいキーを指定してください",
-                )
-            if held["status"] is None:
-                return _error(
-                    409,
-                    "idempotency_key_in_progress",
-                    f"a request with this {HEADER} is still being processed; "
-                    "retry in a moment to get its answer",
-                    f"この {HEADER} のリクエストは処理中です。しばらくしてから再送してください",
-                )
-            return Response(
-                held["response_body"] or "",
-                status_code=held["status"],
-                media_type="application/json",
-                headers={"idempotency-replayed": "true"},
+        if held["status"] is None:
+            return _error(
+                409,
+                "idempotency_key_in_progress",
+                f"a request with this {HEADER} is still being processed; "
+                "retry in a moment to get its answer",
+                f"この {HEADER} のリクエストは処理中です。しばらくしてから再送してください",
             )
+        return Response(
+            held["response_body"] or "",
+            status_code=held["status"],
+            media_type="application/json",
+            headers={"idempotency-replayed": "true"},
+        )
 
-        try:
-            response = await call_next(request)
-            chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
-        except BaseException:
-            await store.release(agency, key)
-            raise
-        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        if response.status_code >= 500:
-            await store.release(agency, key)
-        else:
-            await store.keep(agency, key, response.status_code, content.decode("utf-8", "replace"))
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        return Response(content, status_code=response.status_code, headers=headers)
+    try:
+        response = await call_next(request)
+        chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+    except BaseException:
+        await store.release(agency, key)
+        raise
+    content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+    if response.status_code >= 500:
+        await store.release(agency, key)
+    else:
+        await store.keep(agency, key, response.status_code, content.decode("utf-8", "replace"))
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return Response(content, status_code=response.status_code, headers=headers)
 
 
 def document(schema: dict[str, Any], ttl: timedelta) -> None:

@@ -294,7 +294,7 @@ async def _retry(what: str, start: Any, attempts: int = 1_000_000) -> None:
             await asyncio.sleep(min(attempt, 5))
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
     """The service's runtime, for a route (``runtime: Runtime``)."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime

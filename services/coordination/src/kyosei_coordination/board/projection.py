@@ -32,6 +32,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import case as sql_case
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events import DecodedEvent, UnitOfWork
@@ -298,20 +300,23 @@ class Board:
                 continue
             at = occurred_at(d)
             if isinstance(e, CaseOpened):
-                await conn.execute(delete(board_cases).where(board_cases.c.case_id == case_id))
+                # The case's row as new, whatever was there: one statement.
+                fresh = {
+                    "closed": False,
+                    "plan_version": None,
+                    "approaches": "[]",
+                    "next_review_on": None,
+                    "flags": "[]",
+                    "confidential_held": False,
+                    "multi_layered_held": False,
+                    "ended_member_ids": "[]",
+                    "last_activity_at": at,
+                }
+                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
                 await conn.execute(
-                    board_cases.insert().values(
-                        case_id=case_id,
-                        closed=False,
-                        plan_version=None,
-                        approaches="[]",
-                        next_review_on=None,
-                        flags="[]",
-                        confidential_held=False,
-                        multi_layered_held=False,
-                        ended_member_ids="[]",
-                        last_activity_at=at,
-                    )
+                    insert(board_cases)
+                    .values(case_id=case_id, **fresh)
+                    .on_conflict_do_update(index_elements=[board_cases.c.case_id], set_=fresh)
                 )
             entry = _entry(e)
             if entry is not None:
@@ -322,7 +327,8 @@ class Board:
                 await self._add(
                     conn, d, case_id, at, None, e.change_id, {"reason": flag and flag["reason"]}
                 )
-            await self._board(conn, d, case_id, at)
+            if not isinstance(e, CaseOpened):  # its row was just written as of ``at``
+                await self._board(conn, d, case_id, at)
 
     @staticmethod
     async def _add(
