@@ -55,14 +55,14 @@ class DomainEvent(BaseModel):
     @classmethod
     def personal_fields(cls) -> frozenset[str]:
         """Names of the fields marked :class:`Personal`."""
-        return _PERSONAL_CACHE.setdefault(
-            cls,
-            frozenset(
+        names = _PERSONAL_CACHE.get(cls)
+        if names is None:
+            names = _PERSONAL_CACHE[cls] = frozenset(
                 name
                 for name, info in cls.model_fields.items()
                 if any(isinstance(m, Personal) for m in info.metadata)
-            ),
-        )
+            )
+        return names
 
 
 _PERSONAL_CACHE: dict[type[DomainEvent], frozenset[str]] = {}
