@@ -131,11 +131,18 @@ class Commands:
             await handle_consultation(self.ctx, self.consultation, "窓口で対応")
 
 
+def cache_sizes() -> tuple[int, int]:
+    """The store's head cache and the vault's key cache, sized as the service sizes them
+    (KYOSEI_HEAD_CACHE_SIZE, KYOSEI_KEY_CACHE_SIZE)."""
+    heads = int(os.environ.get("KYOSEI_HEAD_CACHE_SIZE", HEAD_CACHE_SIZE))
+    keys = int(os.environ.get("KYOSEI_KEY_CACHE_SIZE", DEFAULT_CACHE_SIZE))
+    return heads, keys
+
+
 async def soak(
     engine: AsyncEngine, vault: KeyVault, checkpoints: Sequence[int], trace: bool
 ) -> list[Checkpoint]:
-    # as the service builds it: KYOSEI_HEAD_CACHE_SIZE sizes the store's head cache
-    heads = int(os.environ.get("KYOSEI_HEAD_CACHE_SIZE", HEAD_CACHE_SIZE))
+    heads, _ = cache_sizes()
     store = EventStore(
         engine,
         vault,
@@ -195,8 +202,11 @@ def _short(filename: str) -> str:
 
 
 def report(database: str, points: Sequence[Checkpoint]) -> str:
+    heads, keys = cache_sizes()
     lines = [
         f"\nintake soak on {database} (register / consultation / outcome; RSS after gc.collect())",
+        f"  caches: up to {heads:,} stream heads, {keys:,} household keys "
+        "(KYOSEI_HEAD_CACHE_SIZE, KYOSEI_KEY_CACHE_SIZE); they grow until full",
         f"{'commands':>10}{'seconds':>10}{'cmd/s':>8}{'RSS MiB':>10}{'traced MiB':>12}"
         f"{'B/cmd since last':>18}",
     ]
@@ -222,9 +232,7 @@ async def run(database: str, pg_url: str, checkpoints: Sequence[int], trace: boo
     with tempfile.TemporaryDirectory(prefix="kyosei-soak-") as tmpdir:
         tmp = Path(tmpdir)
         keys = create_engine(f"sqlite+aiosqlite:///{tmp / 'keys.db'}")
-        # as the service builds it: KYOSEI_KEY_CACHE_SIZE sizes the key cache
-        cache = int(os.environ.get("KYOSEI_KEY_CACHE_SIZE", DEFAULT_CACHE_SIZE))
-        vault = KeyVault(keys, MASTER_KEY, cache_size=cache)
+        vault = KeyVault(keys, MASTER_KEY, cache_size=cache_sizes()[1])
         await vault.create_tables()
         schema = None
         if database == "postgresql":
