@@ -61,6 +61,12 @@ kyosei alone
              (``--quick``: 100 and 300, on SQLite and PostgreSQL, with the allocation
              sites that grew between checkpoints; the full run, about 15 minutes,
              reports RSS only) (soak.py, in a process of its own; ``--soak``).
+  latency    end to end, through Kafka: complex consultations POSTed to intake over HTTP
+             at a fixed open-loop rate (``--latency RATE:SECONDS``, default 200:60;
+             ``--quick`` 20:5; ``0`` skips), each timed until its row is in
+             coordination's read model, with the system run as ``make dev`` runs it (in a
+             process of its own, embedded broker) on PostgreSQL and SQLite
+             (latency.py). Targets on PostgreSQL: p50 <= 25 ms, p99 <= 100 ms.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import platform
 import sqlite3
@@ -99,6 +106,8 @@ from eventsourcing.projection import Projection as EsProjection
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import register_topic
+from latency import P50_TARGET, P99_TARGET, LatencyResult, latency_run, parse_rate
+from latency import table as latency_table
 from psycopg.sql import SQL, Identifier
 from registration import RegistrationResult, registration_bench
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -145,6 +154,7 @@ RAW_TARGETS = {(PG, "append-1"): 0.70, (PG, "append-16"): 0.60}
 # kyosei's p99 per append, ms:
 P99_TARGETS = {(SQLITE, "append-16"): 20.0}
 CATCH_UP_TARGET = 10_000  # kyosei events/s, PostgreSQL
+LATENCY_DRAIN = 10.0  # seconds the latency scenario waits after its window
 
 
 # -- progress ------------------------------------------------------------------------
@@ -1204,7 +1214,11 @@ def fmt_ms(v: float | None) -> str:
 
 
 def report(
-    results: list[Result], cfg: Config, notes: dict[str, str], header: dict[str, str]
+    results: list[Result],
+    cfg: Config,
+    notes: dict[str, str],
+    header: dict[str, str],
+    latencies: Sequence[LatencyResult] = (),
 ) -> None:
     out: list[str] = []
     out.append(
@@ -1312,6 +1326,19 @@ def report(
             k.rate >= CATCH_UP_TARGET,
             vs,
         )
+    for lat in latencies:
+        for name, q, target in (("p50", 0.50, P50_TARGET), ("p99", 0.99, P99_TARGET)):
+            value = lat.pct(q)
+            shown = f"{value:.1f} ms" if math.isfinite(value) else "lost"
+            judge(
+                lat.database,
+                f"{lat.database:10} latency    {name}",
+                shown,
+                f"<= {target:.0f} ms" if lat.database == PG else None,
+                value <= target,
+                f"(at {lat.achieved:.0f} of {lat.offered:.0f} commands/s, "
+                f"{lat.not_visible} not visible)",
+            )
     for db in (PG, SQLITE):
         k = by.get((KYOSEI, db, "rebuild"))
         if k is not None:
@@ -1377,6 +1404,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         help="intake soak checkpoints in commands, comma-separated "
         "(default 1000,10000,100000 on SQLite; --quick 100,300 on both; 0 skips)",
     )
+    p.add_argument(
+        "--latency",
+        help="end-to-end latency scenario, RATE:SECONDS (commands/s for seconds; default "
+        "200:60; --quick 20:5; 0 skips)",
+    )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run with small counts")
@@ -1404,6 +1436,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     args.registration_sizes = [int(n) for n in sizes.split(",") if int(n) > 0]
     args.registrations = args.registrations or (20 if quick else 100)
     args.soak = args.soak or ("100,300" if quick else "1000,10000,100000")
+    args.latency_rate, args.latency_seconds = parse_rate(
+        args.latency or ("20:5" if quick else "200:60")
+    )
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -1457,6 +1492,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_sqlite:
             dbs.append(sqlite_database(tmp))
         registrations: list[RegistrationResult] = []
+        latencies: list[LatencyResult] = []
         try:
             for db in dbs:
                 (tmp / db.name).mkdir(exist_ok=True)
@@ -1467,11 +1503,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                     registrations.append(
                         runner.run(registration_run(db.name, args, tmp, size, args.registrations))
                     )
+            for db in dbs:
+                if not args.latency_rate:
+                    break
+                progress(
+                    f"{db.name}: end-to-end latency at {args.latency_rate:g} commands/s "
+                    f"for {args.latency_seconds:g} s"
+                )
+                latencies.append(
+                    runner.run(
+                        latency_run(
+                            db.name,
+                            tmp,
+                            args.pg_url,
+                            args.latency_rate,
+                            args.latency_seconds,
+                            drain=LATENCY_DRAIN,
+                        )
+                    )
+                )
         finally:
             for db in dbs:
                 db.cleanup()
     progress("done")
-    report(results, cfg, notes, header)
+    report(results, cfg, notes, header, latencies)
+    if latencies:
+        print()
+        print("\n".join(latency_table(latencies, LATENCY_DRAIN)))
     if registrations:
         print(
             "\nregistration (duplicate check, events, read models; every household shares "
