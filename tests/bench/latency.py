@@ -84,10 +84,13 @@ def _progress(msg: str) -> None:
 # -- the system, in a process of its own ---------------------------------------------
 
 
-async def serve(database: str, data: Path, pg_url: str, schema_prefix: str) -> None:
+async def serve(
+    database: str, data: Path, pg_url: str, schema_prefix: str, overrides: dict[str, str]
+) -> None:
     """Every installed service as ``kyosei dev`` starts them (its settings, on the
-    embedded broker), on free ports; prints one JSON line with their URLs once each has
-    joined Kafka, then serves until stdin closes or SIGTERM."""
+    embedded broker, with ``overrides``: settings by field name), on free ports;
+    prints one JSON line with their URLs once each has joined Kafka, then serves until
+    stdin closes or SIGTERM."""
     import uvicorn
 
     from kyosei_platform.dev import dev_secrets, dev_settings
@@ -105,15 +108,15 @@ async def serve(database: str, data: Path, pg_url: str, schema_prefix: str) -> N
     try:
         for name, svc in discover().items():
             settings = dev_settings(name, data, kafka.bootstrap, 0, "127.0.0.1")
+            changed: dict[str, Any] = dict(overrides)
             if database == PG:
-                settings = settings.model_copy(
-                    update={
-                        "database_url": pg_url,
-                        "db_schema": f"{schema_prefix}_{name}",
-                        "keys_database_url": pg_url,
-                        "keys_db_schema": f"{schema_prefix}_keys",
-                    }
-                )
+                changed |= {
+                    "database_url": pg_url,
+                    "db_schema": f"{schema_prefix}_{name}",
+                    "keys_database_url": pg_url,
+                    "keys_db_schema": f"{schema_prefix}_keys",
+                }
+            settings = type(settings).model_validate(settings.model_dump() | changed)
             await asyncio.to_thread(upgrade, svc, settings)
             app = create_app(svc, settings)
             server = uvicorn.Server(server_config(app, settings, log_level="warning"))
@@ -156,6 +159,7 @@ class LatencyResult:
     not_visible: int = 0  # answered, not seen by the deadline
     command_ms: list[float] = field(default_factory=list)  # due -> HTTP answer
     drain_s: float = 0.0  # from the window's end until the last was seen (or the deadline)
+    stages: dict[str, float] = field(default_factory=dict)  # mean ms, from /metrics
 
     @property
     def achieved(self) -> float:
@@ -249,7 +253,9 @@ async def _drop_schemas(pg_url: str, prefix: str) -> None:
 
 
 class System:
-    """``serve`` in a child process, with ``env`` added to this one's environment."""
+    """``serve`` in a child process. ``env``: KYOSEI_* names change the services'
+    settings (over what ``kyosei dev`` sets), anything else is added to the child's
+    environment."""
 
     def __init__(self, database: str, tmp: Path, pg_url: str, env: dict[str, str]) -> None:
         self.database = database
@@ -276,10 +282,18 @@ class System:
                 self.pg_url,
                 "--schema-prefix",
                 self.prefix,
+                "--settings",
+                json.dumps(
+                    {
+                        k.removeprefix("KYOSEI_").lower(): v
+                        for k, v in self.env.items()
+                        if k.startswith("KYOSEI_")
+                    }
+                ),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
-                env=os.environ | self.env,
+                env=os.environ | {k: v for k, v in self.env.items() if not k.startswith("KYOSEI_")},
             )
         assert self.proc.stdout is not None
         try:
@@ -424,10 +438,46 @@ async def drive(
         await asyncio.gather(*running, return_exceptions=True)
         result.errors += result.sent - result.answered - result.errors
         result.not_visible = len(pending)
+        result.stages = await stages(client)
     finally:
         await client.aclose()
         await reads.close()
     return result
+
+
+# The stages of the way, as the system's own metrics time them (mean ms over the run,
+# warm-up included): every service runs in one process, so intake's /metrics has all.
+STAGES = {
+    "http": ("kyosei_http_request_seconds", ('service="intake"', 'route="/consultations"')),
+    "relay": ("kyosei_relay_publish_latency_seconds", ('store="intake"',)),
+    "policy": (
+        "faststream_received_processed_messages_duration_seconds",
+        ('app_name="coordination"',),
+    ),
+}
+
+
+async def stages(client: httpx.AsyncClient) -> dict[str, float]:
+    """Mean milliseconds of each of STAGES: intake's HTTP handling of the command, the
+    relay from commit to Kafka's acknowledgement, coordination's handling of a message
+    (decode, policy, read models; the commit of its offset not included)."""
+    try:
+        text = (await client.get("/metrics")).text
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, float] = {}
+    for stage, (metric, labels) in STAGES.items():
+        total = count = 0.0
+        for line in text.splitlines():
+            if not line.startswith(metric) or not all(label in line for label in labels):
+                continue
+            if line.startswith(metric + "_sum"):
+                total += float(line.rsplit(" ", 1)[1])
+            elif line.startswith(metric + "_count"):
+                count += float(line.rsplit(" ", 1)[1])
+        if count:
+            out[stage] = total / count * 1000
+    return out
 
 
 async def latency_run(
@@ -494,7 +544,36 @@ def table(results: Sequence[LatencyResult], drain: float) -> list[str]:
         "  (cmd: from due to intake's HTTP answer; achieved: commands answered 201 per "
         "second of the window)"
     )
+    out.append(
+        "  mean ms per stage from the system's metrics (http: intake's handling of the "
+        "command; relay: commit to Kafka's ack; policy: coordination's handling of a message)"
+    )
+    for r in results:
+        if r.stages:
+            shown = ", ".join(f"{k} {v:.1f}" for k, v in r.stages.items())
+            out.append(f"    {r.database:<11}{r.variant[:27]:<28}{shown}")
     return out
+
+
+def _profiler(out: Path, seconds: float) -> Any:
+    """What starts py-spy on the system's process (``uv tool run py-spy``), recording
+    for ``seconds``, its collapsed stacks written to ``out``."""
+    import shutil
+    import subprocess
+
+    uv = shutil.which("uv") or str(Path(__file__).parents[2] / ".tools" / "bin" / "uv")
+
+    def start(pid: int) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        spy = ["tool", "run", "py-spy", "record", "--format", "raw", "--rate", "100"]
+        length = ["--duration", str(math.ceil(seconds))]
+        subprocess.Popen(  # it ends on its own after ``seconds``
+            [uv, *spy, *length, "--pid", str(pid), "-o", str(out)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    return start
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -504,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--serve", choices=(PG, SQLITE), help=argparse.SUPPRESS)
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--schema-prefix", help=argparse.SUPPRESS)
+    p.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--pg-url", default=DEFAULT_PG_URL)
     p.add_argument("--latency", default="200:60", help="RATE:SECONDS (default 200:60)")
     p.add_argument("--in-flight", type=int, default=64, help="requests outstanding at most")
@@ -513,14 +593,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--variant",
         action="append",
         default=[],
-        help="NAME:KEY=VALUE,... KYOSEI_* settings of the system for a variant (repeatable); "
-        "the system as shipped always runs too",
+        help="NAME:KEY=VALUE,... settings of the system for a variant (repeatable): "
+        "KYOSEI_* names change the services' settings (over what `kyosei dev` sets), others "
+        "are environment variables of its process; the system as shipped always runs too",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record the system's process with py-spy during each run (collapsed stacks, "
+        "DIR/<database>-<variant>-<round>.txt)",
     )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     args = p.parse_args(argv)
     if args.serve:
-        asyncio.run(serve(args.serve, Path(args.data), args.pg_url, args.schema_prefix))
+        overrides = json.loads(args.settings)
+        asyncio.run(serve(args.serve, Path(args.data), args.pg_url, args.schema_prefix, overrides))
         return 0
     rate, seconds = parse_rate(args.latency)
     variants: list[tuple[str, dict[str, str]]] = [("as shipped", {})]
@@ -536,6 +624,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for db in dbs:
                 for name, env in order:
                     _progress(f"round {round_ + 1}: {db} {name} at {rate:g}/s for {seconds:g} s")
+                    started = None
+                    if args.profile:
+                        out = Path(args.profile) / f"{db}-{name}-{round_ + 1}.txt"
+                        started = _profiler(out, seconds + 2)
                     r = asyncio.run(
                         latency_run(
                             db,
@@ -547,6 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             drain=args.drain,
                             env=env,
                             variant=name,
+                            started=started,
                         )
                     )
                     _progress(
