@@ -15,7 +15,7 @@ LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll
 On PostgreSQL a read stops below the oldest transaction still running in the database
 (commit-order safety, store.py), whichever tables it writes, and when that transaction
 ends nothing wakes the relay: while the log holds a committed event above the highest
-position published, the relay reads again soon (after 5 ms, doubling up to
+position it has read, the relay reads again soon (after 5 ms, doubling up to
 ``poll_interval``).
 
 Every replica of a service runs a relay, but one publishes at a time: on PostgreSQL the
