@@ -66,7 +66,8 @@ kyosei alone
              ``--quick`` 20:5; ``0`` skips), each timed until its row is in
              coordination's read model, with the system run as ``make dev`` runs it (in a
              process of its own, embedded broker) on PostgreSQL and SQLite
-             (latency.py). Targets on PostgreSQL: p50 <= 25 ms, p99 <= 100 ms.
+             (latency.py). Targets on PostgreSQL at 200 commands/s for 60 s or more:
+             p50 <= 25 ms, p99 <= 100 ms.
 """
 
 from __future__ import annotations
@@ -1327,6 +1328,8 @@ def report(
             vs,
         )
     for lat in latencies:
+        # the targets hold at the issue's load: 200 commands/s for 60 s, on PostgreSQL
+        targeted = lat.database == PG and lat.offered >= 200 and lat.seconds >= 60
         for name, q, target in (("p50", 0.50, P50_TARGET), ("p99", 0.99, P99_TARGET)):
             value = lat.pct(q)
             shown = f"{value:.1f} ms" if math.isfinite(value) else "lost"
@@ -1334,7 +1337,7 @@ def report(
                 lat.database,
                 f"{lat.database:10} latency    {name}",
                 shown,
-                f"<= {target:.0f} ms" if lat.database == PG else None,
+                f"<= {target:.0f} ms" if targeted else None,
                 value <= target,
                 f"(at {lat.achieved:.0f} of {lat.offered:.0f} commands/s, "
                 f"{lat.not_visible} not visible)",
