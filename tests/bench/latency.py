@@ -3,7 +3,8 @@ model, through Kafka (part of ``make bench``; ``--latency RATE:SECONDS``).
 
 The system runs as ``make dev`` runs it (kyosei_platform.dev): every installed service
 in one process of its own, on the embedded Kafka broker, one HTTP port per service, the
-settings ``kyosei dev`` gives them (its relay poll interval, console logs at info) and
+settings ``kyosei dev`` gives them (its relay poll interval and consumer fetch wait,
+console logs at info) and
 whatever KYOSEI_* variables are set, on SQLite files (the embedded default) or on
 PostgreSQL schemas of its own (dropped at the end). This process is the load
 generator: it POSTs complex consultations (``complex: true``: escalated at once, no
@@ -24,7 +25,10 @@ deadline, and counts so in the percentiles).
 
 Run alone with ``.venv/bin/python tests/bench/latency.py`` (``--help``); ``--variant
 NAME:KEY=VALUE,...`` (repeatable) runs the same scenario with KYOSEI_* settings of the
-system changed, in alternating rounds, to compare them side by side.
+system changed, in alternating rounds, to compare them side by side; ``--profile DIR``
+records the system's process with py-spy. Each run also prints the mean time of each
+stage as the system's own metrics measure it (intake's HTTP handling, the relay from
+commit to Kafka's acknowledgement, coordination's handling of a message).
 """
 
 from __future__ import annotations
