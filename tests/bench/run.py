@@ -69,6 +69,13 @@ kyosei alone
              stream-head and key caches grow until full (100,000 and 10,000 as
              shipped), so the full run soaks again with both capped at
              ``--soak-capped`` (1,000): what grows then is not theirs.
+  latency    end to end, through Kafka: complex consultations POSTed to intake over HTTP
+             at a fixed open-loop rate (``--latency RATE:SECONDS``, default 200:60;
+             ``--quick`` 20:5; ``0`` skips), each timed until its row is in
+             coordination's read model, with the system run as ``make dev`` runs it (in a
+             process of its own, embedded broker) on PostgreSQL and SQLite
+             (latency.py). Targets on PostgreSQL at 200 commands/s for 60 s or more:
+             p50 <= 25 ms, p99 <= 100 ms.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import platform
 import sqlite3
@@ -107,6 +115,8 @@ from eventsourcing.projection import Projection as EsProjection
 from eventsourcing.projection import ProjectionRunner
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 from eventsourcing.utils import register_topic
+from latency import P50_TARGET, P99_TARGET, LatencyResult, latency_run, parse_rate
+from latency import table as latency_table
 from prometheus_client import REGISTRY
 from psycopg.sql import SQL, Identifier
 from registration import RegistrationResult, registration_bench
@@ -154,6 +164,7 @@ RAW_TARGETS = {(PG, "append-1"): 0.70, (PG, "append-16"): 0.60}
 # kyosei's p99 per append, ms:
 P99_TARGETS = {(SQLITE, "append-16"): 20.0}
 CATCH_UP_TARGET = 10_000  # kyosei events/s, PostgreSQL
+LATENCY_DRAIN = 10.0  # seconds the latency scenario waits after its window
 
 
 # -- progress ------------------------------------------------------------------------
@@ -1228,7 +1239,11 @@ def fmt_ms(v: float | None) -> str:
 
 
 def report(
-    results: list[Result], cfg: Config, notes: dict[str, str], header: dict[str, str]
+    results: list[Result],
+    cfg: Config,
+    notes: dict[str, str],
+    header: dict[str, str],
+    latencies: Sequence[LatencyResult] = (),
 ) -> None:
     out: list[str] = []
     out.append(
@@ -1336,6 +1351,21 @@ def report(
             k.rate >= CATCH_UP_TARGET,
             vs,
         )
+    for lat in latencies:
+        # the targets hold at the issue's load: 200 commands/s for 60 s, on PostgreSQL
+        targeted = lat.database == PG and lat.offered >= 200 and lat.seconds >= 60
+        for name, q, target in (("p50", 0.50, P50_TARGET), ("p99", 0.99, P99_TARGET)):
+            value = lat.pct(q)
+            shown = f"{value:.1f} ms" if math.isfinite(value) else "lost"
+            judge(
+                lat.database,
+                f"{lat.database:10} latency    {name}",
+                shown,
+                f"<= {target:.0f} ms" if targeted else None,
+                value <= target,
+                f"(at {lat.achieved:.0f} of {lat.offered:.0f} commands/s, "
+                f"{lat.not_visible} not visible)",
+            )
     for db in (PG, SQLITE):
         k = by.get((KYOSEI, db, "rebuild"))
         if k is not None:
@@ -1413,6 +1443,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         help="receive + escalate pairs through intake's HTTP API and coordination's consumer "
         "per database (commands.py; default 500; --quick 50; 0 skips)",
     )
+    p.add_argument(
+        "--latency",
+        help="end-to-end latency scenario, RATE:SECONDS (commands/s for seconds; default "
+        "200:60; --quick 20:5; 0 skips)",
+    )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run with small counts")
@@ -1443,6 +1478,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     if args.soak_capped is None:
         args.soak_capped = 0 if quick else 1000
     args.commands = args.commands if args.commands is not None else (50 if quick else 500)
+    args.latency_rate, args.latency_seconds = parse_rate(
+        args.latency or ("20:5" if quick else "200:60")
+    )
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -1496,6 +1534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.skip_sqlite:
             dbs.append(sqlite_database(tmp))
         registrations: list[RegistrationResult] = []
+        latencies: list[LatencyResult] = []
         try:
             for db in dbs:
                 (tmp / db.name).mkdir(exist_ok=True)
@@ -1506,11 +1545,33 @@ def main(argv: Sequence[str] | None = None) -> int:
                     registrations.append(
                         runner.run(registration_run(db.name, args, tmp, size, args.registrations))
                     )
+            for db in dbs:
+                if not args.latency_rate:
+                    break
+                progress(
+                    f"{db.name}: end-to-end latency at {args.latency_rate:g} commands/s "
+                    f"for {args.latency_seconds:g} s"
+                )
+                latencies.append(
+                    runner.run(
+                        latency_run(
+                            db.name,
+                            tmp,
+                            args.pg_url,
+                            args.latency_rate,
+                            args.latency_seconds,
+                            drain=LATENCY_DRAIN,
+                        )
+                    )
+                )
         finally:
             for db in dbs:
                 db.cleanup()
     progress("done")
-    report(results, cfg, notes, header)
+    report(results, cfg, notes, header, latencies)
+    if latencies:
+        print()
+        print("\n".join(latency_table(latencies, LATENCY_DRAIN)))
     if registrations:
         print(
             "\nregistration (duplicate check, events, read models; every household shares "

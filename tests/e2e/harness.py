@@ -19,6 +19,7 @@ from kyosei_events import DomainEvent, EventStore, Metadata, NewEvent, OutboxRel
 from kyosei_events.database import create_engine
 from kyosei_platform.application import today
 from kyosei_platform.auth import Role, issue_token
+from kyosei_platform.dev import EMBEDDED_FETCH_MAX_WAIT_MS
 from kyosei_platform.http import create_app
 from kyosei_platform.migrate import upgrade
 from kyosei_platform.runtime import ServiceRuntime
@@ -111,6 +112,7 @@ def settings_for(
         http_host="127.0.0.1",
         http_port=0,
         relay_poll_interval=1.0,
+        kafka_fetch_max_wait_ms=EMBEDDED_FETCH_MAX_WAIT_MS,
         metrics_interval=0.5,
     )
 

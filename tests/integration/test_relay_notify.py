@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
+from sqlalchemy import text
 
 from kyosei_events import EventStore, KeyVault, NewEvent, OutboxRelay
 from kyosei_events.catalogue.coordination import CaseOpened
@@ -61,4 +62,50 @@ async def test_relay_wakes_on_notify_from_another_writer(
         await relay.stop()
         await relay_engine.dispose()
         await writer_engine.dispose()
+        await _drop(database)
+
+
+async def test_relay_reads_again_when_a_running_transaction_held_events_back(
+    tmp_path: Path, vault: KeyVault, kafka_bootstrap: list[str], kafka_broker: KafkaBroker
+) -> None:
+    """A transaction still running in the database (it writes nothing to the store)
+    holds back what the relay may read; when it ends, nothing wakes the relay, whose
+    poll interval is 60 s: it reads again by itself while the log has a committed event
+    above what it has read."""
+    database = await _new_database("postgresql", tmp_path, "heldback", own=True)
+    topic = f"heldback-{uuid.uuid4().hex[:8]}"
+    engine, blocker_engine = database.engine(), database.engine()
+    store = EventStore(engine, vault, name="held-back")
+    await store.create_tables()
+    relay = OutboxRelay(store, kafka_broker, topic=topic, source="/test", poll_interval=60)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest", group_id=topic
+    )
+    blocker = await blocker_engine.connect()
+    try:
+        # a writing transaction of the same database, begun before the append
+        await blocker.begin()
+        await blocker.execute(text("select pg_current_xact_id()"))
+        relay.start()
+        await consumer.start()
+        await asyncio.sleep(0.5)  # the relay's first (empty) pass is done
+        opened = CaseOpened(
+            case_id="case-h",
+            consultation_id="c-h",
+            escalated_by="a",
+            concerns=["isolation"],
+            opened_at=datetime.now(UTC),
+        )
+        [recorded] = await store.append("case-h", [NewEvent(opened, "h-h")], 0)
+        await asyncio.sleep(0.5)  # woken by the commit, the relay could not read it
+        assert await relay.store.checkpoint(relay.name) == await store.checkpoint("nobody")
+        await blocker.rollback()  # nothing announces this
+        message = await asyncio.wait_for(consumer.getone(), 15)
+        assert dict(message.headers)["ce_id"].decode() == recorded.event_id
+    finally:
+        await blocker.close()
+        await consumer.stop()
+        await relay.stop()
+        await engine.dispose()
+        await blocker_engine.dispose()
         await _drop(database)

@@ -27,6 +27,13 @@ copy always fits the producer's size limit: when the message is too large its va
 (and if need be its headers) is left out, and the copy says where the original is
 (``dlq_topic``, ``dlq_partition``, ``dlq_offset``). A dead letter that cannot be sent
 is logged and retried with backoff, and the message is delivered again only after that.
+
+Offsets are committed after the message is processed (or dead-lettered), in the
+background: the consumer goes on to the next message without waiting for Kafka's
+answer, and the commits of messages processed meanwhile go out as one, at most one
+every ``commit_interval`` seconds. Only offsets of messages done with are committed, so
+a crash or a rebalance delivers again at most what was processed since the last
+commit, and the processed marks make those duplicates.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from faststream import AckPolicy
@@ -162,6 +169,8 @@ class IdempotentConsumer:
         base_backoff: float = 0.5,
         max_backoff: float = 30.0,
         max_message_bytes: int | None = None,
+        fetch_max_wait_ms: int = 500,
+        commit_interval: float = 0.0,
     ) -> None:
         """``name`` is the consumer group (and what processed messages are recorded
         under); a service's consumer is ``topics.consumer_group(service, prefix)`` with
@@ -171,7 +180,10 @@ class IdempotentConsumer:
         the broker when not given). A transient failure is retried without limit, after
         ``base_backoff`` doubled on each attempt up to ``max_backoff`` seconds;
         ``max_attempts`` bounds only the attempts to send one dead letter before the
-        message is delivered again."""
+        message is delivered again. ``fetch_max_wait_ms``: how long the broker may hold a
+        fetch open while it has nothing new (aiokafka's, 500 by default).
+        ``commit_interval``: seconds between the background commits of processed
+        offsets at most (0: one as soon as the previous one is answered)."""
         self.name = name
         self.store = store
         self.policies = by_event_type(policies)
@@ -181,6 +193,9 @@ class IdempotentConsumer:
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.max_message_bytes = max_message_bytes or _max_request_size(broker)
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.commit_interval = commit_interval
+        self._committer: _Committer | None = None
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._subscriber: Any = None
         self._lagging: set[tuple[str, str]] = set()
@@ -194,6 +209,7 @@ class IdempotentConsumer:
             *(Topic(t, declare=False) for t in topics),
             group_id=self.name,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self.fetch_max_wait_ms,
             # A transient failure nacks (handle raises NackMessage) and so does a
             # dead letter that could not be sent; handle raises nothing else.
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -263,11 +279,26 @@ class IdempotentConsumer:
         fail it: the envelope check names that header and the message is dead-lettered."""
         headers = list(record.headers or ())
         if all(_is_utf8(v) for _, v in headers):
-            return await parse(record)
-        text = [(k, v.decode("utf-8", "replace").encode()) for k, v in headers]
-        message = await parse(dataclasses.replace(record, headers=text))
-        message.raw_message = record  # the record as it arrived
+            message = await parse(record)
+        else:
+            text = [(k, v.decode("utf-8", "replace").encode()) for k, v in headers]
+            message = await parse(dataclasses.replace(record, headers=text))
+            message.raw_message = record  # the record as it arrived
+        consumer = getattr(message, "consumer", None)
+        if consumer is not None and hasattr(consumer, "assignment"):
+            # Acknowledging it commits its offset in the background (_Committer).
+            message.consumer = _Acknowledging(self._committer_of(consumer), record)
         return message
+
+    def _committer_of(self, consumer: Any) -> _Committer:
+        if self._committer is None or self._committer.consumer is not consumer:
+            self._committer = _Committer(self.name, consumer, self.commit_interval)
+        return self._committer
+
+    async def flush(self) -> None:
+        """Commit what has been processed and not committed yet (before stopping)."""
+        if self._committer is not None:
+            await self._committer.flush()
 
     async def decode(self, message: KafkaMessage) -> Decoded:
         """The message as a typed event of a policy here, or why it is not one.
@@ -484,6 +515,61 @@ class IdempotentConsumer:
         if _size(key, None, short | extra | omitted) <= limit:
             return None, short | extra | omitted
         return None, extra | omitted
+
+
+class _Committer:
+    """The background commits of one aiokafka consumer: the offset after each message
+    done with, per partition, committed as one request while none is in flight, at
+    most one every ``interval`` seconds. A commit that fails (the group rebalanced, the
+    broker is away) is logged and not retried: the messages since the last commit are
+    delivered again, and recognised as duplicates."""
+
+    def __init__(self, name: str, consumer: Any, interval: float) -> None:
+        self.name = name
+        self.consumer = consumer
+        self.interval = interval
+        self._due: dict[TopicPartition, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def done_with(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        self._due[tp] = max(self._due.get(tp, 0), record.offset + 1)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(
+                self._commit(), name=f"commit:{self.name}"
+            )
+
+    async def _commit(self) -> None:
+        while self._due:
+            due, self._due = self._due, {}
+            try:
+                await self.consumer.commit(due)
+            except Exception as exc:
+                log.warning("consumer_commit_failed", consumer=self.name, error=_describe(exc))
+            if self.interval:
+                await asyncio.sleep(self.interval)
+
+    async def flush(self) -> None:
+        if self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+        if self._due:
+            await self._commit()
+
+
+class _Acknowledging:
+    """What FastStream's message acknowledges through (its ``consumer``): ``commit``
+    hands the message's offset to the :class:`_Committer` and returns at once; ``seek``
+    (a nack) goes to the consumer."""
+
+    def __init__(self, committer: _Committer, record: ConsumerRecord[bytes, bytes]) -> None:
+        self._committer = committer
+        self._record = record
+
+    async def commit(self) -> None:
+        self._committer.done_with(self._record)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._committer.consumer.seek(partition, offset)
 
 
 # What FastStream adds to a published message (its correlation_id and content-type

@@ -12,6 +12,11 @@ never sent: the relay steps over them.
 
 The relay wakes when the store commits in this process, on PostgreSQL also on
 LISTEN/NOTIFY from other processes (wakeup.py), and otherwise polls every ``poll_interval``.
+On PostgreSQL a read stops below the oldest transaction still running in the database
+(commit-order safety, store.py), whichever tables it writes, and when that transaction
+ends nothing wakes the relay: while the log holds a committed event above the highest
+position it has read, the relay reads again soon (after 5 ms, doubling up to
+``poll_interval``).
 
 Every replica of a service runs a relay, but one publishes at a time: on PostgreSQL the
 leader holds an advisory lock on a connection of its own, the others try to take it
@@ -96,6 +101,10 @@ def _observe_latency(store: str, published: list[RecordedEvent]) -> None:
         histogram.observe(max((now - committed).total_seconds(), 0.0))
 
 
+# The first wait before reading again while committed events are held back.
+HELD_BACK_RETRY = 0.005
+
+
 def _skipped() -> asyncio.Future[None]:
     done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     done.set_result(None)
@@ -144,6 +153,9 @@ class OutboxRelay:
         # Kafka refuses from the database or the broker being away).
         self._failed: tuple[RecordedEvent, BaseException] | None = None
         self.stuck: Stuck | None = None
+        # The highest log position read so far (published or stepped over).
+        self._read_to = 0
+        self._retry = min(HELD_BACK_RETRY, poll_interval)
         RELAY_LEADER.labels(store.name).set(0)
         RELAY_STUCK.labels(store.name).set(0)
         store.on_commit(self._wake.set)
@@ -215,6 +227,7 @@ class OutboxRelay:
                 raise
             await self._keep_acknowledged(batch, futures)
             _observe_latency(self.store.name, batch)
+            self._read_to = max(self._read_to, *(rec.position for rec in batch))
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
             total += sum(1 for rec in batch if travels(rec.event_type))
@@ -273,11 +286,31 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue
+            wait = self.poll_interval
+            if await self._held_back():
+                wait = self._retry
+                self._retry = min(self._retry * 2, self.poll_interval)
+            else:
+                self._retry = min(HELD_BACK_RETRY, self.poll_interval)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
             # that arrives as the wake-up does, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
+
+    async def _held_back(self) -> bool:
+        """On PostgreSQL, whether the log holds a committed event above the highest
+        position read: one the last read could not reach yet (a transaction that began
+        before it was still running). Elsewhere, and when the database does not answer,
+        False (the poll interval applies)."""
+        if self._lock is None:
+            return False
+        try:
+            return await self.store.head_position() > self._read_to
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            return False
 
     def _stuck_on(self, rec: RecordedEvent, exc: Exception) -> None:
         self.stuck = Stuck(

@@ -63,10 +63,13 @@ def kafka_broker(
     service: str,
     security: BaseSecurity | None = None,
     tracer_provider: Any = None,
+    linger_ms: int = 2,
 ) -> KafkaBroker:
     """The broker of ``service``; connect it with ``start()``. ``security``: see
-    :func:`kafka_security`. With ``tracer_provider`` (tracing.py), FastStream's telemetry
-    middleware traces every message and carries the trace context in its headers."""
+    :func:`kafka_security`; ``linger_ms``: how long the producer waits to fill a
+    request (``KYOSEI_KAFKA_LINGER_MS``). With ``tracer_provider`` (tracing.py),
+    FastStream's telemetry middleware traces every message and carries the trace
+    context in its headers."""
     middlewares: list[Any] = []
     if tracer_provider is not None:
         from .tracing import kafka_middleware
@@ -81,7 +84,7 @@ def kafka_broker(
         # idempotent producer that waits for every in-sync replica.
         enable_idempotence=True,
         acks="all",
-        linger_ms=2,
+        linger_ms=linger_ms,
         max_request_size=MAX_MESSAGE_BYTES,
         # kyosei validates its own messages (the consumer's decoder): FastDepends
         # hands the decoded value to the handler as it is.

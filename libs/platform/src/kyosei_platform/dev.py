@@ -82,6 +82,10 @@ def write_settings_file(data: Path, name: str, settings: Settings) -> Path:
     return path
 
 
+# How long the embedded broker may hold a consumer's fetch (KYOSEI_KAFKA_FETCH_MAX_WAIT_MS).
+EMBEDDED_FETCH_MAX_WAIT_MS = 10
+
+
 def dev_settings(name: str, data: Path, bootstrap: list[str], port: int, host: str) -> Settings:
     s = dev_secrets(str(data))
     return Settings(
@@ -95,6 +99,9 @@ def dev_settings(name: str, data: Path, bootstrap: list[str], port: int, host: s
         http_port=port,
         log_format="console",
         relay_poll_interval=1.0,
+        # The embedded broker holds a fetch for all of this when it has nothing new,
+        # where Kafka answers as soon as something arrives: it is the consumer's wait.
+        kafka_fetch_max_wait_ms=EMBEDDED_FETCH_MAX_WAIT_MS,
     )
 
 

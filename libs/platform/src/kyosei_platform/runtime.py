@@ -116,6 +116,7 @@ class ServiceRuntime:
             service=service.name,
             security=kafka_security(settings),
             tracer_provider=self.tracer_provider,
+            linger_ms=settings.kafka_linger_ms,
         )
         self.relay = OutboxRelay(
             self.store,
@@ -123,6 +124,7 @@ class ServiceRuntime:
             topic=self.topic,
             source=f"/kyosei/{service.name}",
             poll_interval=settings.relay_poll_interval,
+            batch_size=settings.relay_batch_size,
         )
         self.consumer: IdempotentConsumer | None = None
         if service.policies:
@@ -133,6 +135,8 @@ class ServiceRuntime:
                 self.broker,
                 dead_letter_topic=dead_letter_topic(service.name, settings.topic_prefix),
                 max_message_bytes=MAX_MESSAGE_BYTES,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                commit_interval=settings.kafka_commit_interval_ms / 1000,
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None
@@ -274,6 +278,10 @@ class ServiceRuntime:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         await self.relay.stop()
+        if self.consumer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.consumer.flush()
         with contextlib.suppress(Exception):
             await self.broker.stop()
         await self.engine.dispose()

@@ -123,6 +123,35 @@ class Settings(BaseSettings):
         description="seconds between relay polls when no commit or NOTIFY wakes it; also how "
         "often a replica that is not the relay's leader tries to take the lead",
     )
+    relay_batch_size: int = Field(
+        500,
+        ge=1,
+        description="events the relay reads from the log and publishes at a time; its "
+        "checkpoint is saved once per batch",
+    )
+    kafka_linger_ms: int = Field(
+        2,
+        ge=0,
+        description="milliseconds the producer waits to gather more messages into one "
+        "request (the relay's events, dead letters): fewer requests under load, up to that "
+        "much more latency per event",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        500,
+        ge=0,
+        description="milliseconds the broker may hold the consumer's fetch open while it has "
+        "nothing new; Kafka answers as soon as something arrives, the embedded broker only "
+        "when the wait is over (`kyosei dev` sets 10), so there it adds up to this much to "
+        "an event's latency; lower means more fetches while nothing happens",
+    )
+    kafka_commit_interval_ms: int = Field(
+        0,
+        ge=0,
+        description="milliseconds between the consumer's commits of the offsets it has "
+        "processed, at most (they go in the background, coalesced; 0: as soon as the "
+        "previous one is answered); after a crash the messages since the last commit are "
+        "delivered again and dropped as duplicates",
+    )
     otel_enabled: bool = Field(
         False,
         description="OpenTelemetry tracing: a span per HTTP request and per Kafka message "

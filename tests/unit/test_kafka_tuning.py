@@ -1,0 +1,134 @@
+"""What sets an event's latency through Kafka is a setting: the producer's linger, the
+relay's batch, the consumer's fetch wait and commit interval; the consumer commits the
+offsets it has processed in the background, coalesced, and never one it has not."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
+from kyosei_events.consumer import _Acknowledging, _Committer
+from kyosei_platform.dev import dev_settings
+from kyosei_platform.runtime import ServiceRuntime
+from kyosei_platform.service import discover
+from kyosei_platform.settings import Settings
+
+
+def test_the_runtime_takes_the_kafka_timings_from_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in {
+        "DATABASE_URL": "sqlite+aiosqlite:///unused.db",
+        "KEYS_DATABASE_URL": "sqlite+aiosqlite:///unused-keys.db",
+        "KAFKA_BOOTSTRAP": "kafka:9092",
+        "MASTER_KEY": "44" * 32,
+        "AUTH_SECRET": "s" * 32,
+        "KAFKA_LINGER_MS": "7",
+        "KAFKA_FETCH_MAX_WAIT_MS": "9",
+        "KAFKA_COMMIT_INTERVAL_MS": "250",
+        "RELAY_BATCH_SIZE": "42",
+    }.items():
+        monkeypatch.setenv(f"KYOSEI_{name}", value)
+    runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
+    assert runtime.broker._connection_kwargs["linger_ms"] == 7  # type: ignore[attr-defined]
+    assert runtime.relay.batch_size == 42
+    assert runtime.consumer is not None
+    assert runtime.consumer.commit_interval == 0.25
+    subscriber: Any = runtime.consumer._subscriber
+    assert subscriber._connection_args["fetch_max_wait_ms"] == 9
+    # only what is processed is committed: never aiokafka's auto-commit
+    assert subscriber._connection_args["enable_auto_commit"] is False
+
+
+def test_defaults_and_the_embedded_broker(tmp_path: Any) -> None:
+    fields = Settings.model_fields
+    assert fields["kafka_linger_ms"].default == 2
+    assert fields["relay_batch_size"].default == 500
+    # A Kafka broker answers a fetch as soon as there is something to fetch; the
+    # embedded one only when the wait is over, so `kyosei dev` waits less.
+    assert fields["kafka_fetch_max_wait_ms"].default == 500
+    dev = dev_settings("intake", tmp_path, ["127.0.0.1:9092"], 8001, "127.0.0.1")
+    assert dev.kafka_fetch_max_wait_ms < 50
+
+
+class FakeConsumer:
+    def __init__(self, fail: bool = False) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.fail = fail
+        self.answer = asyncio.Event()
+        self.answer.set()
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self.answer.wait()
+        self.commits.append(dict(offsets))
+        if self.fail:
+            raise RuntimeError("rebalanced")
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.seeks.append((partition, offset))
+
+
+def record(partition: int, offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic="t",
+        partition=partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=b"",
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=0,
+        headers=(),
+    )
+
+
+async def test_commits_go_in_the_background_coalesced_per_partition() -> None:
+    consumer = FakeConsumer()
+    consumer.answer.clear()  # the first commit waits for the broker
+    committer = _Committer("c", consumer, 0)
+    await _Acknowledging(committer, record(0, 5)).commit()  # returns at once
+    await asyncio.sleep(0)
+    for partition, offset in ((0, 6), (1, 3), (0, 7)):
+        await _Acknowledging(committer, record(partition, offset)).commit()
+    consumer.answer.set()
+    await committer.flush()
+    tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    # the offset after each message done with: one commit in flight, the rest as one
+    assert consumer.commits == [{tp0: 6}, {tp0: 8, tp1: 4}]
+
+
+async def test_a_nack_seeks_and_commits_nothing() -> None:
+    consumer = FakeConsumer()
+    committer = _Committer("c", consumer, 0)
+    _Acknowledging(committer, record(0, 9)).seek(TopicPartition("t", 0), 9)
+    await committer.flush()
+    assert consumer.seeks == [(TopicPartition("t", 0), 9)]
+    assert consumer.commits == []
+
+
+async def test_a_failed_commit_is_logged_not_raised() -> None:
+    consumer = FakeConsumer(fail=True)
+    committer = _Committer("c", consumer, 0)
+    await _Acknowledging(committer, record(2, 0)).commit()
+    await committer.flush()
+    await _Acknowledging(committer, record(2, 1)).commit()
+    await committer.flush()
+    assert consumer.commits == [{TopicPartition("t", 2): 1}, {TopicPartition("t", 2): 2}]
+
+
+async def test_an_interval_spaces_the_commits() -> None:
+    consumer = FakeConsumer()
+    committer = _Committer("c", consumer, 0.05)
+    await _Acknowledging(committer, record(0, 0)).commit()
+    await asyncio.sleep(0.01)
+    await _Acknowledging(committer, record(0, 1)).commit()
+    await _Acknowledging(committer, record(0, 2)).commit()
+    assert consumer.commits == [{TopicPartition("t", 0): 1}]
+    await committer.flush()
+    assert consumer.commits == [{TopicPartition("t", 0): 1}, {TopicPartition("t", 0): 3}]
