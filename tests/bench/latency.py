@@ -2,7 +2,9 @@
 model, through Kafka (part of ``make bench``; ``--latency RATE:SECONDS``).
 
 The system runs as ``make dev`` runs it (kyosei_platform.dev): every installed service
-in one process of its own, on the embedded Kafka broker, one HTTP port per service, the
+in one process of its own (or, with ``--per-service``, intake and the broker in one
+process and coordination in another, as compose runs each service), on the embedded
+Kafka broker, one HTTP port per service, the
 settings ``kyosei dev`` gives them (its relay poll interval and consumer fetch wait,
 console logs at info) and
 whatever KYOSEI_* variables are set, on SQLite files (the embedded default) or on
@@ -60,6 +62,8 @@ DEFAULT_PG_URL = os.environ.get(
 )
 PG = "postgresql"
 SQLITE = "sqlite"
+ONE_PROCESS = "one process"  # as `make dev` runs the system
+PER_SERVICE = "a process per service"  # as compose and Kubernetes run it
 POLL = 0.002  # seconds between polls of the read model
 WARM_UP = 20  # commands sent one at a time and waited for before the timed window
 READY_WITHIN = 180.0  # seconds the system may take to start
@@ -89,12 +93,19 @@ def _progress(msg: str) -> None:
 
 
 async def serve(
-    database: str, data: Path, pg_url: str, schema_prefix: str, overrides: dict[str, str]
+    database: str,
+    data: Path,
+    pg_url: str,
+    schema_prefix: str,
+    overrides: dict[str, str],
+    only: Sequence[str] = (),
+    bootstrap: Sequence[str] = (),
 ) -> None:
-    """Every installed service as ``kyosei dev`` starts them (its settings, on the
-    embedded broker, with ``overrides``: settings by field name), on free ports;
-    prints one JSON line with their URLs once each has joined Kafka, then serves until
-    stdin closes or SIGTERM."""
+    """Every installed service (or those named in ``only``) as ``kyosei dev`` starts
+    them (its settings, with ``overrides``: settings by field name), on free ports, on
+    the embedded broker started here (or on the one at ``bootstrap``); prints one JSON
+    line with their URLs and the broker's address once each has joined Kafka, then
+    serves until stdin closes or SIGTERM."""
     import uvicorn
 
     from kyosei_platform.dev import dev_secrets, dev_settings
@@ -105,13 +116,16 @@ async def serve(
     from kyosei_platform.service import discover
 
     configure("info", "console")
-    kafka = EmbeddedKafka()
+    kafka = None if bootstrap else EmbeddedKafka()
+    brokers = list(bootstrap) if bootstrap else kafka.bootstrap  # type: ignore[union-attr]
     servers: list[uvicorn.Server] = []
     tasks: list[asyncio.Task[None]] = []
     urls: dict[str, str] = {}
     try:
         for name, svc in discover().items():
-            settings = dev_settings(name, data, kafka.bootstrap, 0, "127.0.0.1")
+            if only and name not in only:
+                continue
+            settings = dev_settings(name, data, brokers, 0, "127.0.0.1")
             changed: dict[str, Any] = dict(overrides)
             if database == PG:
                 changed |= {
@@ -133,7 +147,11 @@ async def serve(
             await asyncio.wait_for(app.state.runtime.wait_connected(), 60)
             port = server.servers[0].sockets[0].getsockname()[1]
             urls[name] = f"http://127.0.0.1:{port}"
-        ready = {"urls": urls, "auth_secret": dev_secrets(str(data))["auth_secret"]}
+        ready = {
+            "urls": urls,
+            "auth_secret": dev_secrets(str(data))["auth_secret"],
+            "bootstrap": brokers,
+        }
         print(json.dumps(ready), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -144,7 +162,8 @@ async def serve(
         for s in servers:
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        kafka.close()
+        if kafka is not None:
+            kafka.close()
 
 
 # -- the load generator ------------------------------------------------------------
@@ -261,21 +280,43 @@ class System:
     settings (over what ``kyosei dev`` sets), anything else is added to the child's
     environment."""
 
-    def __init__(self, database: str, tmp: Path, pg_url: str, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        database: str,
+        tmp: Path,
+        pg_url: str,
+        env: dict[str, str],
+        topology: str = ONE_PROCESS,
+    ) -> None:
         self.database = database
+        self.topology = topology
+        self.procs: list[asyncio.subprocess.Process] = []
         self.data = tmp / f"latency-{uuid.uuid4().hex[:8]}"
         self.data.mkdir()
         self.pg_url = pg_url
         self.prefix = f"bench_latency_{uuid.uuid4().hex[:8]}"
         self.env = env
-        self.proc: asyncio.subprocess.Process | None = None
         self.urls: dict[str, str] = {}
         self.auth_secret = ""
         self.log = self.data / "system.log"
 
     async def start(self) -> None:
-        with open(self.log, "wb") as log:  # noqa: ASYNC230 (once, before the timed window)
-            self.proc = await asyncio.create_subprocess_exec(
+        """One process with every service, or (``PER_SERVICE``) intake with the broker
+        in one and coordination in another, as compose or Kubernetes would run them."""
+        if self.topology == ONE_PROCESS:
+            ready = await self._start([])
+            self.urls, self.auth_secret = ready["urls"], ready["auth_secret"]
+            return
+        first = await self._start(["--only", "intake"])
+        second = await self._start(
+            ["--only", "coordination", "--bootstrap", ",".join(first["bootstrap"])]
+        )
+        self.urls = first["urls"] | second["urls"]
+        self.auth_secret = first["auth_secret"]
+
+    async def _start(self, extra: list[str]) -> dict[str, Any]:
+        with open(self.log, "ab") as log:  # noqa: ASYNC230 (once, before the timed window)
+            proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 __file__,
                 "--serve",
@@ -294,27 +335,30 @@ class System:
                         if k.startswith("KYOSEI_")
                     }
                 ),
+                *extra,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
                 env=os.environ | {k: v for k, v in self.env.items() if not k.startswith("KYOSEI_")},
             )
-        assert self.proc.stdout is not None
+        self.procs.append(proc)
+        assert proc.stdout is not None
         try:
             async with asyncio.timeout(READY_WITHIN):
-                line = await self.proc.stdout.readline()
+                line = await proc.stdout.readline()
         except TimeoutError:
             line = b""
         if not line:
             await self.stop()
             tail = self.log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"the system did not start; its log ends with:\n{tail}")
-        ready = json.loads(line)
-        self.urls, self.auth_secret = ready["urls"], ready["auth_secret"]
+        ready: dict[str, Any] = json.loads(line)
+        return ready
 
     @property
     def pid(self) -> int | None:
-        return None if self.proc is None else self.proc.pid
+        """The process serving intake (the only one, in one process)."""
+        return self.procs[0].pid if self.procs else None
 
     def read_model(self) -> ReadModel:
         return ReadModel(
@@ -325,8 +369,10 @@ class System:
         )
 
     async def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.returncode is None:
+        procs, self.procs = self.procs, []
+        for proc in reversed(procs):  # the broker's process last
+            if proc.returncode is not None:
+                continue
             assert proc.stdin is not None
             proc.stdin.close()
             try:
@@ -442,7 +488,7 @@ async def drive(
         await asyncio.gather(*running, return_exceptions=True)
         result.errors += result.sent - result.answered - result.errors
         result.not_visible = len(pending)
-        result.stages = await stages(client)
+        result.stages = await stages(client, list(system.urls.values()))
     finally:
         await client.aclose()
         await reads.close()
@@ -450,7 +496,8 @@ async def drive(
 
 
 # The stages of the way, as the system's own metrics time them (mean ms over the run,
-# warm-up included): every service runs in one process, so intake's /metrics has all.
+# warm-up included), from every service's /metrics (one process serves them all, or each
+# its own).
 STAGES = {
     "http": ("kyosei_http_request_seconds", ('service="intake"', 'route="/consultations"')),
     "relay": ("kyosei_relay_publish_latency_seconds", ('store="intake"',)),
@@ -461,14 +508,17 @@ STAGES = {
 }
 
 
-async def stages(client: httpx.AsyncClient) -> dict[str, float]:
+async def stages(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
     """Mean milliseconds of each of STAGES: intake's HTTP handling of the command, the
     relay from commit to Kafka's acknowledgement, coordination's handling of a message
     (decode, policy, read models; the commit of its offset not included)."""
-    try:
-        text = (await client.get("/metrics")).text
-    except httpx.HTTPError:
-        return {}
+    texts = []
+    for url in sorted(set(urls)):
+        try:
+            texts.append((await client.get(f"{url}/metrics")).text)
+        except httpx.HTTPError:
+            return {}
+    text = "\n".join(texts)
     out: dict[str, float] = {}
     for stage, (metric, labels) in STAGES.items():
         total = count = 0.0
@@ -496,10 +546,11 @@ async def latency_run(
     env: dict[str, str] | None = None,
     variant: str = "as shipped",
     started: Any = None,
+    topology: str = ONE_PROCESS,
 ) -> LatencyResult:
     """One measurement on a system of its own. ``started(pid)`` is called once the
     system serves (to attach a profiler)."""
-    system = System(database, tmp, pg_url, env or {})
+    system = System(database, tmp, pg_url, env or {}, topology)
     await system.start()
     try:
         if started is not None:
@@ -588,6 +639,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", help=argparse.SUPPRESS)
     p.add_argument("--schema-prefix", help=argparse.SUPPRESS)
     p.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
+    p.add_argument("--only", default="", help=argparse.SUPPRESS)
+    p.add_argument("--bootstrap", default="", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--per-service",
+        action="store_true",
+        help="run each service in a process of its own (as compose does), not all in one",
+    )
     p.add_argument("--pg-url", default=DEFAULT_PG_URL)
     p.add_argument("--latency", default="200:60", help="RATE:SECONDS (default 200:60)")
     p.add_argument("--in-flight", type=int, default=64, help="requests outstanding at most")
@@ -612,7 +670,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.serve:
         overrides = json.loads(args.settings)
-        asyncio.run(serve(args.serve, Path(args.data), args.pg_url, args.schema_prefix, overrides))
+        only = [n for n in args.only.split(",") if n]
+        bootstrap = [b for b in args.bootstrap.split(",") if b]
+        asyncio.run(
+            serve(
+                args.serve,
+                Path(args.data),
+                args.pg_url,
+                args.schema_prefix,
+                overrides,
+                only,
+                bootstrap,
+            )
+        )
         return 0
     rate, seconds = parse_rate(args.latency)
     variants: list[tuple[str, dict[str, str]]] = [("as shipped", {})]
@@ -644,6 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             env=env,
                             variant=name,
                             started=started,
+                            topology=PER_SERVICE if args.per_service else ONE_PROCESS,
                         )
                     )
                     _progress(
