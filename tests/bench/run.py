@@ -70,8 +70,8 @@ kyosei alone
              shipped), so the full run soaks again with both capped at
              ``--soak-capped`` (1,000): what grows then is not theirs.
   latency    end to end, through Kafka: complex consultations POSTed to intake over HTTP
-             at a fixed open-loop rate (``--latency RATE:SECONDS``, default 200:60;
-             ``--quick`` 20:5; ``0`` skips), each timed until its row is in
+             at a fixed open-loop rate (``--latency RATE:SECONDS,...``, default
+             200:60 and 50:60; ``--quick`` 20:5; ``0`` skips), each timed until its row is in
              coordination's read model (latency.py), on the embedded broker: on
              PostgreSQL with a process per service (intake with the broker in one,
              coordination in another, as compose runs them) and with every service in
@@ -1370,7 +1370,7 @@ def report(
             where = "per service" if lat.variant == PER_SERVICE else "1 process"
             judge(
                 lat.database,
-                f"{lat.database:10} latency    {name} ({where})",
+                f"{lat.database:10} latency    {name} ({where}, {lat.offered:g}/s)",
                 shown,
                 f"<= {target:.0f} ms" if targeted else None,
                 value <= target,
@@ -1456,8 +1456,9 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     )
     p.add_argument(
         "--latency",
-        help="end-to-end latency scenario, RATE:SECONDS (commands/s for seconds; default "
-        "200:60; --quick 20:5; 0 skips)",
+        help="end-to-end latency scenario, RATE:SECONDS[,RATE:SECONDS...] (commands/s for "
+        "seconds; default 200:60,50:60: the issue's load and one this machine sustains; "
+        "--quick 20:5; 0 skips)",
     )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
@@ -1489,9 +1490,11 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     if args.soak_capped is None:
         args.soak_capped = 0 if quick else 1000
     args.commands = args.commands if args.commands is not None else (50 if quick else 500)
-    args.latency_rate, args.latency_seconds = parse_rate(
-        args.latency or ("20:5" if quick else "200:60")
-    )
+    args.latency_runs = [
+        parse_rate(spec)
+        for spec in (args.latency or ("20:5" if quick else "200:60,50:60")).split(",")
+        if parse_rate(spec)[0] > 0
+    ]
     if cfg.streams < cfg.writers:
         p.error("--streams must be at least --writers (the writers' streams are distinct)")
     return args, cfg
@@ -1559,28 +1562,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             # PostgreSQL as deployed (a process per service) and as `make dev` runs it;
             # SQLite, the embedded default, as `make dev` runs it
             for db in dbs:
-                if not args.latency_rate:
-                    break
                 topologies = [PER_SERVICE, ONE_PROCESS] if db.name == PG else [ONE_PROCESS]
-                for topology in topologies:
-                    progress(
-                        f"{db.name}: end-to-end latency at {args.latency_rate:g} commands/s "
-                        f"for {args.latency_seconds:g} s, {topology}"
-                    )
-                    latencies.append(
-                        runner.run(
-                            latency_run(
-                                db.name,
-                                tmp,
-                                args.pg_url,
-                                args.latency_rate,
-                                args.latency_seconds,
-                                drain=LATENCY_DRAIN,
-                                variant=topology,
-                                topology=topology,
+                for rate, seconds in args.latency_runs:
+                    for topology in topologies:
+                        progress(
+                            f"{db.name}: end-to-end latency at {rate:g} commands/s "
+                            f"for {seconds:g} s, {topology}"
+                        )
+                        latencies.append(
+                            runner.run(
+                                latency_run(
+                                    db.name,
+                                    tmp,
+                                    args.pg_url,
+                                    rate,
+                                    seconds,
+                                    drain=LATENCY_DRAIN,
+                                    variant=topology,
+                                    topology=topology,
+                                )
                             )
                         )
-                    )
         finally:
             for db in dbs:
                 db.cleanup()
