@@ -1,4 +1,4 @@
-"""The append path, shared by the store's fast path and its units of work.
+"""The append path, shared by the store's append lane (lane.py) and its units of work.
 
 :class:`StreamWriter` finds the head a stream's new events chain onto (from a cache of
 recently written heads when the expected version matches it, else from the table),
