@@ -43,7 +43,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from asyncpg import UniqueViolationError  # type: ignore[import-untyped]
 from prometheus_client import Histogram
-from sqlalchemy import Table, event
+from sqlalchemy import Integer, Table, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -63,22 +63,10 @@ BATCH_EVENTS = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
 )
 
-# The columns of a row as the lane sends them, in order (tx_id is the database's).
-_COLUMNS = (
-    "stream_id",
-    "version",
-    "event_id",
-    "event_type",
-    "schema_version",
-    "recorded_at",
-    "subject",
-    "metadata",
-    "payload",
-    "prev_hash",
-    "hash",
-    "partition_key",
-)
-_INTEGER_COLUMNS = {"version", "schema_version"}
+# The columns of a row as the lane sends them, in the table's order (position and
+# tx_id are the database's), and those that are integers.
+_COLUMNS = tuple(c.name for c in events.c if c.name not in ("position", "tx_id"))
+_INTEGER_COLUMNS = {c.name for c in events.c if c.name in _COLUMNS and isinstance(c.type, Integer)}
 _StoredHead = tuple[int, str, str]
 _T = TypeVar("_T")
 
