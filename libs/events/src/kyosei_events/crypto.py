@@ -196,6 +196,50 @@ class KeyVault:
             self._cache.move_to_end(household_id)
             return cached
         erasures = self._erasures
+        if self._engine.dialect.name == "postgresql":
+            wrapped = await self._pg_stored_key(household_id, create=create)
+        else:
+            wrapped = await self._stored_key(household_id, create=create)
+        key = self._unwrap(household_id, wrapped)
+        if erasures == self._erasures and self.cache_size > 0:
+            self._cache[household_id] = key
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return key
+
+    async def _pg_stored_key(self, household_id: str, *, create: bool) -> bytes:
+        """The wrapped key on PostgreSQL, in one statement on its own (one round trip):
+        read, or with ``create`` inserted unless there is one and then read."""
+        stored = select(household_keys.c.wrapped_key).where(
+            household_keys.c.household_id == household_id
+        )
+        async with self._engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if not create:
+                row = (await conn.execute(stored)).first()
+                if row is None:
+                    raise KeyErased(household_id)
+                return bytes(row[0])
+            new = (
+                pg_insert(household_keys)
+                .values(
+                    household_id=household_id,
+                    wrapped_key=self._wrap(household_id, AESGCM.generate_key(256)),
+                    created_at=datetime.now(UTC),
+                )
+                .on_conflict_do_nothing()
+                .returning(household_keys.c.wrapped_key)
+                .cte("new")
+            )
+            row = (await conn.execute(select(new.c.wrapped_key).union_all(stored))).first()
+            if row is None:
+                # Another writer's key, committed after this statement began: the
+                # insert waited for it and did nothing; it is there to read now.
+                row = (await conn.execute(stored)).one()
+            return bytes(row[0])
+
+    async def _stored_key(self, household_id: str, *, create: bool) -> bytes:
+        """The wrapped key on SQLite, read (or with ``create`` made) in one transaction."""
         async with self._engine.begin() as conn:
             row = (
                 await conn.execute(
@@ -207,14 +251,12 @@ class KeyVault:
             if row is None:
                 if not create:
                     raise KeyErased(household_id)
-                wrapped = self._wrap(household_id, AESGCM.generate_key(256))
-                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
                 row = (
                     await conn.execute(
-                        insert(household_keys)
+                        sqlite_insert(household_keys)
                         .values(
                             household_id=household_id,
-                            wrapped_key=wrapped,
+                            wrapped_key=self._wrap(household_id, AESGCM.generate_key(256)),
                             created_at=datetime.now(UTC),
                         )
                         .on_conflict_do_nothing()
@@ -230,12 +272,7 @@ class KeyVault:
                             )
                         )
                     ).one()
-        key = self._unwrap(household_id, row[0])
-        if erasures == self._erasures and self.cache_size > 0:
-            self._cache[household_id] = key
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return key
+        return bytes(row[0])
 
     async def erase(self, household_id: str) -> bool:
         """Delete the household's key. Returns whether a key existed."""

@@ -103,6 +103,10 @@ def _observe_latency(store: str, published: list[RecordedEvent]) -> None:
 
 # The first wait before reading again while committed events are held back.
 HELD_BACK_RETRY = 0.005
+# Seconds between checks that the leader's lock is still held (a check is a round trip
+# on the lock's connection; a relay that lost the lead and does not know it yet only
+# publishes again what the new leader publishes too, which consumers drop).
+LEADER_CHECK_INTERVAL = 1.0
 
 
 def _skipped() -> asyncio.Future[None]:
@@ -149,6 +153,10 @@ class OutboxRelay:
             else None
         )
         self._leader = False
+        self._checked_at = -LEADER_CHECK_INTERVAL
+        # The checkpoint as this relay last read or saved it, while it leads (None:
+        # read it from the database first). Only the leader moves it.
+        self._cursor: LogCursor | None = None
         # The event whose publishing raised, and what it raised (to tell a message
         # Kafka refuses from the database or the broker being away).
         self._failed: tuple[RecordedEvent, BaseException] | None = None
@@ -173,14 +181,20 @@ class OutboxRelay:
                 relay=self.name,
             )
             RELAY_LEADER.labels(self.store.name).set(1 if leading else 0)
+            self._cursor = None
         self._leader = leading
+        self.store.wakeup.publishing_here = leading
 
     async def _lead(self) -> bool:
         """Take or keep the lead; False when another relay has it."""
         if self._lock is None:
             leading = True
         elif self._lock.held:
+            now = asyncio.get_running_loop().time()
+            if now - self._checked_at < LEADER_CHECK_INTERVAL:
+                return self._leader
             leading = await self._lock.check()
+            self._checked_at = now
         else:
             leading = await self._lock.try_acquire()
         self._set_leader(leading)
@@ -193,12 +207,15 @@ class OutboxRelay:
         """Publish everything committed so far. Returns how many events were sent."""
         total = 0
         self._failed = None
-        cursor = await self.store.checkpoint(self.name)
+        cursor = self._cursor
+        if cursor is None:
+            cursor = await self.store.checkpoint(self.name)
         while True:
             if total and self._lock is not None and self._lock.held and not await self._lead():
                 return total  # the lead was lost: another relay carries on
             batch = await self.store.read_log(cursor, self.batch_size)
             if not batch:
+                self._cursor = cursor
                 return total
             futures: list[Any] = []
             try:
@@ -230,9 +247,14 @@ class OutboxRelay:
             self._read_to = max(self._read_to, *(rec.position for rec in batch))
             cursor = batch[-1].cursor
             await self.store.save_checkpoint(self.name, cursor)
+            self._cursor = cursor
             total += sum(1 for rec in batch if travels(rec.event_type))
             RELAY_POSITION.labels(self.store.name).set(cursor.position)
             log.debug("relayed", store=self.store.name, count=len(batch), position=cursor.position)
+            if len(batch) < self.batch_size:
+                # The read stopped at the horizon or at the head: what was held back is
+                # for _held_back, what commits next wakes the relay.
+                return total
 
     async def _keep_acknowledged(self, batch: list[RecordedEvent], futures: list[Any]) -> None:
         """Wait for the messages sent; if one failed, checkpoint those acknowledged
@@ -274,6 +296,7 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._cursor = None  # read it again: the batch may be partly checkpointed
                 # Kafka or the database is unavailable: nothing is lost, the checkpoint
                 # has not moved; try again with backoff. An event Kafka refuses for good
                 # holds up everything after it (order per key): say so loudly.

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, func, literal, select, text, tuple_
+from sqlalchemy import BigInteger, func, literal, literal_column, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -190,19 +190,23 @@ class UnitOfWork:
         cursor at or before the saved one changes nothing (a relay that lost the lead
         and finishes a stale batch cannot rewind it). ``forward_only=False`` moves it
         anywhere (a rebuild starting over)."""
-        stmt = self.store.writer.insert(checkpoints).values(
-            name=name, tx_id=cursor.tx_id, position=cursor.position
-        )
-        newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
-            stmt.excluded.tx_id, stmt.excluded.position
-        )
-        await self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[checkpoints.c.name],
-                set_={"tx_id": cursor.tx_id, "position": cursor.position},
-                where=newer if forward_only else None,
-            )
-        )
+        await self.conn.execute(_checkpoint_upsert(self.store.writer, name, cursor, forward_only))
+
+
+def _checkpoint_upsert(
+    writer: StreamWriter, name: str, cursor: LogCursor, forward_only: bool
+) -> Any:
+    stmt = writer.insert(checkpoints).values(
+        name=name, tx_id=cursor.tx_id, position=cursor.position
+    )
+    newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
+        stmt.excluded.tx_id, stmt.excluded.position
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[checkpoints.c.name],
+        set_={"tx_id": cursor.tx_id, "position": cursor.position},
+        where=newer if forward_only else None,
+    )
 
 
 class EventStore:
@@ -296,34 +300,36 @@ class EventStore:
         rolled back) and visible to any statement that starts from now on."""
         if self.dialect != "postgresql":
             return _NO_HORIZON
-        async with self.engine.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await _pg_horizon(conn)
+        async with self._reading() as conn:
+            return int((await conn.execute(select(_PG_HORIZON))).scalar_one())
 
     async def read_log(self, after: LogCursor = START, limit: int = 1000) -> list[RecordedEvent]:
-        """Committed events after ``after``, in commit-safe order, at most ``limit``."""
-        async with self.engine.connect() as conn:
-            horizon = _NO_HORIZON
-            if self.dialect == "postgresql":
-                # Two statements, two snapshots: the horizon first, then the rows under a
-                # snapshot taken after it (see _pg_horizon for why the order matters).
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-                horizon = await _pg_horizon(conn)
-            rows = await conn.execute(
-                select(*_COLUMNS)
-                .where(
-                    tuple_(events.c.tx_id, events.c.position)
-                    > tuple_(literal(after.tx_id), literal(after.position)),
-                    events.c.tx_id < literal(horizon, BigInteger),
-                )
-                .order_by(events.c.tx_id, events.c.position)
-                .limit(limit)
-            )
+        """Committed events after ``after``, in commit-safe order, at most ``limit``. On
+        PostgreSQL one statement on its own (no transaction around it): the rows and the
+        horizon they stop at under one snapshot (see _PG_HORIZON)."""
+        query = select(*_COLUMNS).where(
+            tuple_(events.c.tx_id, events.c.position)
+            > tuple_(literal(after.tx_id), literal(after.position))
+        )
+        if self.dialect == "postgresql":
+            query = query.where(events.c.tx_id < _PG_HORIZON)
+        query = query.order_by(events.c.tx_id, events.c.position).limit(limit)
+        async with self._reading() as conn:
+            rows = await conn.execute(query)
             return [_row_to_recorded(r) for r in rows]
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for one statement: on PostgreSQL outside any transaction (one
+        round trip, no BEGIN and ROLLBACK around it)."""
+        async with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def head_position(self) -> int:
         """The log's highest position (0 when empty)."""
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             head = (await conn.execute(select(func.max(events.c.position)))).scalar()
         return int(head or 0)
 
@@ -396,7 +402,7 @@ class EventStore:
         return [await self.decode(r) for r in recorded], (recorded[-1].version if recorded else 0)
 
     async def checkpoint(self, name: str) -> LogCursor:
-        async with self.engine.connect() as conn:
+        async with self._reading() as conn:
             row = (
                 await conn.execute(
                     select(checkpoints.c.tx_id, checkpoints.c.position).where(
@@ -409,7 +415,12 @@ class EventStore:
     async def save_checkpoint(
         self, name: str, cursor: LogCursor, *, forward_only: bool = True
     ) -> None:
-        """Save a checkpoint; it only moves forward unless ``forward_only`` is False."""
+        """Save a checkpoint; it only moves forward unless ``forward_only`` is False. On
+        PostgreSQL one statement on its own (its own transaction, one round trip)."""
+        if self.dialect == "postgresql":
+            async with self._reading() as conn:
+                await conn.execute(_checkpoint_upsert(self.writer, name, cursor, forward_only))
+            return
         async with self.unit_of_work() as uow:
             await uow.save_checkpoint(name, cursor, forward_only=forward_only)
 
@@ -429,40 +440,37 @@ _NO_HORIZON = 1
 _SHARED_LOCK = text("select pg_advisory_xact_lock_shared(hashtext(:key))")
 _EXCLUSIVE_LOCK = text("select pg_advisory_xact_lock(hashtext(:key))")
 
-# The oldest transaction that may still write this database, as a 64-bit transaction id.
-# Transactions running in other databases of the cluster cannot write this store's table
-# (a session never changes database), so they do not hold the log back; any transaction
-# in this database might (whatever it has written so far, its id was fixed when it first
-# wrote anything), and so might a prepared transaction of this database. That includes
-# other services' schemas of the same database: which tables a running transaction will
-# still write is not known, and a transaction that holds a lock on this store's table
-# may have taken its id long before, so narrowing further could skip an event.
+# The read horizon on PostgreSQL: the oldest transaction that may still write this
+# database, as a 64-bit transaction id, computed in the statement that reads the rows, so
+# both use one snapshot S: least(xmax(S), the lowest id in xip(S) that is not the id of
+# a transaction of another database). Transactions of other databases of the cluster
+# cannot write this store's table (a session never changes database), so they do not
+# hold the log back; any other transaction running at S might (whatever it has written
+# so far, its id was fixed when it first wrote anything), and so might a prepared
+# transaction of this database. That includes other services' schemas of the same
+# database: which tables a running transaction will still write is not known.
 #
-# Correctness: the statement's snapshot S1 is taken before pg_stat_activity is read (at
-# time A), and the rows are read by a later statement with snapshot S2. A transaction T of
-# this database still running at S2 either got its id after S1 (so T >= xmax(S1)) or
-# before it, in which case it was in xip(S1) and still running at A, so its backend_xid
-# was listed. Either way T >= the horizon, so none of T's events is below it: the reader
-# never moves its cursor past an event that commits later.
-_PG_HORIZON = text(
-    """
+# Correctness: an event whose tx_id T is below the horizon is below xmax(S), so T either
+# ended before S (its rows are visible to S, or it rolled back) or is in xip(S) and was
+# then, when pg_stat_activity or pg_prepared_xacts was read after S, the transaction of
+# another database, which cannot have written it. So a reader never moves its cursor
+# past an event that commits later. What is only known by elimination errs the safe
+# way: a transaction of another database that ended between S and that read, or whose
+# id pg_stat_activity does not show, holds the log back until the next read.
+_PG_HORIZON = literal_column(
+    """(
     SELECT least(
         pg_snapshot_xmax(s)::text::bigint,
         (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
-         WHERE x::xid IN (
+         WHERE x::xid NOT IN (
              SELECT backend_xid FROM pg_stat_activity
-             WHERE datname = current_database() AND backend_xid IS NOT NULL
+             WHERE datname IS DISTINCT FROM current_database() AND backend_xid IS NOT NULL
              UNION ALL
-             SELECT transaction FROM pg_prepared_xacts WHERE database = current_database())))
-    FROM pg_current_snapshot() AS s
-    """
+             SELECT transaction FROM pg_prepared_xacts
+             WHERE database IS DISTINCT FROM current_database())))
+    FROM pg_current_snapshot() AS s)""",
+    BigInteger,
 )
-
-
-async def _pg_horizon(conn: AsyncConnection) -> int:
-    """The read horizon on PostgreSQL; ``conn`` must run each statement under its own
-    snapshot (autocommit), so that the rows read next are read under a later one."""
-    return int((await conn.execute(_PG_HORIZON)).scalar_one())
 
 
 async def _read_stream(

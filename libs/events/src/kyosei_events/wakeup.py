@@ -1,8 +1,9 @@
 """Waking the relay when events are committed: both ends, in one place.
 
 The store calls :meth:`Wakeup.committed` after every commit that appended. That calls
-the in-process listeners (a relay on the same store) and, when a channel is set, sends
-NOTIFY on it so that relays in other processes wake too; :meth:`Wakeup.listen` is their
+the in-process listeners (a relay on the same store) and, when a channel is set and the
+relay publishing is not this process's, sends NOTIFY on it so that the relay of another
+process (the leader among the replicas) wakes too; :meth:`Wakeup.listen` is their
 end, LISTEN on the same channel (PostgreSQL only). Without either, a relay still finds
 new events at its next poll: a wake-up only makes it sooner.
 """
@@ -39,6 +40,9 @@ class Wakeup:
         self._channel: str | None = None
         self._notify_task: asyncio.Task[None] | None = None
         self._notify_again = False
+        # Set by the relay of this process while it is the one publishing: the
+        # in-process listener wakes it, and a NOTIFY would only wake it a second time.
+        self.publishing_here = False
 
     @property
     def channel(self) -> str | None:
@@ -57,7 +61,7 @@ class Wakeup:
         """Events were committed: call the listeners and, with a channel, schedule NOTIFY."""
         for listener in self._listeners:
             listener()
-        if self._channel is not None:
+        if self._channel is not None and not self.publishing_here:
             self._schedule_notify()
 
     async def listen(self, listener: Callable[[], None]) -> Listening | None:
@@ -86,8 +90,9 @@ class Wakeup:
             self._notify_again = False
             try:
                 async with self.engine.connect() as conn:
+                    # One statement, its own transaction: one round trip.
+                    await conn.execution_options(isolation_level="AUTOCOMMIT")
                     await conn.execute(select(func.pg_notify(self._channel, "")))
-                    await conn.commit()
             except Exception:  # a lost wake-up only delays the relay until its next poll
                 log.warning("notify_failed", channel=self._channel, exc_info=True)
             if not self._notify_again:

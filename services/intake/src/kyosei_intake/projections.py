@@ -208,8 +208,30 @@ class IntakeReadModel:
     name = "intake.read_model"
 
     async def apply(self, uow: UnitOfWork, events: list[DecodedEvent]) -> None:
+        # A consultation received and escalated by one command (``complex``): its row
+        # is written once, as the escalation leaves it (one INSERT, not an INSERT and
+        # an UPDATE).
+        received: dict[str, Any] | None = None
         for d in events:
+            e = d.event
+            if (
+                isinstance(e, CaseEscalated)
+                and received is not None
+                and received["consultation_id"] == e.consultation_id
+            ):
+                received.update(_escalated(e), version=d.recorded.version)
+                await _party(uow, e.household_id, "*coordination", "escalated")
+                continue
+            if received is not None:
+                await uow.conn.execute(consultations.insert().values(**received))
+                received = None
+            if isinstance(e, ConsultationReceived):
+                received = _received_row(e, d.recorded.version)
+                await _party(uow, e.household_id, e.agency_id, "consultation")
+                continue
             await self._apply(uow, d)
+        if received is not None:
+            await uow.conn.execute(consultations.insert().values(**received))
 
     async def _apply(self, uow: UnitOfWork, d: DecodedEvent) -> None:
         e, version, conn = d.event, d.recorded.version, uow.conn
@@ -222,30 +244,7 @@ class IntakeReadModel:
                     uow, e.household_id, e.member_id, member_terms(e.name, e.kana, e.birth_date)
                 )
             case ConsultationReceived():
-                await conn.execute(
-                    consultations.insert().values(
-                        consultation_id=e.consultation_id,
-                        household_id=e.household_id,
-                        member_ids=json.dumps(e.member_ids),
-                        agency_id=e.agency_id,
-                        window=e.window.value,
-                        channel=e.channel.value,
-                        concerns=json.dumps([c.value for c in e.concerns]),
-                        complex=e.complex,
-                        status="pending",
-                        escalated=False,
-                        returned=False,
-                        received_at=utc(e.received_at),
-                        outcome_at=None,
-                        concern_report_id=e.concern_report_id,
-                        unmet_needs=json.dumps([n.value for n in e.unmet_needs]),
-                        place_id=e.place_id,
-                        received_month=month(e.received_at),
-                        review_on=None,
-                        outreach_id=None,
-                        version=version,
-                    )
-                )
+                await conn.execute(consultations.insert().values(**_received_row(e, version)))
                 await _party(uow, e.household_id, e.agency_id, "consultation")
             case UnmetNeedsRecorded():
                 await _consultation(
@@ -357,15 +356,7 @@ class IntakeReadModel:
                 await _referral(uow, e.referral_id, "completed", e.completed_at)
                 await _consultation(uow, e.consultation_id, version)
             case CaseEscalated():
-                await _consultation(
-                    uow,
-                    e.consultation_id,
-                    version,
-                    status="escalated",
-                    escalated=True,
-                    returned=False,
-                    outcome_at=utc(e.escalated_at),
-                )
+                await _consultation(uow, e.consultation_id, version, **_escalated(e))
                 await _party(uow, e.household_id, "*coordination", "escalated")
             case OutreachStarted():
                 await conn.execute(
@@ -404,6 +395,40 @@ class IntakeReadModel:
     async def reset(self, uow: UnitOfWork) -> None:
         for table in TABLES:
             await uow.conn.execute(delete(table))
+
+
+def _received_row(e: ConsultationReceived, version: int) -> dict[str, Any]:
+    return {
+        "consultation_id": e.consultation_id,
+        "household_id": e.household_id,
+        "member_ids": json.dumps(e.member_ids),
+        "agency_id": e.agency_id,
+        "window": e.window.value,
+        "channel": e.channel.value,
+        "concerns": json.dumps([c.value for c in e.concerns]),
+        "complex": e.complex,
+        "status": "pending",
+        "escalated": False,
+        "returned": False,
+        "received_at": utc(e.received_at),
+        "outcome_at": None,
+        "concern_report_id": e.concern_report_id,
+        "unmet_needs": json.dumps([n.value for n in e.unmet_needs]),
+        "place_id": e.place_id,
+        "received_month": month(e.received_at),
+        "review_on": None,
+        "outreach_id": None,
+        "version": version,
+    }
+
+
+def _escalated(e: CaseEscalated) -> dict[str, Any]:
+    return {
+        "status": "escalated",
+        "escalated": True,
+        "returned": False,
+        "outcome_at": utc(e.escalated_at),
+    }
 
 
 async def _consultation(uow: UnitOfWork, consultation_id: str, version: int, **values: Any) -> None:
