@@ -11,14 +11,16 @@ whatever KYOSEI_* variables are set, on SQLite files (the embedded default) or o
 PostgreSQL schemas of its own (dropped at the end). This process is the load
 generator: it POSTs complex consultations (``complex: true``: escalated at once, no
 household, so nothing has to exist before) to intake over real HTTP at a fixed,
-open-loop rate with at most ``--in-flight`` requests outstanding, and polls
+open-loop rate with at most ``--in-flight`` requests outstanding, and watches
 coordination's read-model table ``case_consultations`` (written in the same transaction
-as the case coordination opens for the escalation) every ``POLL`` seconds for the
-consultations answered so far.
+as the case coordination opens for the escalation) for the consultations answered so
+far: on PostgreSQL a trigger the benchmark adds to that table sends NOTIFY, which
+arrives as the transaction commits; on SQLite it polls the table every ``POLL``
+seconds.
 
 A command's latency runs from when it was due to be sent (so a generator held back by
-the in-flight bound or by a slow answer does not hide the wait) until the poll that
-first sees its row; the poll interval is part of it. Before the timed window, a few
+the in-flight bound or by a slow answer does not hide the wait) until its row is seen
+committed (on SQLite the poll interval is part of it). Before the timed window, a few
 commands are sent one at a time and waited for (the consumer group has joined, every
 code path is warm). Sending stops when the window ends, whatever is still due; the run
 then waits at most ``--drain`` seconds for what was answered to become visible and
@@ -47,7 +49,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,7 +82,8 @@ COMMAND = {
 }
 WHAT = (
     "POST intake /consultations (complex: escalated, no household) over HTTP until its row "
-    f"is in coordination's case_consultations table (polled every {POLL * 1000:.0f} ms); "
+    "is committed in coordination's case_consultations table (PostgreSQL: NOTIFY from a "
+    f"trigger; SQLite: polled every {POLL * 1000:.0f} ms); "
     "latency from when each command was due"
 )
 
@@ -212,7 +215,8 @@ class LatencyResult:
 
 
 class ReadModel:
-    """Which consultation ids coordination's ``case_consultations`` holds."""
+    """Which consultation ids coordination's ``case_consultations`` holds. On
+    PostgreSQL it can also tell as each one commits (:meth:`watch`)."""
 
     def __init__(self, database: str, pg_url: str, schema: str, path: Path) -> None:
         self.database = database
@@ -227,6 +231,27 @@ class ReadModel:
             self._pg = await asyncpg.connect(_asyncpg_dsn(self.pg_url))
         else:
             self._sqlite = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    async def watch(self, seen: Callable[[str], None]) -> bool:
+        """On PostgreSQL: call ``seen`` with each consultation id as the transaction
+        that adds it to ``case_consultations`` commits (a trigger the benchmark adds to
+        the table sends NOTIFY, delivered at commit), instead of polling, which every
+        ``POLL`` seconds would cost the database hundreds of queries a second. False
+        (poll instead) on SQLite."""
+        if self._pg is None:
+            return False
+        channel = f"{self.schema}_visible"
+        await self._pg.execute(
+            f"""
+            CREATE FUNCTION "{self.schema}".bench_visible() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN PERFORM pg_notify('{channel}', NEW.consultation_id); RETURN NULL; END $$;
+            CREATE TRIGGER bench_visible AFTER INSERT ON "{self.schema}".case_consultations
+            FOR EACH ROW EXECUTE FUNCTION "{self.schema}".bench_visible();
+            """
+        )
+        await self._pg.add_listener(channel, lambda *args: seen(args[3]))
+        return True
 
     async def seen(self, ids: Sequence[str]) -> list[str]:
         if self._pg is not None:
@@ -487,7 +512,19 @@ async def drive(
             return
         result.answered += 1
         result.command_ms.append((clock() - due) * 1000)
-        pending[json.loads(body)["consultation_id"]] = due
+        cid = json.loads(body)["consultation_id"]
+        pending[cid] = due
+        if cid in early:
+            visible(cid, early.pop(cid))
+
+    early: dict[str, float] = {}  # visible before its answer was read: when
+
+    def visible(cid: str, at: float) -> None:
+        due = pending.pop(cid, None)
+        if due is None:
+            early[cid] = at
+        else:
+            result.visible.append((at - due) * 1000)
 
     async def poll() -> None:
         while True:
@@ -496,7 +533,7 @@ async def drive(
                 found = await reads.seen(ids)
                 at = clock()
                 for cid in found:
-                    result.visible.append((at - pending.pop(cid)) * 1000)
+                    visible(cid, at)
             await asyncio.sleep(POLL)
 
     try:
@@ -511,7 +548,8 @@ async def drive(
                 if clock() > deadline:
                     raise RuntimeError("a warm-up command never became visible in coordination")
                 await asyncio.sleep(POLL)
-        poller = asyncio.create_task(poll())
+        watched = await reads.watch(lambda cid: visible(cid, clock()))
+        poller = asyncio.create_task(asyncio.sleep(0) if watched else poll())
         slots = asyncio.Semaphore(in_flight)
         running: set[asyncio.Task[None]] = set()
 

@@ -212,6 +212,27 @@ async def test_read_log_pages_deliver_every_event_once_in_order(store: EventStor
     assert [r.event_id for r in await store.read_log(cursor)] == [later[0].event_id]
 
 
+async def test_read_log_and_head_pages_like_read_log_and_tell_the_head(
+    store: EventStore,
+) -> None:
+    assert await store.read_log_and_head(START) == ([], 0)
+    appended: list[RecordedEvent] = []
+    for i in range(5):
+        appended += await store.append(f"s-{i}", [new(case_opened()), new(case_opened())], 0)
+    await settled(store)
+    head = max(r.position for r in appended)
+
+    page, seen_head = await store.read_log_and_head(START, limit=4)
+    assert page == await store.read_log(START, limit=4)
+    assert [r.event_id for r in page] == [r.event_id for r in appended[:4]]
+    assert seen_head == head
+    rest, seen_head = await store.read_log_and_head(page[-1].cursor)
+    assert [r.event_id for r in rest] == [r.event_id for r in appended[4:]]
+    assert seen_head == head
+    # Past the end: nothing to read, and still the head.
+    assert await store.read_log_and_head(rest[-1].cursor) == ([], head)
+
+
 async def test_read_stream_after_version_and_load(store: EventStore) -> None:
     events = [new(consultation("hh-1")) for _ in range(4)]
     await store.append("cons-1", events, 0)
@@ -282,6 +303,10 @@ async def test_read_log_never_skips_an_event_that_commits_late(pg_store: EventSt
         assert [r.event_id for r in await store.read_stream("s-b")] == [b_records[0].event_id]
 
         while_a_open = await store.read_log(cursor)
+        # The head shows that a committed event (B) lies beyond what could be read.
+        held, head = await store.read_log_and_head(cursor)
+        assert [r.event_id for r in held] == [r.event_id for r in while_a_open]
+        assert head == b_records[0].position > max((r.position for r in held), default=0)
         assert a_records[0].event_id not in {r.event_id for r in while_a_open}
         assert b_records[0].event_id not in {r.event_id for r in while_a_open}, (
             "B was delivered while A (lower position) was uncommitted: a reader's cursor "

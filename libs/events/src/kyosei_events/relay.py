@@ -161,8 +161,10 @@ class OutboxRelay:
         # Kafka refuses from the database or the broker being away).
         self._failed: tuple[RecordedEvent, BaseException] | None = None
         self.stuck: Stuck | None = None
-        # The highest log position read so far (published or stepped over).
+        # The highest log position read so far (published or stepped over), and the
+        # log's head as the last read saw it.
         self._read_to = 0
+        self._head = 0
         self._retry = min(HELD_BACK_RETRY, poll_interval)
         RELAY_LEADER.labels(store.name).set(0)
         RELAY_STUCK.labels(store.name).set(0)
@@ -213,7 +215,7 @@ class OutboxRelay:
         while True:
             if total and self._lock is not None and self._lock.held and not await self._lead():
                 return total  # the lead was lost: another relay carries on
-            batch = await self.store.read_log(cursor, self.batch_size)
+            batch, self._head = await self.store.read_log_and_head(cursor, self.batch_size)
             if not batch:
                 self._cursor = cursor
                 return total
@@ -310,7 +312,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
                 continue
             wait = self.poll_interval
-            if await self._held_back():
+            if self._held_back():
                 wait = self._retry
                 self._retry = min(self._retry * 2, self.poll_interval)
             else:
@@ -321,19 +323,12 @@ class OutboxRelay:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
 
-    async def _held_back(self) -> bool:
-        """On PostgreSQL, whether the log holds a committed event above the highest
-        position read: one the last read could not reach yet (a transaction that began
-        before it was still running). Elsewhere, and when the database does not answer,
-        False (the poll interval applies)."""
-        if self._lock is None:
-            return False
-        try:
-            return await self.store.head_position() > self._read_to
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            return False
+    def _held_back(self) -> bool:
+        """On PostgreSQL, whether the log held a committed event above the highest
+        position read when it was last read: one the read could not reach yet (a
+        transaction that began before it was still running). Elsewhere False (the poll
+        interval applies)."""
+        return self._lock is not None and self._head > self._read_to
 
     def _stuck_on(self, rec: RecordedEvent, exc: Exception) -> None:
         self.stuck = Stuck(

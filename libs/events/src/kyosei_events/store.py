@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, func, literal, literal_column, select, text, tuple_
+from sqlalchemy import BigInteger, func, literal, literal_column, select, text, true, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -92,17 +92,17 @@ class UnitOfWork:
         self.appended: list[RecordedEvent] = []
         self._writer_lock = False
 
-    async def _enter_as_writer(self) -> None:
-        """Before the first append of a store with inline projections, on PostgreSQL: take
-        the read models' lock in shared mode until commit, so that appends run side by
-        side but never while a rebuild holds it exclusively (see ``hold_writers_out``).
-        It is taken before the append writes anything, so a waiting writer has written
-        no event a rebuild could miss. (On SQLite every transaction holds the one write
-        lock: BEGIN IMMEDIATE.)"""
+    def _writer_lock_to_take(self) -> str | None:
+        """Before the first append of a store with inline projections, on PostgreSQL:
+        the read models' lock, which the append's INSERT takes in shared mode until
+        commit (in the same round trip), so that appends run side by side but never
+        while a rebuild holds it exclusively (see ``hold_writers_out``). The INSERT
+        takes it before it writes a row, so a waiting writer has written no event a
+        rebuild could miss. (On SQLite every transaction holds the one write lock:
+        BEGIN IMMEDIATE.)"""
         if self._writer_lock or not self.store.projections or self.store.dialect != "postgresql":
-            return
-        await self.conn.execute(_SHARED_LOCK, {"key": self.store.read_model_lock})
-        self._writer_lock = True
+            return None
+        return self.store.read_model_lock
 
     async def hold_writers_out(self) -> None:
         """Until this transaction ends, no append of this service updates its read models:
@@ -140,10 +140,10 @@ class UnitOfWork:
     ) -> list[RecordedEvent]:
         """Append to a stream. ``expected_version`` 0 means the stream must be new;
         ``None`` appends at whatever the head is."""
-        await self._enter_as_writer()
         recorded = await self.store.writer.append(
-            self.conn, stream_id, new_events, expected_version
+            self.conn, stream_id, new_events, expected_version, lock=self._writer_lock_to_take()
         )
+        self._writer_lock = self._writer_lock or bool(recorded and self.store.projections)
         self.appended.extend(recorded)
         if self.store.projections:
             # Inline projections: the read model changes in the same transaction as
@@ -307,16 +307,36 @@ class EventStore:
         """Committed events after ``after``, in commit-safe order, at most ``limit``. On
         PostgreSQL one statement on its own (no transaction around it): the rows and the
         horizon they stop at under one snapshot (see _PG_HORIZON)."""
+        async with self._reading() as conn:
+            rows = await conn.execute(self._log_query(after, limit))
+            return [_row_to_recorded(r) for r in rows]
+
+    async def read_log_and_head(
+        self, after: LogCursor = START, limit: int = 1000
+    ) -> tuple[list[RecordedEvent], int]:
+        """:meth:`read_log`, and the log's highest position under the same snapshot
+        (0 when empty), in one statement: the relay tells from it whether a read stopped
+        short of a committed event (held back by the horizon)."""
+        batch = self._log_query(after, limit).subquery("batch")
+        head = select(func.coalesce(func.max(events.c.position), 0).label("head")).subquery()
+        query = (
+            select(head.c.head, *batch.c)
+            .select_from(head.outerjoin(batch, true()))
+            .order_by(batch.c.tx_id, batch.c.position)
+        )
+        async with self._reading() as conn:
+            rows = (await conn.execute(query)).all()
+        found = [_row_to_recorded(r) for r in rows if r.position is not None]
+        return found, int(rows[0].head)
+
+    def _log_query(self, after: LogCursor, limit: int) -> Any:
         query = select(*_COLUMNS).where(
             tuple_(events.c.tx_id, events.c.position)
             > tuple_(literal(after.tx_id), literal(after.position))
         )
         if self.dialect == "postgresql":
             query = query.where(events.c.tx_id < _PG_HORIZON)
-        query = query.order_by(events.c.tx_id, events.c.position).limit(limit)
-        async with self._reading() as conn:
-            rows = await conn.execute(query)
-            return [_row_to_recorded(r) for r in rows]
+        return query.order_by(events.c.tx_id, events.c.position).limit(limit)
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -437,7 +457,6 @@ class EventStore:
 # SQLite: writers are serialised and tx_id is always 0, so everything is below this.
 _NO_HORIZON = 1
 
-_SHARED_LOCK = text("select pg_advisory_xact_lock_shared(hashtext(:key))")
 _EXCLUSIVE_LOCK = text("select pg_advisory_xact_lock(hashtext(:key))")
 
 # The read horizon on PostgreSQL: the oldest transaction that may still write this

@@ -109,12 +109,34 @@ class StreamWriter:
             .values(tx_id=tx_id)
             .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
         )
+        # The same INSERT taking a shared advisory lock first (see insert_locking).
+        self._locking_inserts: dict[str, Any] = {}
         self._select_head = (
             select(events.c.version, events.c.hash, events.c.partition_key)
             .where(events.c.stream_id == bindparam("stream_id"))
             .order_by(events.c.version.desc())
             .limit(1)
         )
+
+    def _insert_locking(self, lock: str) -> Any:
+        """The INSERT of events that takes the transaction-level shared advisory lock
+        ``lock`` (PostgreSQL) before it writes a row: in the same round trip, not a
+        statement of its own. Each row's ``tx_id`` is read after the lock is granted, so
+        no row is written while another transaction holds the lock exclusively."""
+        stmt = self._locking_inserts.get(lock)
+        if stmt is None:
+            quoted = lock.replace("'", "''")
+            tx_id: ColumnElement[Any] = literal_column(
+                "(SELECT pg_current_xact_id()::text::bigint "
+                f"FROM pg_advisory_xact_lock_shared(hashtext('{quoted}')))"
+            )
+            stmt = (
+                events.insert()
+                .values(tx_id=tx_id)
+                .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
+            )
+            self._locking_inserts[lock] = stmt
+        return stmt
 
     def insert(self, table: Any) -> Any:
         """An INSERT into ``table`` in this dialect (with ``on_conflict_do_…``)."""
@@ -126,10 +148,14 @@ class StreamWriter:
         stream_id: str,
         new_events: Sequence[NewEvent],
         expected: int | None,
+        *,
+        lock: str | None = None,
     ) -> list[RecordedEvent]:
         """Write ``new_events`` after version ``expected`` (0: a new stream, None: the
         head) on ``conn``; :class:`ConcurrencyError` if the stream is not there. Call
-        :meth:`committed` once the transaction has committed."""
+        :meth:`committed` once the transaction has committed. ``lock`` (PostgreSQL): a
+        shared advisory lock the INSERT takes, until the transaction ends, before it
+        writes anything."""
         if not new_events:
             return []
         head = self.known_head(stream_id, expected)
@@ -137,7 +163,8 @@ class StreamWriter:
             head = resolve_head(stream_id, expected, await self._read_head(conn, stream_id))
         rows = await self.build_rows(stream_id, new_events, head)
         try:
-            result = await conn.execute(self._insert_events, rows)
+            insert = self._insert_events if lock is None else self._insert_locking(lock)
+            result = await conn.execute(insert, rows)
         except IntegrityError as exc:
             if "event_id" in str(exc.orig):
                 raise
