@@ -32,6 +32,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     select,
     update,
@@ -51,6 +52,24 @@ household_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# PostgreSQL's statements of key_for, built once (values are bound parameters).
+_STORED = select(household_keys.c.wrapped_key).where(
+    household_keys.c.household_id == bindparam("household_id")
+)
+_NEW = (
+    pg_insert(household_keys)
+    .values(
+        household_id=bindparam("household_id"),
+        wrapped_key=bindparam("wrapped_key"),
+        created_at=bindparam("created_at"),
+    )
+    .on_conflict_do_nothing()
+    .returning(household_keys.c.wrapped_key)
+    .cte("new")
+)
+_CREATED_OR_STORED = select(_NEW.c.wrapped_key).union_all(_STORED)
 
 
 class KeyErased(LookupError):
@@ -210,32 +229,21 @@ class KeyVault:
     async def _pg_stored_key(self, household_id: str, *, create: bool) -> bytes:
         """The wrapped key on PostgreSQL, in one statement on its own (one round trip):
         read, or with ``create`` inserted unless there is one and then read."""
-        stored = select(household_keys.c.wrapped_key).where(
-            household_keys.c.household_id == household_id
-        )
+        params: dict[str, Any] = {"household_id": household_id}
         async with self._engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             if not create:
-                row = (await conn.execute(stored)).first()
+                row = (await conn.execute(_STORED, params)).first()
                 if row is None:
                     raise KeyErased(household_id)
                 return bytes(row[0])
-            new = (
-                pg_insert(household_keys)
-                .values(
-                    household_id=household_id,
-                    wrapped_key=self._wrap(household_id, AESGCM.generate_key(256)),
-                    created_at=datetime.now(UTC),
-                )
-                .on_conflict_do_nothing()
-                .returning(household_keys.c.wrapped_key)
-                .cte("new")
-            )
-            row = (await conn.execute(select(new.c.wrapped_key).union_all(stored))).first()
+            params["wrapped_key"] = self._wrap(household_id, AESGCM.generate_key(256))
+            params["created_at"] = datetime.now(UTC)
+            row = (await conn.execute(_CREATED_OR_STORED, params)).first()
             if row is None:
                 # Another writer's key, committed after this statement began: the
                 # insert waited for it and did nothing; it is there to read now.
-                row = (await conn.execute(stored)).one()
+                row = (await conn.execute(_STORED, {"household_id": household_id})).one()
             return bytes(row[0])
 
     async def _stored_key(self, household_id: str, *, create: bool) -> bytes:

@@ -32,7 +32,20 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from sqlalchemy import BigInteger, func, literal, literal_column, select, text, true, tuple_
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    bindparam,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    true,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import verification
@@ -164,23 +177,16 @@ class UnitOfWork:
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 if new), read inside this transaction."""
         row = (
-            await self.conn.execute(
-                select(events.c.version)
-                .where(events.c.stream_id == stream_id)
-                .order_by(events.c.version.desc())
-                .limit(1)
-            )
+            await self.conn.execute(self.store.sql.stream_version, {"stream_id": stream_id})
         ).first()
         return 0 if row is None else int(row[0])
 
     async def mark_processed(self, consumer: str, message_id: str) -> bool:
         """Record a processed message. False when it was processed before."""
-        stmt = (
-            self.store.writer.insert(processed_messages)
-            .values(consumer=consumer, message_id=message_id, processed_at=utc_now())
-            .on_conflict_do_nothing()
+        result = await self.conn.execute(
+            self.store.sql.mark_processed,
+            {"consumer": consumer, "message_id": message_id, "processed_at": utc_now()},
         )
-        result = await self.conn.execute(stmt)
         return bool(result.rowcount)
 
     async def save_checkpoint(
@@ -190,23 +196,70 @@ class UnitOfWork:
         cursor at or before the saved one changes nothing (a relay that lost the lead
         and finishes a stale batch cannot rewind it). ``forward_only=False`` moves it
         anywhere (a rebuild starting over)."""
-        await self.conn.execute(_checkpoint_upsert(self.store.writer, name, cursor, forward_only))
+        await self.conn.execute(
+            self.store.sql.save_checkpoint[forward_only], _checkpoint_params(name, cursor)
+        )
 
 
-def _checkpoint_upsert(
-    writer: StreamWriter, name: str, cursor: LogCursor, forward_only: bool
-) -> Any:
-    stmt = writer.insert(checkpoints).values(
-        name=name, tx_id=cursor.tx_id, position=cursor.position
-    )
-    newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
-        stmt.excluded.tx_id, stmt.excluded.position
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=[checkpoints.c.name],
-        set_={"tx_id": cursor.tx_id, "position": cursor.position},
-        where=newer if forward_only else None,
-    )
+def _checkpoint_params(name: str, cursor: LogCursor) -> dict[str, Any]:
+    return {"name": name, "tx_id": cursor.tx_id, "position": cursor.position}
+
+
+class _Statements:
+    """The store's frequent statements, built once per dialect: a statement built per
+    call has its cache key generated again every time, which for the log's read costs
+    more than the round trip. Values come as bound parameters."""
+
+    def __init__(self, dialect: str) -> None:
+        after = tuple_(events.c.tx_id, events.c.position) > tuple_(
+            bindparam("after_tx", type_=BigInteger), bindparam("after_position", type_=BigInteger)
+        )
+        log = select(*_COLUMNS).where(after)
+        if dialect == "postgresql":
+            log = log.where(events.c.tx_id < _PG_HORIZON)
+        self.read_log = log.order_by(events.c.tx_id, events.c.position).limit(
+            bindparam("limit", type_=Integer)
+        )
+        head = select(func.coalesce(func.max(events.c.position), 0))
+        self.head = head
+        batch = self.read_log.subquery("batch")
+        with_head = select(head.label("head")).subquery("head")
+        self.read_log_and_head = (
+            select(with_head.c.head, *batch.c)
+            .select_from(with_head.outerjoin(batch, true()))
+            .order_by(batch.c.tx_id, batch.c.position)
+        )
+        self.stream_version = (
+            select(events.c.version)
+            .where(events.c.stream_id == bindparam("stream_id"))
+            .order_by(events.c.version.desc())
+            .limit(1)
+        )
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        self.mark_processed = insert(processed_messages).on_conflict_do_nothing()
+        self.checkpoint = select(checkpoints.c.tx_id, checkpoints.c.position).where(
+            checkpoints.c.name == bindparam("name")
+        )
+        upsert = insert(checkpoints)
+        newer = tuple_(checkpoints.c.tx_id, checkpoints.c.position) < tuple_(
+            upsert.excluded.tx_id, upsert.excluded.position
+        )
+        moved = {"tx_id": upsert.excluded.tx_id, "position": upsert.excluded.position}
+        self.save_checkpoint = {
+            forward: upsert.on_conflict_do_update(
+                index_elements=[checkpoints.c.name],
+                set_=moved,
+                where=newer if forward else None,
+            )
+            for forward in (True, False)
+        }
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _log_params(after: LogCursor, limit: int) -> dict[str, Any]:
+    return {"after_tx": after.tx_id, "after_position": after.position, "limit": limit}
 
 
 class EventStore:
@@ -232,6 +285,9 @@ class EventStore:
         self.name = name
         self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
+        self.sql = _STATEMENTS.get(self.dialect) or _STATEMENTS.setdefault(
+            self.dialect, _Statements(self.dialect)
+        )
         self.writer = StreamWriter(
             vault, self.dialect, max_message_bytes, head_cache_size, name=name
         )
@@ -308,7 +364,7 @@ class EventStore:
         PostgreSQL one statement on its own (no transaction around it): the rows and the
         horizon they stop at under one snapshot (see _PG_HORIZON)."""
         async with self._reading() as conn:
-            rows = await conn.execute(self._log_query(after, limit))
+            rows = await conn.execute(self.sql.read_log, _log_params(after, limit))
             return [_row_to_recorded(r) for r in rows]
 
     async def read_log_and_head(
@@ -317,26 +373,10 @@ class EventStore:
         """:meth:`read_log`, and the log's highest position under the same snapshot
         (0 when empty), in one statement: the relay tells from it whether a read stopped
         short of a committed event (held back by the horizon)."""
-        batch = self._log_query(after, limit).subquery("batch")
-        head = select(func.coalesce(func.max(events.c.position), 0).label("head")).subquery()
-        query = (
-            select(head.c.head, *batch.c)
-            .select_from(head.outerjoin(batch, true()))
-            .order_by(batch.c.tx_id, batch.c.position)
-        )
         async with self._reading() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(self.sql.read_log_and_head, _log_params(after, limit))).all()
         found = [_row_to_recorded(r) for r in rows if r.position is not None]
         return found, int(rows[0].head)
-
-    def _log_query(self, after: LogCursor, limit: int) -> Any:
-        query = select(*_COLUMNS).where(
-            tuple_(events.c.tx_id, events.c.position)
-            > tuple_(literal(after.tx_id), literal(after.position))
-        )
-        if self.dialect == "postgresql":
-            query = query.where(events.c.tx_id < _PG_HORIZON)
-        return query.order_by(events.c.tx_id, events.c.position).limit(limit)
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -350,8 +390,7 @@ class EventStore:
     async def head_position(self) -> int:
         """The log's highest position (0 when empty)."""
         async with self._reading() as conn:
-            head = (await conn.execute(select(func.max(events.c.position)))).scalar()
-        return int(head or 0)
+            return int((await conn.execute(self.sql.head)).scalar_one())
 
     async def read_positions(self, after: int, limit: int = 1000) -> list[RecordedEvent]:
         """Committed events with a position above ``after``, in position order (for
@@ -423,13 +462,7 @@ class EventStore:
 
     async def checkpoint(self, name: str) -> LogCursor:
         async with self._reading() as conn:
-            row = (
-                await conn.execute(
-                    select(checkpoints.c.tx_id, checkpoints.c.position).where(
-                        checkpoints.c.name == name
-                    )
-                )
-            ).first()
+            row = (await conn.execute(self.sql.checkpoint, {"name": name})).first()
         return START if row is None else LogCursor(int(row[0]), int(row[1]))
 
     async def save_checkpoint(
@@ -439,7 +472,9 @@ class EventStore:
         PostgreSQL one statement on its own (its own transaction, one round trip)."""
         if self.dialect == "postgresql":
             async with self._reading() as conn:
-                await conn.execute(_checkpoint_upsert(self.writer, name, cursor, forward_only))
+                await conn.execute(
+                    self.sql.save_checkpoint[forward_only], _checkpoint_params(name, cursor)
+                )
             return
         async with self.unit_of_work() as uow:
             await uow.save_checkpoint(name, cursor, forward_only=forward_only)
@@ -492,12 +527,20 @@ _PG_HORIZON = literal_column(
 )
 
 
+_READ_STREAM = (
+    select(*_COLUMNS)
+    .where(
+        events.c.stream_id == bindparam("stream_id"),
+        events.c.version > bindparam("after_version", type_=Integer),
+    )
+    .order_by(events.c.version)
+)
+
+
 async def _read_stream(
     conn: AsyncConnection, stream_id: str, after_version: int = 0
 ) -> list[RecordedEvent]:
     rows = await conn.execute(
-        select(*_COLUMNS)
-        .where(events.c.stream_id == stream_id, events.c.version > after_version)
-        .order_by(events.c.version)
+        _READ_STREAM, {"stream_id": stream_id, "after_version": after_version}
     )
     return [_row_to_recorded(r) for r in rows]

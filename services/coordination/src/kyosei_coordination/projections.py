@@ -109,28 +109,30 @@ class CaseList:
             case_id = getattr(e, "case_id", None)
             if isinstance(e, CaseOpened):
                 await conn.execute(
-                    cases.insert().values(
-                        case_id=e.case_id,
-                        household_id=e.household_id,
-                        consultation_id=e.consultation_id,
-                        escalated_by=e.escalated_by,
-                        concerns=json.dumps([c.value for c in e.concerns]),
-                        status="open",
-                        opened_at=e.opened_at.isoformat(),
-                        version=version,
-                        main_agency=e.main_agency or e.escalated_by,
-                        opened_by=e.opened_by,
-                        member_ids=json.dumps(e.member_ids),
-                    )
+                    cases.insert(),
+                    {
+                        "case_id": e.case_id,
+                        "household_id": e.household_id,
+                        "consultation_id": e.consultation_id,
+                        "escalated_by": e.escalated_by,
+                        "concerns": json.dumps([c.value for c in e.concerns]),
+                        "status": "open",
+                        "opened_at": e.opened_at.isoformat(),
+                        "version": version,
+                        "main_agency": e.main_agency or e.escalated_by,
+                        "opened_by": e.opened_by,
+                        "member_ids": json.dumps(e.member_ids),
+                    },
                 )
                 if e.consultation_id and e.escalated_by:
                     await conn.execute(
-                        case_consultations.insert().values(
-                            consultation_id=e.consultation_id,
-                            case_id=e.case_id,
-                            escalated_by=e.escalated_by,
-                            added_at=e.opened_at.isoformat(),
-                        )
+                        case_consultations.insert(),
+                        {
+                            "consultation_id": e.consultation_id,
+                            "case_id": e.case_id,
+                            "escalated_by": e.escalated_by,
+                            "added_at": e.opened_at.isoformat(),
+                        },
                     )
                 continue
             if isinstance(e, ConsultationAddedToCase):

@@ -223,7 +223,7 @@ class IntakeReadModel:
                 await _party(uow, e.household_id, "*coordination", "escalated")
                 continue
             if received is not None:
-                await uow.conn.execute(consultations.insert().values(**received))
+                await uow.conn.execute(consultations.insert(), received)
                 received = None
             if isinstance(e, ConsultationReceived):
                 received = _received_row(e, d.recorded.version)
@@ -231,7 +231,7 @@ class IntakeReadModel:
                 continue
             await self._apply(uow, d)
         if received is not None:
-            await uow.conn.execute(consultations.insert().values(**received))
+            await uow.conn.execute(consultations.insert(), received)
 
     async def _apply(self, uow: UnitOfWork, d: DecodedEvent) -> None:
         e, version, conn = d.event, d.recorded.version, uow.conn
@@ -244,7 +244,7 @@ class IntakeReadModel:
                     uow, e.household_id, e.member_id, member_terms(e.name, e.kana, e.birth_date)
                 )
             case ConsultationReceived():
-                await conn.execute(consultations.insert().values(**_received_row(e, version)))
+                await conn.execute(consultations.insert(), _received_row(e, version))
                 await _party(uow, e.household_id, e.agency_id, "consultation")
             case UnmetNeedsRecorded():
                 await _consultation(

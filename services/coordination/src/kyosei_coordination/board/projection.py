@@ -286,6 +286,24 @@ def _approaches(e: SupportPlanAdopted) -> list[str]:
     return [a.value for a in Approach if a in seen]
 
 
+_FRESH_BOARD_ROWS: dict[str, Any] = {}
+
+
+def _fresh_board_row(dialect: str) -> Any:
+    """The upsert that writes a case's board row as new (values bound at execution),
+    built once per dialect."""
+    stmt = _FRESH_BOARD_ROWS.get(dialect)
+    if stmt is None:
+        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(board_cases)
+        replaced = [c.name for c in board_cases.c if c.name != "case_id"]
+        stmt = insert.on_conflict_do_update(
+            index_elements=[board_cases.c.case_id],
+            set_={name: insert.excluded[name] for name in replaced},
+        )
+        _FRESH_BOARD_ROWS[dialect] = stmt
+    return stmt
+
+
 class Board:
     """The coordinator's board, the agencies' actions and the cases' timelines."""
 
@@ -312,11 +330,8 @@ class Board:
                     "ended_member_ids": "[]",
                     "last_activity_at": at,
                 }
-                insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
                 await conn.execute(
-                    insert(board_cases)
-                    .values(case_id=case_id, **fresh)
-                    .on_conflict_do_update(index_elements=[board_cases.c.case_id], set_=fresh)
+                    _fresh_board_row(conn.dialect.name), {"case_id": case_id, **fresh}
                 )
             entry = _entry(e)
             if entry is not None:
@@ -341,17 +356,18 @@ class Board:
         detail: dict[str, Any],
     ) -> None:
         await conn.execute(
-            timeline_entries.insert().values(
-                event_id=d.recorded.event_id,
-                case_id=case_id,
-                position=d.recorded.position,
-                at=at,
-                type=d.event.event_type,
-                label_ja=d.event.label_ja,
-                agency_id=agency_id or d.metadata.agency_id,
-                ref_id=ref_id,
-                detail=json.dumps(detail, ensure_ascii=False),
-            )
+            timeline_entries.insert(),
+            {
+                "event_id": d.recorded.event_id,
+                "case_id": case_id,
+                "position": d.recorded.position,
+                "at": at,
+                "type": d.event.event_type,
+                "label_ja": d.event.label_ja,
+                "agency_id": agency_id or d.metadata.agency_id,
+                "ref_id": ref_id,
+                "detail": json.dumps(detail, ensure_ascii=False),
+            },
         )
 
     @staticmethod
