@@ -63,7 +63,7 @@ def kafka_broker(
     service: str,
     security: BaseSecurity | None = None,
     tracer_provider: Any = None,
-    linger_ms: int = 2,
+    linger_ms: int = 0,
 ) -> KafkaBroker:
     """The broker of ``service``; connect it with ``start()``. ``security``: see
     :func:`kafka_security`; ``linger_ms``: how long the producer waits to fill a

@@ -130,11 +130,12 @@ class Settings(BaseSettings):
         "checkpoint is saved once per batch",
     )
     kafka_linger_ms: int = Field(
-        2,
+        0,
         ge=0,
         description="milliseconds the producer waits to gather more messages into one "
-        "request (the relay's events, dead letters): fewer requests under load, up to that "
-        "much more latency per event",
+        "request (the relay's events, dead letters): each of them up to that much later; "
+        "0 sends at once, and a relay's batch, published in one go, still leaves in one "
+        "request per partition",
     )
     kafka_fetch_max_wait_ms: int = Field(
         500,
