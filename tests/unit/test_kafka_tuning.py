@@ -45,7 +45,7 @@ def test_the_runtime_takes_the_kafka_timings_from_settings(
 
 def test_defaults_and_the_embedded_broker(tmp_path: Any) -> None:
     fields = Settings.model_fields
-    assert fields["kafka_linger_ms"].default == 2
+    assert fields["kafka_linger_ms"].default == 0
     assert fields["relay_batch_size"].default == 500
     # A Kafka broker answers a fetch as soon as there is something to fetch; the
     # embedded one only when the wait is over, so `kyosei dev` waits less.
