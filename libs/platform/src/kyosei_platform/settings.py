@@ -142,7 +142,7 @@ class Settings(BaseSettings):
         ge=0,
         description="milliseconds the broker may hold the consumer's fetch open while it has "
         "nothing new; Kafka answers as soon as something arrives, the embedded broker only "
-        "when the wait is over (`kyosei dev` sets 10), so there it adds up to this much to "
+        "when the wait is over (`kyosei dev` sets 5), so there it adds up to this much to "
         "an event's latency; lower means more fetches while nothing happens",
     )
     kafka_commit_interval_ms: int = Field(
