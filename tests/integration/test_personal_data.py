@@ -4,7 +4,9 @@ still verifies."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import unicodedata
 from datetime import datetime
 from typing import Any
@@ -18,6 +20,7 @@ from kyosei_events.catalogue.intake import Channel, ConsultationReceived, Window
 from kyosei_events.crypto import PREFIX
 from kyosei_events.tables import events
 from tests.backbone_support import CALLER_NAME, JAPANESE_SUMMARY, consultation, matched, new
+from tests.conftest import MASTER_KEY, Database
 
 
 async def raw_row(store: EventStore, event_id: str) -> dict[str, Any]:
@@ -242,3 +245,31 @@ async def test_an_erased_key_is_never_served_from_the_cache(
     assert await vault.erase("hh-race-2") is True
     with pytest.raises(KeyErased):
         await vault.key_for("hh-race-2", create=False)
+
+
+async def test_a_key_first_used_by_two_processes_at_once_is_one_key(database: Database) -> None:
+    """Two vaults with cold caches (two processes) asking for the same new household's
+    key at the same moment get the same key (on PostgreSQL one statement inserts it or
+    reads the one another inserted); a household without a key is not given one when
+    only asked to read."""
+    engine = database.engine()
+    first, second = KeyVault(engine, MASTER_KEY), KeyVault(engine, MASTER_KEY)
+    await first.create_tables()
+    try:
+        ids = [f"hh-race-{i}" for i in range(20)]
+        keys = await asyncio.gather(
+            *(v.key_for(h, create=True) for h in ids for v in (first, second))
+        )
+        cold = KeyVault(engine, MASTER_KEY)
+        for i, household_id in enumerate(ids):
+            nonce = os.urandom(12)
+            sealed = keys[2 * i].encrypt(nonce, household_id.encode(), None)
+            assert keys[2 * i + 1].decrypt(nonce, sealed, None) == household_id.encode()
+            again = await cold.key_for(household_id, create=False)
+            assert again.decrypt(nonce, sealed, None) == household_id.encode()
+        assert await first.household_ids() == set(ids)
+        with pytest.raises(KeyErased):
+            await cold.key_for("hh-never-written", create=False)
+        assert "hh-never-written" not in await first.household_ids()
+    finally:
+        await engine.dispose()

@@ -42,3 +42,30 @@ async def test_a_notify_reaches_a_listener_on_another_wakeup(pg_store: EventStor
         await asyncio.wait_for(woken.wait(), 10)
     finally:
         await listening.close()
+
+
+@pytest.mark.postgres
+async def test_no_notify_while_the_relay_of_this_process_publishes(pg_store: EventStore) -> None:
+    """The relay that leads in this process is woken in-process; a NOTIFY would only
+    wake it a second time. Once it stands by (another replica leads), commits here
+    NOTIFY again."""
+    channel = f"kyosei_test_{uuid.uuid4().hex[:8]}"
+    sender, receiver = Wakeup(pg_store.engine), Wakeup(pg_store.engine)
+    sender.use_channel(channel)
+    receiver.use_channel(channel)
+    woken = asyncio.Event()
+    in_process: list[str] = []
+    sender.on_commit(lambda: in_process.append("commit"))
+    listening = await receiver.listen(woken.set)
+    assert listening is not None
+    try:
+        sender.publishing_here = True
+        sender.committed()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(woken.wait(), 0.5)
+        sender.publishing_here = False
+        sender.committed()
+        await asyncio.wait_for(woken.wait(), 10)
+        assert in_process == ["commit", "commit"]
+    finally:
+        await listening.close()
