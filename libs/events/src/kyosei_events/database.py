@@ -13,6 +13,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+# Execution option: the connection runs one read-only statement (SQLite: no transaction).
+READ_ALONE = "kyosei_read_alone"
+
 
 def create_engine(
     url: str, *, schema: str | None = None, pool_size: int = 10, max_overflow: int = 10
@@ -99,4 +102,8 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A connection marked for one read-only statement (READ_ALONE) runs it in
+        # sqlite3's autocommit, under a snapshot of its own: no write lock, and no
+        # BEGIN and ROLLBACK around it (each a call on the connection's thread).
+        if not conn.get_execution_options().get(READ_ALONE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
