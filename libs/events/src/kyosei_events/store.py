@@ -27,6 +27,7 @@ transaction of appends, read-model writes, processed marks and checkpoints.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -157,7 +158,8 @@ class UnitOfWork:
         recorded = await self.store.writer.append(
             self.conn, stream_id, new_events, expected_version, lock=self._writer_lock_to_take()
         )
-        self._writer_lock = self._writer_lock or bool(recorded and self.store.projections)
+        if recorded:
+            self._writer_lock = True  # taken by this INSERT, or not needed
         self.appended.extend(recorded)
         if self.store.projections:
             # Inline projections: the read model changes in the same transaction as
@@ -221,8 +223,7 @@ class _Statements:
         self.read_log = log.order_by(events.c.tx_id, events.c.position).limit(
             bindparam("limit", type_=Integer)
         )
-        head = select(func.coalesce(func.max(events.c.position), 0))
-        self.head = head
+        self.head = head = select(func.coalesce(func.max(events.c.position), 0))
         batch = self.read_log.subquery("batch")
         with_head = select(head.label("head")).subquery("head")
         self.read_log_and_head = (
@@ -256,7 +257,9 @@ class _Statements:
         }
 
 
-_STATEMENTS: dict[str, _Statements] = {}
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    return _Statements(dialect)
 
 
 def _log_params(after: LogCursor, limit: int) -> dict[str, Any]:
@@ -286,9 +289,7 @@ class EventStore:
         self.name = name
         self.max_message_bytes = max_message_bytes
         self.dialect = engine.dialect.name
-        self.sql = _STATEMENTS.get(self.dialect) or _STATEMENTS.setdefault(
-            self.dialect, _Statements(self.dialect)
-        )
+        self.sql = _statements(self.dialect)
         self.writer = StreamWriter(
             vault, self.dialect, max_message_bytes, head_cache_size, name=name
         )
