@@ -109,7 +109,7 @@ class StreamWriter:
             .values(tx_id=tx_id)
             .returning(events.c.position, events.c.tx_id, sort_by_parameter_order=True)
         )
-        # The same INSERT taking a shared advisory lock first (see insert_locking).
+        # The same INSERT taking a shared advisory lock first (see _insert_locking).
         self._locking_inserts: dict[str, Any] = {}
         self._select_head = (
             select(events.c.version, events.c.hash, events.c.partition_key)
