@@ -549,7 +549,7 @@ async def drive(
                     raise RuntimeError("a warm-up command never became visible in coordination")
                 await asyncio.sleep(POLL)
         watched = await reads.watch(lambda cid: visible(cid, clock()))
-        poller = asyncio.create_task(asyncio.sleep(0) if watched else poll())
+        poller = None if watched else asyncio.create_task(poll())
         slots = asyncio.Semaphore(in_flight)
         running: set[asyncio.Task[None]] = set()
 
@@ -584,9 +584,10 @@ async def drive(
         while (running or pending) and clock() < stop_at:  # noqa: ASYNC110 (two conditions)
             await asyncio.sleep(0.01)
         result.drain_s = clock() - window_end
-        poller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await poller
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         for task in list(running):
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)

@@ -54,7 +54,8 @@ household_keys = Table(
 )
 
 
-# PostgreSQL's statements of key_for, built once (values are bound parameters).
+# The statements of key_for, built once (values are bound parameters); _NEW and
+# _CREATED_OR_STORED are PostgreSQL's.
 _STORED = select(household_keys.c.wrapped_key).where(
     household_keys.c.household_id == bindparam("household_id")
 )
@@ -249,13 +250,7 @@ class KeyVault:
     async def _stored_key(self, household_id: str, *, create: bool) -> bytes:
         """The wrapped key on SQLite, read (or with ``create`` made) in one transaction."""
         async with self._engine.begin() as conn:
-            row = (
-                await conn.execute(
-                    select(household_keys.c.wrapped_key).where(
-                        household_keys.c.household_id == household_id
-                    )
-                )
-            ).first()
+            row = (await conn.execute(_STORED, {"household_id": household_id})).first()
             if row is None:
                 if not create:
                     raise KeyErased(household_id)
@@ -273,13 +268,7 @@ class KeyVault:
                 ).first()
                 if row is None:
                     # Another writer won the race: read back whatever is stored.
-                    row = (
-                        await conn.execute(
-                            select(household_keys.c.wrapped_key).where(
-                                household_keys.c.household_id == household_id
-                            )
-                        )
-                    ).one()
+                    row = (await conn.execute(_STORED, {"household_id": household_id})).one()
         return bytes(row[0])
 
     async def erase(self, household_id: str) -> bool:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any
@@ -286,22 +287,16 @@ def _approaches(e: SupportPlanAdopted) -> list[str]:
     return [a.value for a in Approach if a in seen]
 
 
-_FRESH_BOARD_ROWS: dict[str, Any] = {}
-
-
+@functools.cache
 def _fresh_board_row(dialect: str) -> Any:
     """The upsert that writes a case's board row as new (values bound at execution),
     built once per dialect."""
-    stmt = _FRESH_BOARD_ROWS.get(dialect)
-    if stmt is None:
-        insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(board_cases)
-        replaced = [c.name for c in board_cases.c if c.name != "case_id"]
-        stmt = insert.on_conflict_do_update(
-            index_elements=[board_cases.c.case_id],
-            set_={name: insert.excluded[name] for name in replaced},
-        )
-        _FRESH_BOARD_ROWS[dialect] = stmt
-    return stmt
+    insert = (pg_insert if dialect == "postgresql" else sqlite_insert)(board_cases)
+    replaced = [c.name for c in board_cases.c if c.name != "case_id"]
+    return insert.on_conflict_do_update(
+        index_elements=[board_cases.c.case_id],
+        set_={name: insert.excluded[name] for name in replaced},
+    )
 
 
 class Board:
