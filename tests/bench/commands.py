@@ -12,7 +12,9 @@ coordination's policies), fed the CaseEscalated events intake just recorded, wit
 headers intake's relay would publish: envelope and hash check, the payload opened with
 the household key, the policy (a case opened, its read models written) and the
 processed mark in one transaction. Timed is the consumer's ``decode`` and ``handle``
-per message; Kafka's fetch and FastStream's dispatch are not in it.
+per message, and, taking turns with it, ``decode`` and ``handle_batch`` of ``BATCH``
+messages at a time as one fetch brings them (one unit of work for the batch); Kafka's
+fetch and FastStream's dispatch are not in it.
 
 Printed per database: commands/s and messages/s, milliseconds each, and the process's
 CPU milliseconds each (all threads: the driver's thread counts too), the figure that
@@ -53,7 +55,7 @@ from sqlalchemy import text
 from kyosei_coordination.app import service as coordination
 from kyosei_events import RecordedEvent
 from kyosei_events.catalogue.intake import CaseEscalated
-from kyosei_events.consumer import Outcome
+from kyosei_events.consumer import Batch, Delivery, Outcome
 from kyosei_events.database import create_engine
 from kyosei_intake.app import service as intake
 from kyosei_platform import logging as service_logging
@@ -70,6 +72,7 @@ MASTER_KEY = "42" * 32
 AUTH_SECRET = "bench-commands-secret-0123456789abcdef"
 AGENCY = "houkatsu"
 WARM_UP = 20  # steps (and messages) before the timed ones
+BATCH = 10  # messages per batch in the batched half of coordination's figures
 
 
 @dataclass
@@ -81,6 +84,9 @@ class CommandsResult:
     messages: int
     message_s: float
     message_cpu_s: float
+    batched: int  # messages handled in batches of BATCH
+    batched_s: float
+    batched_cpu_s: float
 
     @property
     def commands_per_s(self) -> float:
@@ -89,6 +95,10 @@ class CommandsResult:
     @property
     def messages_per_s(self) -> float:
         return self.messages / self.message_s
+
+    @property
+    def batched_per_s(self) -> float:
+        return self.batched / self.batched_s
 
 
 def settings_for(name: str, database: str, tmp: Path, pg_url: str, prefix: str) -> Settings:
@@ -197,14 +207,22 @@ def _message(rec: RecordedEvent, offset: int) -> KafkaMessage:
     )
 
 
+@dataclass
+class Timed:
+    messages: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+
 async def coordination_messages(
     intake_settings: Settings,
     settings: Settings,
     warm_up: int,
     profile: cProfile.Profile | None,
-) -> tuple[int, float, float]:
-    """(messages, seconds, CPU seconds of the process): intake's CaseEscalated events
-    through coordination's consumer."""
+) -> tuple[Timed, Timed]:
+    """Intake's CaseEscalated events through coordination's consumer: (one at a time,
+    in batches of BATCH), each its messages, seconds and CPU seconds of the process.
+    The two take turns, BATCH messages at a time, so that noise falls on both alike."""
     source = create_app(intake, intake_settings).state.runtime
     try:
         log = await source.store.read_log()
@@ -223,19 +241,31 @@ async def coordination_messages(
             if outcome is not Outcome.PROCESSED:
                 raise RuntimeError(f"coordination's consumer: {outcome}")
 
+    async def consume_batch(batch: Sequence[KafkaMessage]) -> None:
+        deliveries = [Delivery(await consumer.decode(m), m) for m in batch]
+        outcomes = await consumer.handle_batch(Batch(tuple(deliveries)))
+        if set(outcomes) != {Outcome.PROCESSED}:
+            raise RuntimeError(f"coordination's consumer: {outcomes}")
+
+    alone, together = Timed(), Timed()
     try:
         await consume(messages[:warm_up])
         if profile:
             profile.enable()
-        started, cpu = time.perf_counter(), time.process_time()
-        await consume(messages[warm_up:])
-        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        for n, start in enumerate(range(warm_up, len(messages), BATCH)):
+            chunk = messages[start : start + BATCH]
+            timed, run = (alone, consume) if n % 2 == 0 else (together, consume_batch)
+            started, cpu = time.perf_counter(), time.process_time()
+            await run(chunk)
+            timed.seconds += time.perf_counter() - started
+            timed.cpu_seconds += time.process_time() - cpu
+            timed.messages += len(chunk)
         if profile:
             profile.disable()
     finally:
         await runtime.engine.dispose()
         await runtime.keys_engine.dispose()
-    return len(messages) - warm_up, took, cpu
+    return alone, together
 
 
 async def commands_bench(
@@ -257,14 +287,23 @@ async def commands_bench(
             command_s, command_cpu_s = await intake_commands(
                 intake_settings, steps, profiles[0] if profiles else None
             )
-            messages, message_s, message_cpu_s = await coordination_messages(
+            alone, together = await coordination_messages(
                 intake_settings, coordination_settings, WARM_UP, profiles[1] if profiles else None
             )
         finally:
             if database == "postgresql":
                 await _drop_schemas(pg_url, prefix)
     return CommandsResult(
-        database, 2 * steps, command_s, command_cpu_s, messages, message_s, message_cpu_s
+        database,
+        2 * steps,
+        command_s,
+        command_cpu_s,
+        alone.messages,
+        alone.seconds,
+        alone.cpu_seconds,
+        together.messages,
+        together.seconds,
+        together.cpu_seconds,
     )
 
 
@@ -308,7 +347,8 @@ def report(results: Sequence[CommandsResult]) -> str:
         "\ncommands (intake over HTTP: receive a consultation, escalate it; coordination's "
         "consumer: CaseEscalated -> case opened)",
         f"{'database':<12}{'commands':>10}{'cmd/s':>8}{'ms/cmd':>8}{'CPU ms':>8}"
-        f"{'messages':>10}{'msg/s':>8}{'ms/msg':>8}{'CPU ms':>8}",
+        f"{'messages':>10}{'msg/s':>8}{'ms/msg':>8}{'CPU ms':>8}"
+        f"{f'by {BATCH}':>10}{'msg/s':>8}{'ms/msg':>8}{'CPU ms':>8}{'CPU ratio':>10}",
     ]
     for r in results:
         lines.append(
@@ -316,7 +356,15 @@ def report(results: Sequence[CommandsResult]) -> str:
             f"{1000 / r.commands_per_s:>8.2f}{1000 * r.command_cpu_s / r.commands:>8.2f}"
             f"{r.messages:>10,}{r.messages_per_s:>8.0f}{1000 / r.messages_per_s:>8.2f}"
             f"{1000 * r.message_cpu_s / r.messages:>8.2f}"
+            f"{r.batched:>10,}{r.batched_per_s:>8.0f}{1000 / r.batched_per_s:>8.2f}"
+            f"{1000 * r.batched_cpu_s / r.batched:>8.2f}"
+            f"{(r.batched_cpu_s / r.batched) / (r.message_cpu_s / r.messages):>10.2f}"
         )
+    lines.append(
+        f"  (messages: one at a time, each in a unit of work of its own; by {BATCH}: "
+        f"handed to the consumer {BATCH} at a time as one fetch, one unit of work for "
+        "them; the two take turns; CPU ratio: batched over one at a time, per message)"
+    )
     return "\n".join(lines)
 
 

@@ -601,42 +601,57 @@ async def drive(
     return result
 
 
-# The stages of the way, as the system's own metrics time them (mean ms over the run,
+# The stages of the way, as the system's own metrics time them (mean over the run,
 # warm-up included), from every service's /metrics (one process serves them all, or each
-# its own).
+# its own): a metric's sum over a count, each the total of the samples of that name
+# with those labels.
+COORDINATION = 'app_name="coordination"'
+COORDINATION_CONSUMER = 'kyosei-coordination"'  # the consumer label, after any topic prefix
 STAGES = {
-    "http": ("kyosei_http_request_seconds", ('service="intake"', 'route="/consultations"')),
-    "relay": ("kyosei_relay_publish_latency_seconds", ('store="intake"',)),
-    "policy": (
-        "faststream_received_processed_messages_duration_seconds",
-        ('app_name="coordination"',),
+    "http ms": (
+        ("kyosei_http_request_seconds_sum", 'service="intake"', 'route="/consultations"'),
+        ("kyosei_http_request_seconds_count", 'service="intake"', 'route="/consultations"'),
+    ),
+    "relay ms": (
+        ("kyosei_relay_publish_latency_seconds_sum", 'store="intake"'),
+        ("kyosei_relay_publish_latency_seconds_count", 'store="intake"'),
+    ),
+    "policy ms/msg": (
+        ("faststream_received_processed_messages_duration_seconds_sum", COORDINATION),
+        ("kyosei_consumer_messages_total", COORDINATION_CONSUMER),
+    ),
+    "msgs/fetch": (
+        ("kyosei_consumer_messages_total", COORDINATION_CONSUMER),
+        ("faststream_received_processed_messages_duration_seconds_count", COORDINATION),
     ),
 }
 
 
 async def stages(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, float]:
-    """Mean milliseconds of each of STAGES: intake's HTTP handling of the command, the
-    relay from commit to Kafka's acknowledgement, coordination's handling of a message
-    (decode, policy, read models; the commit of its offset not included)."""
+    """Each of STAGES: intake's HTTP handling of the command (ms), the relay from commit
+    to Kafka's acknowledgement (ms), coordination's handling of its messages per
+    message (decode, policy, read models, in batches as fetched; the commit of their
+    offsets not included) and the mean number of messages a fetch brought it."""
     texts = []
     for url in sorted(set(urls)):
         try:
             texts.append((await client.get(f"{url}/metrics")).text)
         except httpx.HTTPError:
             return {}
-    text = "\n".join(texts)
+    lines = "\n".join(texts).splitlines()
+
+    def total(metric: str, *labels: str) -> float:
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in lines
+            if line.startswith(metric + "{") and all(label in line for label in labels)
+        )
+
     out: dict[str, float] = {}
-    for stage, (metric, labels) in STAGES.items():
-        total = count = 0.0
-        for line in text.splitlines():
-            if not line.startswith(metric) or not all(label in line for label in labels):
-                continue
-            if line.startswith(metric + "_sum"):
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith(metric + "_count"):
-                count += float(line.rsplit(" ", 1)[1])
+    for stage, (over, under) in STAGES.items():
+        count = total(*under)
         if count:
-            out[stage] = total / count * 1000
+            out[stage] = total(*over) / count * (1 if stage == "msgs/fetch" else 1000)
     return out
 
 
@@ -706,8 +721,9 @@ def table(results: Sequence[LatencyResult], drain: float) -> list[str]:
         "second of the window)"
     )
     out.append(
-        "  mean ms per stage from the system's metrics (http: intake's handling of the "
-        "command; relay: commit to Kafka's ack; policy: coordination's handling of a message)"
+        "  stages from the system's metrics, means (http: intake's handling of the "
+        "command; relay: commit to Kafka's ack; policy: coordination's handling of its "
+        "messages, per message; msgs/fetch: messages per batch coordination's consumer took)"
     )
     for r in results:
         if r.stages:

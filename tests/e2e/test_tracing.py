@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from kyosei_events.catalogue.intake import CaseEscalated
 from kyosei_platform import tracing
 from kyosei_platform.auth import Role
 from tests.conftest import PG_URL
@@ -77,17 +78,25 @@ async def test_requests_and_messages_are_traced(
     server = [s for s in by_service["intake"] if s.kind is SpanKind.SERVER]
     assert any(format(s.context.trace_id, "032x") == TRACE_ID for s in server)
     assert not any("/health" in s.name for s in server)
-    # The relay's publish and the consumer's processing are one trace.
+    # The relay's publish and the consumer's processing of each message are one trace;
+    # the consumer's span of the batch a fetch brought links to the messages' spans.
     published = {
         s.context.trace_id
         for s in by_service["intake"]
         if s.kind is SpanKind.PRODUCER and intake_events in s.name
     }
-    processed = {
-        s.context.trace_id for s in by_service["coordination"] if _consumed_from(s, intake_events)
-    }
+    consumed = [s for s in by_service["coordination"] if _consumed_from(s, intake_events)]
+    processed = {s.context.trace_id for s in consumed if "cloudevents.event_id" in s.attributes}
     assert published and processed
     assert processed <= published
+    escalated = [
+        s
+        for s in consumed
+        if s.attributes.get("cloudevents.event_type") == CaseEscalated.event_type
+    ]
+    assert escalated and all(s.context.trace_id in published for s in escalated)
+    linked = {link.context.trace_id for s in consumed for link in s.links}
+    assert linked and linked <= published
 
 
 def _consumed_from(span: Any, topic: str) -> bool:

@@ -636,3 +636,143 @@ async def test_poison_messages_never_block_their_partition(
         json.loads(g.payload)["consultation_id"] for g in goods
     }
     assert await count_events(consumer_store) == len(goods)
+
+
+async def publish_together(
+    producer: Any, topic: str, messages: list[tuple[Any, bytes | None]]
+) -> None:
+    """(headers, value) pairs in one record batch to partition 0, as a relay publishes
+    what it has read at once: Kafka hands them to a consumer in one fetch."""
+    batch = producer.create_batch()
+    for headers, value in messages:
+        assert batch.append(key=b"hh-1", value=value, timestamp=None, headers=list(headers))
+    batch.close()
+    await (await producer.send_batch(batch, topic, partition=0))
+
+
+def batched(consumer: IdempotentConsumer) -> tuple[int, int]:
+    """How many batches ``consumer`` handled in one unit of work, and their messages."""
+    labels = {"consumer": consumer.name}
+    count = REGISTRY.get_sample_value("kyosei_consumer_batch_messages_count", labels) or 0
+    total = REGISTRY.get_sample_value("kyosei_consumer_batch_messages_sum", labels) or 0
+    return int(count), int(total)
+
+
+async def case_log(store: EventStore) -> list[tuple[int, str]]:
+    """The consumer store's events in log order: (tx_id, stream)."""
+    from kyosei_events.tables import events
+
+    async with store.engine.connect() as conn:
+        result = await conn.execute(
+            select(events.c.tx_id, events.c.stream_id).order_by(events.c.tx_id, events.c.position)
+        )
+        return [(int(t), str(s)) for t, s in result]
+
+
+async def test_what_one_fetch_brings_is_handled_in_one_transaction_in_order(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+) -> None:
+    """Six consultations, each followed by an event no policy here handles, and a
+    redelivered copy, waiting before the consumer starts, come in one fetch: one unit of
+    work for all of them, effects in the order sent, the copy a duplicate, the others
+    ignored."""
+    recs = [
+        (await source.append(f"consultation-{i}", [new(consultation("hh-1"))], 0))[0]
+        for i in range(6)
+    ]
+    others = [(await source.append(f"case-{i}", [new(case_opened())], 0))[0] for i in range(6)]
+    messages = [message_of(m) for pair in zip(recs, others, strict=True) for m in pair]
+    await publish_together(kafka_producer, topic, [*messages, message_of(recs[0])])
+    handler = Handler()
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        assert await seen(consumer, 13) == {"processed": 6, "duplicate": 1, "ignored": 6}
+        assert batched(consumer) == (1, 7)
+    assert handler.calls == 6
+    logged = await case_log(consumer_store)
+    ids = [json.loads(r.payload)["consultation_id"] for r in recs]
+    assert [stream for _, stream in logged] == [f"case-{i}" for i in ids]
+    if consumer_store.dialect == "postgresql":
+        assert len({tx for tx, _ in logged}) == 1  # one transaction
+
+
+class FailsOn(Handler):
+    """Fails with ``failure`` the first ``times`` times it handles ``consultation_id``."""
+
+    def __init__(self, consultation_id: str, times: int, failure: Exception) -> None:
+        super().__init__()
+        self.target, self.times, self.failure = consultation_id, times, failure
+        self.per_id: dict[str, int] = {}
+
+    async def __call__(self, e: ConsultationReceived, ctx: PolicyContext) -> None:
+        self.per_id[e.consultation_id] = self.per_id.get(e.consultation_id, 0) + 1
+        if e.consultation_id == self.target and self.per_id[e.consultation_id] <= self.times:
+            await ctx.uow.conn.execute(
+                handled.insert().values(consultation_id=e.consultation_id, summary="partial")
+            )
+            raise self.failure
+        await super().__call__(e, ctx)
+
+
+async def test_a_transient_failure_in_a_batch_redelivers_from_its_message_only(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+) -> None:
+    """The third of five messages fails twice with a dropped connection: the batch's
+    transaction rolls back, the first two are handled one at a time and committed, the
+    third pauses the consumer and is delivered again, with the two after it. Nothing
+    is handled twice, and the case log keeps the order sent."""
+    recs = [
+        (await source.append(f"consultation-{i}", [new(consultation("hh-1"))], 0))[0]
+        for i in range(5)
+    ]
+    ids = [json.loads(r.payload)["consultation_id"] for r in recs]
+    await publish_together(kafka_producer, topic, [message_of(r) for r in recs])
+    handler = FailsOn(ids[2], 2, ConnectionError("database went away"))
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        assert await seen(consumer, 5) == {"processed": 5}  # no duplicates: not rewound
+        deadline = time.monotonic() + 30
+        while (lag := await group_lag(kafka_bootstrap, consumer.name, topic)) != 0:
+            assert time.monotonic() < deadline, f"lag stays at {lag}"
+            await asyncio.sleep(0.05)
+    retried = REGISTRY.get_sample_value(
+        "kyosei_consumer_retries_total", {"consumer": consumer.name}
+    )
+    assert retried == 1  # the batch's failure is not one: handled again on its own
+    assert handler.per_id[ids[0]] == 2 and handler.per_id[ids[1]] == 2  # batch, then alone
+    assert handler.per_id[ids[2]] == 3  # batch, alone (nacked), then again
+    assert sorted(r[0] for r in await rows(consumer_store)) == sorted(ids)
+    assert {r[1] for r in await rows(consumer_store)} == {JAPANESE_SUMMARY}
+    assert [stream for _, stream in await case_log(consumer_store)] == [f"case-{i}" for i in ids]
+
+
+async def test_a_message_that_fails_for_good_in_a_batch_is_dead_lettered_alone(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+) -> None:
+    """A policy that refuses the second of four messages: the batch rolls back, the
+    others are processed, that one alone is dead-lettered, with the policy's reason."""
+    recs = [
+        (await source.append(f"consultation-{i}", [new(consultation("hh-1", agency_id=a))], 0))[0]
+        for i, a in enumerate(["agency-a", "agency-reject", "agency-b", "agency-c"])
+    ]
+    await publish_together(kafka_producer, topic, [message_of(r) for r in recs])
+    handler = Handler()
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        assert await seen(consumer, 4) == {"processed": 3, "dead_lettered": 1}
+        (dead,) = await read_topic(kafka_bootstrap, consumer.dead_letter_topic)
+    assert header(dead, "dlq_offset") == "1"
+    assert "no coordination office" in (header(dead, "dlq_reason") or "")
+    kept = {json.loads(recs[i].payload)["consultation_id"] for i in (0, 2, 3)}
+    assert {r[0] for r in await rows(consumer_store)} == kept
+    assert await count_events(consumer_store) == 3
+    assert batched(consumer) == (0, 0)  # the batch that failed is not counted

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
-from kyosei_events.consumer import _Acknowledging, _Committer
+from kyosei_events.consumer import Batch, _BatchAcknowledging, _Committer
 from kyosei_platform.dev import dev_settings
 from kyosei_platform.runtime import ServiceRuntime
 from kyosei_platform.service import discover
@@ -30,6 +30,7 @@ def test_the_runtime_takes_the_kafka_timings_from_settings(
         "KAFKA_FETCH_MAX_WAIT_MS": "9",
         "KAFKA_COMMIT_INTERVAL_MS": "250",
         "RELAY_BATCH_SIZE": "42",
+        "CONSUMER_MAX_BATCH": "7",
     }.items():
         monkeypatch.setenv(f"KYOSEI_{name}", value)
     runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
@@ -39,6 +40,9 @@ def test_the_runtime_takes_the_kafka_timings_from_settings(
     assert runtime.consumer.commit_interval == 0.25
     subscriber: Any = runtime.consumer._subscriber
     assert subscriber._connection_args["fetch_max_wait_ms"] == 9
+    # what one fetch brings, at most, handled as one batch
+    assert runtime.consumer.max_batch == 7
+    assert subscriber.max_records == 7
     # only what is processed is committed: never aiokafka's auto-commit
     assert subscriber._connection_args["enable_auto_commit"] is False
 
@@ -47,6 +51,7 @@ def test_defaults_and_the_embedded_broker(tmp_path: Any) -> None:
     fields = Settings.model_fields
     assert fields["kafka_linger_ms"].default == 0
     assert fields["relay_batch_size"].default == 500
+    assert fields["consumer_max_batch"].default == 100
     # A Kafka broker answers a fetch as soon as there is something to fetch; the
     # embedded one only when the wait is over, so `kyosei dev` waits less.
     assert fields["kafka_fetch_max_wait_ms"].default == 500
@@ -92,10 +97,10 @@ async def test_commits_go_in_the_background_coalesced_per_partition() -> None:
     consumer = FakeConsumer()
     consumer.answer.clear()  # the first commit waits for the broker
     committer = _Committer("c", consumer, 0)
-    await _Acknowledging(committer, record(0, 5)).commit()  # returns at once
+    await _BatchAcknowledging(committer, (record(0, 5),)).commit()  # returns at once
     await asyncio.sleep(0)
     for partition, offset in ((0, 6), (1, 3), (0, 7)):
-        await _Acknowledging(committer, record(partition, offset)).commit()
+        await _BatchAcknowledging(committer, (record(partition, offset),)).commit()
     consumer.answer.set()
     await committer.flush()
     tp0, tp1 = TopicPartition("t", 0), TopicPartition("t", 1)
@@ -106,18 +111,34 @@ async def test_commits_go_in_the_background_coalesced_per_partition() -> None:
 async def test_a_nack_seeks_and_commits_nothing() -> None:
     consumer = FakeConsumer()
     committer = _Committer("c", consumer, 0)
-    _Acknowledging(committer, record(0, 9)).seek(TopicPartition("t", 0), 9)
+    _BatchAcknowledging(committer, (record(0, 9),)).seek(TopicPartition("t", 0), 9)
     await committer.flush()
     assert consumer.seeks == [(TopicPartition("t", 0), 9)]
     assert consumer.commits == []
 
 
+async def test_a_nack_in_a_batch_commits_what_was_done_and_rewinds_to_the_rest() -> None:
+    consumer = FakeConsumer()
+    committer = _Committer("c", consumer, 0)
+    records = (record(0, 4), record(0, 5), record(1, 7), record(1, 8), record(2, 3))
+    acknowledging = _BatchAcknowledging(committer, records)
+    acknowledging.batch = Batch((), done=3)  # partition 0 and offset 7 of partition 1
+    tp0, tp1, tp2 = (TopicPartition("t", n) for n in range(3))
+    # FastStream's nack: each partition of the batch, with its first offset in it
+    for tp, first in ((tp0, 4), (tp1, 7), (tp2, 3)):
+        acknowledging.seek(tp, first)
+    await committer.flush()
+    # partition 0 was done with: not rewound, committed past it; partition 1 from 8
+    assert consumer.seeks == [(tp1, 8), (tp2, 3)]
+    assert consumer.commits == [{tp0: 6, tp1: 8}]
+
+
 async def test_a_failed_commit_is_logged_not_raised() -> None:
     consumer = FakeConsumer(fail=True)
     committer = _Committer("c", consumer, 0)
-    await _Acknowledging(committer, record(2, 0)).commit()
+    await _BatchAcknowledging(committer, (record(2, 0),)).commit()
     await committer.flush()
-    await _Acknowledging(committer, record(2, 1)).commit()
+    await _BatchAcknowledging(committer, (record(2, 1),)).commit()
     await committer.flush()
     assert consumer.commits == [{TopicPartition("t", 2): 1}, {TopicPartition("t", 2): 2}]
 
@@ -125,10 +146,10 @@ async def test_a_failed_commit_is_logged_not_raised() -> None:
 async def test_an_interval_spaces_the_commits() -> None:
     consumer = FakeConsumer()
     committer = _Committer("c", consumer, 0.05)
-    await _Acknowledging(committer, record(0, 0)).commit()
+    await _BatchAcknowledging(committer, (record(0, 0),)).commit()
     await asyncio.sleep(0.01)
-    await _Acknowledging(committer, record(0, 1)).commit()
-    await _Acknowledging(committer, record(0, 2)).commit()
+    await _BatchAcknowledging(committer, (record(0, 1),)).commit()
+    await _BatchAcknowledging(committer, (record(0, 2),)).commit()
     assert consumer.commits == [{TopicPartition("t", 0): 1}]
     await committer.flush()
     assert consumer.commits == [{TopicPartition("t", 0): 1}, {TopicPartition("t", 0): 3}]

@@ -28,6 +28,16 @@ copy always fits the producer's size limit: when the message is too large its va
 (``dlq_topic``, ``dlq_partition``, ``dlq_offset``). A dead letter that cannot be sent
 is logged and retried with backoff, and the message is delivered again only after that.
 
+The subscriber takes what Kafka has fetched as a batch (at most ``max_batch`` messages)
+and runs consecutive messages a policy handles in one unit of work, each with its
+processed mark (events of types no policy here handles, in between, are ignored as
+ever): one transaction, one commit and one relay wake-up for the batch, so the
+more there is to catch up on, the less each message costs. Messages are still handled in
+the order they came. When anything in that transaction fails, it is rolled back and the
+same messages are handled again one at a time, each in a unit of work of its own, as
+described below: a transient failure pauses the consumer on the message it belongs to and
+a message that can never be processed is dead-lettered, without holding back the others.
+
 Offsets are committed after the message is processed (or dead-lettered), in the
 background: the consumer goes on to the next message without waiting for Kafka's
 answer, and the commits of messages processed meanwhile go out as one, at most one
@@ -39,14 +49,16 @@ commit, and the processed marks make those duplicates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import errno
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
@@ -56,7 +68,7 @@ from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaBroker, Topic
 from faststream.kafka.annotations import KafkaMessage
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import exc as sa_exc
 
 from . import topics
@@ -93,6 +105,13 @@ LAG = Gauge(
     "Messages of an assigned partition not yet consumed: its end offset minus the "
     "consumer's position",
     ["consumer", "topic", "partition"],
+)
+BATCHED = Histogram(
+    "kyosei_consumer_batch_messages",
+    "Messages handled together in one unit of work (consecutive messages of one fetch "
+    "that policies handle)",
+    ["consumer"],
+    buckets=(2, 4, 8, 16, 32, 64, 128, 256),
 )
 PAUSED = Gauge(
     "kyosei_consumer_paused",
@@ -144,6 +163,10 @@ class Unopened:
 
 
 Decoded = Readable | Unhandled | Unreadable | Unopened
+# What a batch handles in one unit of work: events for a policy here, and those of types
+# no policy handles among them, which need nothing but to be counted.
+_Together = Readable | Unhandled
+_TOGETHER = (Readable, Unhandled)
 
 
 @dataclass(frozen=True)
@@ -152,6 +175,17 @@ class Delivery:
 
     decoded: Decoded
     message: KafkaMessage
+
+
+@dataclass
+class Batch:
+    """The messages of one fetch, in the order Kafka delivered them, as the subscriber
+    hands them on. ``done``: how many of them, from the first, have been done with
+    (processed, dropped as duplicates, ignored or dead-lettered); a nack rewinds to the
+    first one that has not."""
+
+    deliveries: tuple[Delivery, ...]
+    done: int = 0
 
 
 class IdempotentConsumer:
@@ -171,6 +205,9 @@ class IdempotentConsumer:
         max_message_bytes: int | None = None,
         fetch_max_wait_ms: int = 500,
         commit_interval: float = 0.0,
+        max_batch: int = 100,
+        batch_wait_ms: int = 5,
+        tracer_provider: Any = None,
     ) -> None:
         """``name`` is the consumer group (and what processed messages are recorded
         under); a service's consumer is ``topics.consumer_group(service, prefix)`` with
@@ -183,7 +220,15 @@ class IdempotentConsumer:
         message is delivered again. ``fetch_max_wait_ms``: how long the broker may hold a
         fetch open while it has nothing new (aiokafka's, 500 by default).
         ``commit_interval``: seconds between the background commits of processed
-        offsets at most (0: one as soon as the previous one is answered)."""
+        offsets at most (0: one as soon as the previous one is answered). ``max_batch``:
+        the most messages handled as one batch (1: one at a time). ``batch_wait_ms``: how
+        long the subscriber waits for fetched messages before it looks again; when none
+        came, FastStream pauses as long again before it does, so a message arriving
+        while the consumer is idle may wait up to that much longer. ``tracer_provider``
+        (OpenTelemetry's, when tracing is on): each message's processing is a span of its
+        own in the trace its headers carry, as well as part of the batch's span."""
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {max_batch}")
         self.name = name
         self.store = store
         self.policies = by_event_type(policies)
@@ -195,6 +240,11 @@ class IdempotentConsumer:
         self.max_message_bytes = max_message_bytes or _max_request_size(broker)
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.commit_interval = commit_interval
+        self.max_batch = max_batch
+        self.batch_wait_ms = batch_wait_ms
+        self._tracer = (
+            None if tracer_provider is None else tracer_provider.get_tracer("kyosei.consumer")
+        )
         self._committer: _Committer | None = None
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._subscriber: Any = None
@@ -210,10 +260,14 @@ class IdempotentConsumer:
             group_id=self.name,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self.fetch_max_wait_ms,
+            batch=True,
+            max_records=self.max_batch,
+            batch_timeout_ms=self.batch_wait_ms,
             # A transient failure nacks (handle raises NackMessage) and so does a
-            # dead letter that could not be sent; handle raises nothing else.
+            # dead letter that could not be sent; handle raises nothing else. The nack
+            # rewinds to the first message of the batch not done with (_BatchAcknowledging).
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            parser=self.parse,
+            parser=self.parse_batch,
             decoder=self._delivered,
             no_reply=True,
             title=f"{self.name}:policies",
@@ -222,15 +276,34 @@ class IdempotentConsumer:
         subscriber(self._handle_delivery)
         self._subscriber = subscriber
 
-    async def _delivered(self, message: KafkaMessage) -> Delivery:
-        """The subscriber's decoder: :meth:`decode`, with the message it came from."""
-        return Delivery(await self.decode(message), message)
+    async def _delivered(self, message: KafkaMessage) -> Batch:
+        """The subscriber's decoder: :meth:`decode` of each message of the batch, with
+        the message it came from."""
+        records = message.raw_message
+        assert isinstance(records, (tuple, list)), "the subscriber reads batches"
+        deliveries = []
+        for record, headers in zip(records, message.batch_headers, strict=True):
+            one = KafkaMessage(
+                body=record.value or b"",
+                headers=headers,
+                reply_to=headers.get("reply_to", ""),
+                content_type=headers.get("content-type"),
+                message_id=f"{record.offset}-{record.timestamp}",
+                correlation_id=headers.get("correlation_id"),
+                raw_message=record,
+                consumer=message.consumer,  # acknowledged with the batch
+            )
+            deliveries.append(Delivery(await self.decode(one), one))
+        batch = Batch(tuple(deliveries))
+        if isinstance(message.consumer, _BatchAcknowledging):
+            message.consumer.batch = batch
+        return batch
 
-    async def _handle_delivery(self, delivery: Delivery) -> Outcome:
-        """The subscriber's handler: :meth:`handle`. The message comes with the decoded
-        value, not as a context parameter, which FastDepends would resolve in a worker
-        thread (and a task group) for every message."""
-        return await self.handle(delivery.decoded, delivery.message)
+    async def _handle_delivery(self, batch: Batch) -> None:
+        """The subscriber's handler: :meth:`handle_batch`. The messages come as the
+        decoded value, not as a context parameter, which FastDepends would resolve in a
+        worker thread (and a task group) for every batch."""
+        await self.handle_batch(batch)
 
     async def lag(self, wait: float = 2.0) -> dict[tuple[str, int], int]:
         """Each assigned partition's lag (its end offset minus this consumer's position),
@@ -270,24 +343,23 @@ class IdempotentConsumer:
         self._lagging = labels
         return lags
 
-    async def parse(
+    async def parse_batch(
         self,
-        record: ConsumerRecord[bytes, bytes],
-        parse: Callable[[ConsumerRecord[bytes, bytes]], Awaitable[KafkaMessage]],
+        records: tuple[ConsumerRecord[bytes, bytes], ...],
+        parse: Callable[[tuple[ConsumerRecord[bytes, bytes], ...]], Awaitable[KafkaMessage]],
     ) -> KafkaMessage:
-        """FastStream's parser, except that a header value that is not UTF-8 does not
-        fail it: the envelope check names that header and the message is dead-lettered."""
-        headers = list(record.headers or ())
-        if all(_is_utf8(v) for _, v in headers):
-            message = await parse(record)
+        """FastStream's batch parser, except that a header value that is not UTF-8 does
+        not fail it: the envelope check names that header and the message is
+        dead-lettered."""
+        if all(_is_utf8(v) for record in records for _, v in record.headers or ()):
+            message = await parse(records)
         else:
-            text = [(k, v.decode("utf-8", "replace").encode()) for k, v in headers]
-            message = await parse(dataclasses.replace(record, headers=text))
-            message.raw_message = record  # the record as it arrived
+            message = await parse(tuple(_text_headers(record) for record in records))
+            message.raw_message = records  # the records as they arrived
         consumer = getattr(message, "consumer", None)
         if consumer is not None and hasattr(consumer, "assignment"):
-            # Acknowledging it commits its offset in the background (_Committer).
-            message.consumer = _Acknowledging(self._committer_of(consumer), record)
+            # Acknowledging it commits its offsets in the background (_Committer).
+            message.consumer = _BatchAcknowledging(self._committer_of(consumer), records)
         return message
 
     def _committer_of(self, consumer: Any) -> _Committer:
@@ -344,6 +416,76 @@ class IdempotentConsumer:
             return Unreadable(_describe(exc), env.id, env.event_type)
         return Readable(env, event, policy)
 
+    async def handle_batch(self, batch: Batch) -> list[Outcome]:
+        """What becomes of the messages of a batch, in order: consecutive events (of
+        types a policy here handles, or ignored) in one unit of work when two or more of
+        them are for a policy (:meth:`_run_together`); the rest, and those when that
+        fails, one at a time (:meth:`handle`). ``batch.done`` counts
+        the messages done with, so that a nack (a transient failure: NackMessage)
+        rewinds to the first that is not."""
+        deliveries = batch.deliveries
+        outcomes: list[Outcome] = []
+        start = batch.done
+        while start < len(deliveries):
+            end = start + 1
+            if isinstance(deliveries[start].decoded, _TOGETHER):
+                while end < len(deliveries) and isinstance(deliveries[end].decoded, _TOGETHER):
+                    end += 1
+            group = deliveries[start:end]
+            readable = sum(isinstance(d.decoded, Readable) for d in group)
+            together = await self._run_together(group) if readable > 1 else None
+            if together is not None:
+                outcomes.extend(together)
+                batch.done = end
+            else:
+                for delivery in group:
+                    outcomes.append(await self.handle(delivery.decoded, delivery.message))
+                    batch.done += 1
+            start = end
+        return outcomes
+
+    async def _run_together(self, group: Sequence[Delivery]) -> list[Outcome] | None:
+        """The policies' effects and processed marks of the messages of ``group`` a
+        policy handles, in one unit of work (the others, of types no policy handles, are
+        ignored); None, with nothing of it committed, when anything in it failed."""
+        done: list[tuple[Delivery, Outcome]] = []
+        try:
+            async with self.store.unit_of_work() as uow:
+                for delivery in group:
+                    readable = delivery.decoded
+                    if isinstance(readable, Unhandled):
+                        done.append((delivery, Outcome.IGNORED))
+                        continue
+                    assert isinstance(readable, Readable)
+                    env, policy = readable.envelope, readable.policy
+                    with (
+                        self._span(delivery.message, env),
+                        structlog.contextvars.bound_contextvars(
+                            correlation_id=env.effective_correlation_id, policy=policy.name
+                        ),
+                    ):
+                        if await uow.mark_processed(self.name, env.id):
+                            await policy.handler(readable.event, PolicyContext(uow, env))
+                            done.append((delivery, Outcome.PROCESSED))
+                        else:
+                            done.append((delivery, Outcome.DUPLICATE))
+        except Exception as exc:
+            # Which message failed, and whether it ever can succeed, is for the
+            # one-at-a-time path to find out.
+            log.info(
+                "consumer_batch_split",
+                consumer=self.name,
+                messages=len(group),
+                failed_at=len(done),
+                error=_describe(exc),
+            )
+            return None
+        BATCHED.labels(self.name).observe(sum(o is not Outcome.IGNORED for _, o in done))
+        return [
+            self._counted(d.message, outcome, cast(_Together, d.decoded).envelope.event_type)
+            for d, outcome in done
+        ]
+
     async def handle(self, decoded: Decoded, message: KafkaMessage) -> Outcome:
         """What becomes of one message."""
         match decoded:
@@ -360,8 +502,11 @@ class IdempotentConsumer:
         """The policy's effect and the processed mark, in one unit of work."""
         env, policy = readable.envelope, readable.policy
         try:
-            with structlog.contextvars.bound_contextvars(
-                correlation_id=env.effective_correlation_id, policy=policy.name
+            with (
+                self._span(message, env),
+                structlog.contextvars.bound_contextvars(
+                    correlation_id=env.effective_correlation_id, policy=policy.name
+                ),
             ):
                 async with self.store.unit_of_work() as uow:
                     if not await uow.mark_processed(self.name, env.id):
@@ -378,6 +523,36 @@ class IdempotentConsumer:
                 message, f"{policy.name}: {_describe(exc)}", env.id, env.event_type
             )
         return self._counted(message, Outcome.PROCESSED, env.event_type)
+
+    def _span(self, message: KafkaMessage, env: Envelope) -> AbstractContextManager[Any]:
+        """When tracing is on, a span for the processing of one message, in the trace
+        its headers carry (the relay's publish), so that a message's way from the
+        command that recorded it to its effect here is one trace, batch or not."""
+        if self._tracer is None:
+            return contextlib.nullcontext()
+        from opentelemetry.trace import SpanKind
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        record = _record(message)
+        return cast(
+            AbstractContextManager[Any],
+            self._tracer.start_as_current_span(
+                f"{record.topic} process",
+                context=TraceContextTextMapPropagator().extract(message.headers),
+                kind=SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.operation": "process",
+                    "messaging.destination.name": record.topic,
+                    "messaging.message.id": env.id,
+                    "messaging.kafka.destination.partition": record.partition,
+                    "messaging.kafka.message.offset": record.offset,
+                    "messaging.consumer.group.name": self.name,
+                    "cloudevents.event_id": env.id,
+                    "cloudevents.event_type": env.event_type,
+                },
+            ),
+        )
 
     def _counted(
         self, message: KafkaMessage, outcome: Outcome, event_type: str = "unknown"
@@ -531,10 +706,11 @@ class _Committer:
         self._due: dict[TopicPartition, int] = {}
         self._task: asyncio.Task[None] | None = None
 
-    def done_with(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        tp = TopicPartition(record.topic, record.partition)
-        self._due[tp] = max(self._due.get(tp, 0), record.offset + 1)
-        if self._task is None or self._task.done():
+    def done_with(self, *records: ConsumerRecord[bytes, bytes]) -> None:
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            self._due[tp] = max(self._due.get(tp, 0), record.offset + 1)
+        if self._due and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(
                 self._commit(), name=f"commit:{self.name}"
             )
@@ -556,20 +732,46 @@ class _Committer:
             await self._commit()
 
 
-class _Acknowledging:
-    """What FastStream's message acknowledges through (its ``consumer``): ``commit``
-    hands the message's offset to the :class:`_Committer` and returns at once; ``seek``
-    (a nack) goes to the consumer."""
+class _BatchAcknowledging:
+    """What FastStream's batch message acknowledges through (its ``consumer``):
+    ``commit`` (an ack: the whole batch was done with) hands the offsets of its messages
+    to the :class:`_Committer` and returns at once. ``seek`` (a nack, called once for
+    each partition of the batch) hands over the offsets of the messages done with
+    (``batch.done``) and rewinds the partition to its first message not done with, so
+    that only that one and those after it are delivered again."""
 
-    def __init__(self, committer: _Committer, record: ConsumerRecord[bytes, bytes]) -> None:
+    def __init__(
+        self, committer: _Committer, records: tuple[ConsumerRecord[bytes, bytes], ...]
+    ) -> None:
         self._committer = committer
-        self._record = record
+        self._records = records
+        self.batch: Batch | None = None  # set by the decoder
+
+    def _done(self) -> int:
+        return 0 if self.batch is None else self.batch.done
 
     async def commit(self) -> None:
-        self._committer.done_with(self._record)
+        self._committer.done_with(*self._records)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
-        self._committer.consumer.seek(partition, offset)
+        done = self._done()
+        self._committer.done_with(*self._records[:done])
+        rest = [
+            r.offset
+            for r in self._records[done:]
+            if r.topic == partition.topic and r.partition == partition.partition
+        ]
+        if rest:
+            self._committer.consumer.seek(partition, min(rest))
+
+
+def _text_headers(record: ConsumerRecord[bytes, bytes]) -> ConsumerRecord[bytes, bytes]:
+    """The record with each header value that is not UTF-8 decoded with U+FFFD."""
+    headers = list(record.headers or ())
+    if all(_is_utf8(v) for _, v in headers):
+        return record
+    text = [(k, v.decode("utf-8", "replace").encode()) for k, v in headers]
+    return dataclasses.replace(record, headers=text)
 
 
 # What FastStream adds to a published message (its correlation_id and content-type

@@ -14,9 +14,11 @@ import asyncio
 from collections.abc import Callable
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+# Built once, the channel bound at execution.
+_NOTIFY = select(func.pg_notify(bindparam("channel", type_=String), ""))
 log = structlog.get_logger(__name__)
 
 
@@ -92,7 +94,7 @@ class Wakeup:
                 async with self.engine.connect() as conn:
                     # One statement, its own transaction: one round trip.
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(select(func.pg_notify(self._channel, "")))
+                    await conn.execute(_NOTIFY, {"channel": self._channel})
             except Exception:  # a lost wake-up only delays the relay until its next poll
                 log.warning("notify_failed", channel=self._channel, exc_info=True)
             if not self._notify_again:

@@ -137,6 +137,8 @@ class ServiceRuntime:
                 max_message_bytes=MAX_MESSAGE_BYTES,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 commit_interval=settings.kafka_commit_interval_ms / 1000,
+                max_batch=settings.consumer_max_batch,
+                tracer_provider=self.tracer_provider,
             )
             self.consumer.subscribe(*self.consumed_topics)
         self._connect_task: asyncio.Task[None] | None = None

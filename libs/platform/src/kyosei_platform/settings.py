@@ -145,6 +145,14 @@ class Settings(BaseSettings):
         "when the wait is over (`kyosei dev` sets 5), so there it adds up to this much to "
         "an event's latency; lower means more fetches while nothing happens",
     )
+    consumer_max_batch: int = Field(
+        100,
+        ge=1,
+        description="messages the consumer takes from one fetch and handles as a batch, at "
+        "most: consecutive messages its policies handle go in one transaction (one commit "
+        "for all of them); when anything in it fails, each is handled again on its own; 1: "
+        "one at a time",
+    )
     kafka_commit_interval_ms: int = Field(
         0,
         ge=0,
@@ -155,8 +163,9 @@ class Settings(BaseSettings):
     )
     otel_enabled: bool = Field(
         False,
-        description="OpenTelemetry tracing: a span per HTTP request and per Kafka message "
-        "published or consumed, the trace context carried in the Kafka headers; spans go over "
+        description="OpenTelemetry tracing: a span per HTTP request, per Kafka message "
+        "published or processed and per batch consumed, the trace context carried in the "
+        "Kafka headers; spans go over "
         "OTLP/HTTP as the standard `OTEL_*` variables say (`OTEL_EXPORTER_OTLP_ENDPOINT`, "
         "`OTEL_SERVICE_NAME`, …). Needs the packages of `kyosei-platform[otel]` installed "
         "(the service refuses to start without them, saying so)",

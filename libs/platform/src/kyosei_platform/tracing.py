@@ -1,8 +1,9 @@
 """Optional OpenTelemetry tracing (``KYOSEI_OTEL_ENABLED``).
 
 When enabled, the service's Kafka client carries FastStream's telemetry middleware (a
-span for every message published and consumed, the trace context in the Kafka
-headers, so a consumer's span continues the producer's trace) and its HTTP app
+span for every message published and every batch consumed, the trace context in the
+Kafka headers), the consumer a span for each message it processes, continuing the
+producer's trace, and its HTTP app
 FastAPI's instrumentation (a span per request, continuing a caller's ``traceparent``).
 Spans go over OTLP (HTTP/protobuf) as the standard ``OTEL_*`` variables say
 (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from pydantic import Field
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import AgencyId, Concern, Id
@@ -125,14 +125,14 @@ async def open_case_of(conn: AsyncConnection, household_id: str) -> str | None:
     return row.case_id if row else None
 
 
+# Built once, the consultation bound at execution.
+_CASE_OF_CONSULTATION = select(case_consultations.c.case_id).where(
+    case_consultations.c.consultation_id == bindparam("consultation_id")
+)
+
+
 async def case_of_consultation(conn: AsyncConnection, consultation_id: str) -> str | None:
-    row = (
-        await conn.execute(
-            select(case_consultations.c.case_id).where(
-                case_consultations.c.consultation_id == consultation_id
-            )
-        )
-    ).first()
+    row = (await conn.execute(_CASE_OF_CONSULTATION, {"consultation_id": consultation_id})).first()
     return row.case_id if row else None
 
 

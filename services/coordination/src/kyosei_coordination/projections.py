@@ -93,6 +93,11 @@ case_consultations = Table(
 )
 
 
+# Built once: a statement built per call has its cache key generated again every time.
+_INSERT_CASE = cases.insert()
+_INSERT_CASE_CONSULTATION = case_consultations.insert()
+
+
 class CaseList:
     """One row per coordination case (open, closed or merged), the consultations behind
     each, the members whose support ended, and the review flags raised by members' life
@@ -109,7 +114,7 @@ class CaseList:
             case_id = getattr(e, "case_id", None)
             if isinstance(e, CaseOpened):
                 await conn.execute(
-                    cases.insert(),
+                    _INSERT_CASE,
                     {
                         "case_id": e.case_id,
                         "household_id": e.household_id,
@@ -126,7 +131,7 @@ class CaseList:
                 )
                 if e.consultation_id and e.escalated_by:
                     await conn.execute(
-                        case_consultations.insert(),
+                        _INSERT_CASE_CONSULTATION,
                         {
                             "consultation_id": e.consultation_id,
                             "case_id": e.case_id,

@@ -201,6 +201,10 @@ async def _index(uow: UnitOfWork, household_id: str, member_id: str, terms: set[
     )
 
 
+# Built once: a statement built per call has its cache key generated again every time.
+_INSERT_CONSULTATION = consultations.insert()
+
+
 class IntakeReadModel:
     """Search index, parties, consultations, referrals, outreach. (Households, members,
     merges and consents are the shared household directory's: kyosei_households.)"""
@@ -223,7 +227,7 @@ class IntakeReadModel:
                 await _party(uow, e.household_id, "*coordination", "escalated")
                 continue
             if received is not None:
-                await uow.conn.execute(consultations.insert(), received)
+                await uow.conn.execute(_INSERT_CONSULTATION, received)
                 received = None
             if isinstance(e, ConsultationReceived):
                 received = _received_row(e, d.recorded.version)
@@ -231,7 +235,7 @@ class IntakeReadModel:
                 continue
             await self._apply(uow, d)
         if received is not None:
-            await uow.conn.execute(consultations.insert(), received)
+            await uow.conn.execute(_INSERT_CONSULTATION, received)
 
     async def _apply(self, uow: UnitOfWork, d: DecodedEvent) -> None:
         e, version, conn = d.event, d.recorded.version, uow.conn
@@ -244,7 +248,7 @@ class IntakeReadModel:
                     uow, e.household_id, e.member_id, member_terms(e.name, e.kana, e.birth_date)
                 )
             case ConsultationReceived():
-                await conn.execute(consultations.insert(), _received_row(e, version))
+                await conn.execute(_INSERT_CONSULTATION, _received_row(e, version))
                 await _party(uow, e.household_id, e.agency_id, "consultation")
             case UnmetNeedsRecorded():
                 await _consultation(

@@ -299,6 +299,10 @@ def _fresh_board_row(dialect: str) -> Any:
     )
 
 
+# Built once: a statement built per call has its cache key generated again every time.
+_INSERT_TIMELINE_ENTRY = timeline_entries.insert()
+
+
 class Board:
     """The coordinator's board, the agencies' actions and the cases' timelines."""
 
@@ -351,7 +355,7 @@ class Board:
         detail: dict[str, Any],
     ) -> None:
         await conn.execute(
-            timeline_entries.insert(),
+            _INSERT_TIMELINE_ENTRY,
             {
                 "event_id": d.recorded.event_id,
                 "case_id": case_id,
