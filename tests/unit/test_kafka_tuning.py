@@ -153,3 +153,44 @@ async def test_an_interval_spaces_the_commits() -> None:
     assert consumer.commits == [{TopicPartition("t", 0): 1}]
     await committer.flush()
     assert consumer.commits == [{TopicPartition("t", 0): 1}, {TopicPartition("t", 0): 3}]
+
+
+async def test_the_subscriber_takes_what_is_fetched_as_soon_as_there_is_any(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The consumer's subscriber asks aiokafka for what has been fetched, at most a
+    batch, waiting at most IDLE_WAIT_MS (aiokafka returns as soon as there is any), and
+    goes back to waiting at once after a wait that brought nothing: no pause between
+    (FastStream's batch subscriber pauses as long again)."""
+    from kyosei_events.consumer import IDLE_WAIT_MS
+
+    for name, value in {
+        "DATABASE_URL": "sqlite+aiosqlite:///unused.db",
+        "KEYS_DATABASE_URL": "sqlite+aiosqlite:///unused-keys.db",
+        "KAFKA_BOOTSTRAP": "kafka:9092",
+        "MASTER_KEY": "44" * 32,
+        "AUTH_SECRET": "s" * 32,
+    }.items():
+        monkeypatch.setenv(f"KYOSEI_{name}", value)
+    runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
+    assert runtime.consumer is not None
+    subscriber: Any = runtime.consumer._subscriber
+    calls: list[tuple[int, int | None]] = []
+    answers = [{}, {TopicPartition("t", 0): [record(0, 4)], TopicPartition("t", 1): [record(1, 2)]}]
+
+    class Fetching:
+        async def getmany(self, *, timeout_ms: int, max_records: int | None) -> Any:
+            calls.append((timeout_ms, max_records))
+            return answers.pop(0)
+
+    slept: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("anyio.sleep", no_sleep)
+    assert await subscriber.get_msg(Fetching()) == ()
+    got = await subscriber.get_msg(Fetching())
+    assert [(r.partition, r.offset) for r in got] == [(0, 4), (1, 2)]
+    assert calls == [(IDLE_WAIT_MS, 100), (IDLE_WAIT_MS, 100)]
+    assert slept == []

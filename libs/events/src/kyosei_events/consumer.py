@@ -52,6 +52,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import itertools
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
@@ -81,6 +82,10 @@ from .records import ConcurrencyError
 from .store import EventStore
 
 log = structlog.get_logger(__name__)
+
+# How long the subscriber waits for fetched messages before it looks again (it stops
+# waiting as soon as there are any).
+IDLE_WAIT_MS = 500
 
 # FastStream's Prometheus middleware counts and times every message; what it cannot
 # know is what became of it here.
@@ -206,7 +211,6 @@ class IdempotentConsumer:
         fetch_max_wait_ms: int = 500,
         commit_interval: float = 0.0,
         max_batch: int = 100,
-        batch_wait_ms: int = 5,
         tracer_provider: Any = None,
     ) -> None:
         """``name`` is the consumer group (and what processed messages are recorded
@@ -221,10 +225,7 @@ class IdempotentConsumer:
         fetch open while it has nothing new (aiokafka's, 500 by default).
         ``commit_interval``: seconds between the background commits of processed
         offsets at most (0: one as soon as the previous one is answered). ``max_batch``:
-        the most messages handled as one batch (1: one at a time). ``batch_wait_ms``: how
-        long the subscriber waits for fetched messages before it looks again; when none
-        came, FastStream pauses as long again before it does, so a message arriving
-        while the consumer is idle may wait up to that much longer. ``tracer_provider``
+        the most messages handled as one batch (1: one at a time). ``tracer_provider``
         (OpenTelemetry's, when tracing is on): each message's processing is a span of its
         own in the trace its headers carry, as well as part of the batch's span."""
         if max_batch < 1:
@@ -241,7 +242,6 @@ class IdempotentConsumer:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.commit_interval = commit_interval
         self.max_batch = max_batch
-        self.batch_wait_ms = batch_wait_ms
         self._tracer = (
             None if tracer_provider is None else tracer_provider.get_tracer("kyosei.consumer")
         )
@@ -262,7 +262,7 @@ class IdempotentConsumer:
             fetch_max_wait_ms=self.fetch_max_wait_ms,
             batch=True,
             max_records=self.max_batch,
-            batch_timeout_ms=self.batch_wait_ms,
+            batch_timeout_ms=IDLE_WAIT_MS,
             # A transient failure nacks (handle raises NackMessage) and so does a
             # dead letter that could not be sent; handle raises nothing else. The nack
             # rewinds to the first message of the batch not done with (_BatchAcknowledging).
@@ -274,7 +274,17 @@ class IdempotentConsumer:
             description=", ".join(sorted(self.policies)),
         )
         subscriber(self._handle_delivery)
+        # FastStream's batch subscriber pauses as long again after a wait that brought
+        # nothing, and a message arriving meanwhile waits for the pause to end: without
+        # it, the wait itself returns as soon as something is fetched.
+        subscriber.get_msg = self._fetched
         self._subscriber = subscriber
+
+    async def _fetched(self, consumer: Any) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        """The subscriber's next batch: what has been fetched, at most ``max_batch``
+        messages, as soon as there is any; empty after IDLE_WAIT_MS without any."""
+        fetched = await consumer.getmany(timeout_ms=IDLE_WAIT_MS, max_records=self.max_batch)
+        return tuple(itertools.chain.from_iterable(fetched.values()))
 
     async def _delivered(self, message: KafkaMessage) -> Batch:
         """The subscriber's decoder: :meth:`decode` of each message of the batch, with
