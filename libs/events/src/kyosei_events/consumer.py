@@ -277,7 +277,7 @@ class IdempotentConsumer:
         # FastStream's batch subscriber pauses as long again after a wait that brought
         # nothing, and a message arriving meanwhile waits for the pause to end: without
         # it, the wait itself returns as soon as something is fetched.
-        subscriber.get_msg = self._fetched
+        subscriber.get_msg = self._fetched  # type: ignore[method-assign]
         self._subscriber = subscriber
 
     async def _fetched(self, consumer: Any) -> tuple[ConsumerRecord[bytes, bytes], ...]:
