@@ -312,9 +312,11 @@ class System:
         pg_url: str,
         env: dict[str, str],
         topology: str = ONE_PROCESS,
+        intake_replicas: int = 1,
     ) -> None:
         self.database = database
         self.topology = topology
+        self.intake_replicas = intake_replicas
         self.procs: list[asyncio.subprocess.Process] = []
         self.data = tmp / f"latency-{uuid.uuid4().hex[:8]}"
         self.data.mkdir()
@@ -327,7 +329,9 @@ class System:
 
     async def start(self) -> None:
         """One process with every service, or (``PER_SERVICE``) intake with the broker
-        in one and coordination in another, as compose or Kubernetes would run them."""
+        in one and coordination in another, as compose or Kubernetes would run them, and
+        ``intake_replicas - 1`` more intake processes on the same database and broker
+        (replicas of a Deployment: one relay publishes, the others stand by)."""
         if self.topology == ONE_PROCESS:
             ready = await self._start([])
             self.urls, self.auth_secret = ready["urls"], ready["auth_secret"]
@@ -338,6 +342,16 @@ class System:
         )
         self.urls = first["urls"] | second["urls"]
         self.auth_secret = first["auth_secret"]
+        for n in range(2, self.intake_replicas + 1):
+            replica = await self._start(
+                ["--only", "intake", "--bootstrap", ",".join(first["bootstrap"])]
+            )
+            self.urls[f"intake-{n}"] = replica["urls"]["intake"]
+
+    @property
+    def intake_urls(self) -> list[str]:
+        """Where intake answers: each replica's URL."""
+        return [url for name, url in self.urls.items() if name.split("-")[0] == "intake"]
 
     async def _start(self, extra: list[str]) -> dict[str, Any]:
         with open(self.log, "ab") as log:  # noqa: ASYNC230 (once, before the timed window)
@@ -482,6 +496,23 @@ class PostClient:
         self.idle.clear()
 
 
+class Spread:
+    """Requests spread over intake's replicas in turn, as a Service in front of them
+    would spread them."""
+
+    def __init__(self, clients: Sequence[PostClient]) -> None:
+        self.clients = list(clients)
+        self.turn = 0
+
+    async def post(self) -> tuple[int, bytes]:
+        self.turn = (self.turn + 1) % len(self.clients)
+        return await self.clients[self.turn].post()
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
 async def drive(
     system: System,
     rate: float,
@@ -495,7 +526,9 @@ async def drive(
 
     result = LatencyResult(system.database, variant, rate, seconds)
     token = issue_token(system.auth_secret, "houkatsu-matsudo-1", "staff-bench", Role.STAFF)
-    client = PostClient(system.urls["intake"], "/consultations", COMMAND, token, in_flight)
+    client = Spread(
+        [PostClient(url, "/consultations", COMMAND, token, in_flight) for url in system.intake_urls]
+    )
     reads = system.read_model()
     await reads.open()
     pending: dict[str, float] = {}  # consultation id -> when its command was due
@@ -668,10 +701,14 @@ async def latency_run(
     variant: str = "as shipped",
     started: Any = None,
     topology: str = ONE_PROCESS,
+    intake_replicas: int = 1,
 ) -> LatencyResult:
     """One measurement on a system of its own. ``started(pid)`` is called once the
     system serves (to attach a profiler)."""
-    system = System(database, tmp, pg_url, env or {}, topology)
+    system = System(database, tmp, pg_url, env or {}, topology, intake_replicas)
+    if intake_replicas > 1:
+        variant = f"{variant}, intake x{intake_replicas}"
+
     await system.start()
     try:
         if started is not None:
@@ -787,6 +824,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="record the system's process with py-spy during each run (collapsed stacks, "
         "DIR/<database>-<variant>-<round>.txt)",
     )
+    p.add_argument(
+        "--intake-replicas",
+        type=int,
+        default=1,
+        help="with --per-service on PostgreSQL: intake processes (replicas), the load spread "
+        "over them in turn (default 1)",
+    )
     p.add_argument("--skip-postgres", action="store_true")
     p.add_argument("--skip-sqlite", action="store_true")
     args = p.parse_args(argv)
@@ -813,6 +857,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = dict(kv.split("=", 1) for kv in pairs.split(",") if kv)
         variants.append((name, env))
     dbs = [d for d, skip in ((PG, args.skip_postgres), (SQLITE, args.skip_sqlite)) if not skip]
+    if args.intake_replicas > 1 and (not args.per_service or SQLITE in dbs):
+        p.error("--intake-replicas needs --per-service and --skip-sqlite (one database)")
     results: list[LatencyResult] = []
     with tempfile.TemporaryDirectory(prefix="kyosei-latency-") as tmpdir:
         for round_ in range(args.rounds):
@@ -837,6 +883,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             variant=name,
                             started=started,
                             topology=PER_SERVICE if args.per_service else ONE_PROCESS,
+                            intake_replicas=args.intake_replicas,
                         )
                     )
                     _progress(
