@@ -17,23 +17,31 @@ from kyosei_platform.service import discover
 from kyosei_platform.settings import Settings
 
 
-def test_the_runtime_takes_the_kafka_timings_from_settings(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def coordination_runtime(monkeypatch: pytest.MonkeyPatch, **settings: str) -> ServiceRuntime:
+    """Coordination's runtime as its settings (KYOSEI_<name>) build it; nothing started."""
     for name, value in {
         "DATABASE_URL": "sqlite+aiosqlite:///unused.db",
         "KEYS_DATABASE_URL": "sqlite+aiosqlite:///unused-keys.db",
         "KAFKA_BOOTSTRAP": "kafka:9092",
         "MASTER_KEY": "44" * 32,
         "AUTH_SECRET": "s" * 32,
-        "KAFKA_LINGER_MS": "7",
-        "KAFKA_FETCH_MAX_WAIT_MS": "9",
-        "KAFKA_COMMIT_INTERVAL_MS": "250",
-        "RELAY_BATCH_SIZE": "42",
-        "CONSUMER_MAX_BATCH": "7",
+        **settings,
     }.items():
         monkeypatch.setenv(f"KYOSEI_{name}", value)
-    runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
+    return ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
+
+
+def test_the_runtime_takes_the_kafka_timings_from_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runtime = coordination_runtime(
+        monkeypatch,
+        KAFKA_LINGER_MS="7",
+        KAFKA_FETCH_MAX_WAIT_MS="9",
+        KAFKA_COMMIT_INTERVAL_MS="250",
+        RELAY_BATCH_SIZE="42",
+        CONSUMER_MAX_BATCH="7",
+    )
     assert runtime.broker._connection_kwargs["linger_ms"] == 7  # type: ignore[attr-defined]
     assert runtime.relay.batch_size == 42
     assert runtime.consumer is not None
@@ -164,15 +172,7 @@ async def test_the_subscriber_takes_what_is_fetched_as_soon_as_there_is_any(
     (FastStream's batch subscriber pauses as long again)."""
     from kyosei_events.consumer import IDLE_WAIT_MS
 
-    for name, value in {
-        "DATABASE_URL": "sqlite+aiosqlite:///unused.db",
-        "KEYS_DATABASE_URL": "sqlite+aiosqlite:///unused-keys.db",
-        "KAFKA_BOOTSTRAP": "kafka:9092",
-        "MASTER_KEY": "44" * 32,
-        "AUTH_SECRET": "s" * 32,
-    }.items():
-        monkeypatch.setenv(f"KYOSEI_{name}", value)
-    runtime = ServiceRuntime(discover()["coordination"], Settings())  # type: ignore[call-arg]
+    runtime = coordination_runtime(monkeypatch)
     assert runtime.consumer is not None
     subscriber: Any = runtime.consumer._subscriber
     calls: list[tuple[int, int | None]] = []
