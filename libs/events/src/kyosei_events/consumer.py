@@ -242,9 +242,16 @@ class IdempotentConsumer:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.commit_interval = commit_interval
         self.max_batch = max_batch
-        self._tracer = (
-            None if tracer_provider is None else tracer_provider.get_tracer("kyosei.consumer")
-        )
+        self._tracer: Any = None
+        if tracer_provider is not None:
+            from opentelemetry.trace import SpanKind
+            from opentelemetry.trace.propagation.tracecontext import (
+                TraceContextTextMapPropagator,
+            )
+
+            self._tracer = tracer_provider.get_tracer("kyosei.consumer")
+            self._trace_context = TraceContextTextMapPropagator()
+            self._consumer_kind = SpanKind.CONSUMER
         self._committer: _Committer | None = None
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._subscriber: Any = None
@@ -540,16 +547,13 @@ class IdempotentConsumer:
         command that recorded it to its effect here is one trace, batch or not."""
         if self._tracer is None:
             return contextlib.nullcontext()
-        from opentelemetry.trace import SpanKind
-        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
         record = _record(message)
         return cast(
             AbstractContextManager[Any],
             self._tracer.start_as_current_span(
                 f"{record.topic} process",
-                context=TraceContextTextMapPropagator().extract(message.headers),
-                kind=SpanKind.CONSUMER,
+                context=self._trace_context.extract(message.headers),
+                kind=self._consumer_kind,
                 attributes={
                     "messaging.system": "kafka",
                     "messaging.operation": "process",
