@@ -637,25 +637,29 @@ async def drive(
 # The stages of the way, as the system's own metrics time them (mean over the run,
 # warm-up included), from every service's /metrics (one process serves them all, or each
 # its own): a metric's sum over a count, each the total of the samples of that name
-# with those labels.
+# with those labels, times a scale (seconds to ms).
 COORDINATION = 'app_name="coordination"'
 COORDINATION_CONSUMER = 'kyosei-coordination"'  # the consumer label, after any topic prefix
 STAGES = {
     "http ms": (
         ("kyosei_http_request_seconds_sum", 'service="intake"', 'route="/consultations"'),
         ("kyosei_http_request_seconds_count", 'service="intake"', 'route="/consultations"'),
+        1000,
     ),
     "relay ms": (
         ("kyosei_relay_publish_latency_seconds_sum", 'store="intake"'),
         ("kyosei_relay_publish_latency_seconds_count", 'store="intake"'),
+        1000,
     ),
     "policy ms/msg": (
         ("faststream_received_processed_messages_duration_seconds_sum", COORDINATION),
         ("kyosei_consumer_messages_total", COORDINATION_CONSUMER),
+        1000,
     ),
     "msgs/fetch": (
         ("kyosei_consumer_messages_total", COORDINATION_CONSUMER),
         ("faststream_received_processed_messages_duration_seconds_count", COORDINATION),
+        1,
     ),
 }
 
@@ -681,10 +685,10 @@ async def stages(client: httpx.AsyncClient, urls: Sequence[str]) -> dict[str, fl
         )
 
     out: dict[str, float] = {}
-    for stage, (over, under) in STAGES.items():
+    for stage, (over, under, scale) in STAGES.items():
         count = total(*under)
         if count:
-            out[stage] = total(*over) / count * (1 if stage == "msgs/fetch" else 1000)
+            out[stage] = total(*over) / count * scale
     return out
 
 

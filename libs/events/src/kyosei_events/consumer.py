@@ -171,7 +171,6 @@ Decoded = Readable | Unhandled | Unreadable | Unopened
 # What a batch handles in one unit of work: events for a policy here, and those of types
 # no policy handles among them, which need nothing but to be counted.
 _Together = Readable | Unhandled
-_TOGETHER = (Readable, Unhandled)
 
 
 @dataclass(frozen=True)
@@ -445,8 +444,8 @@ class IdempotentConsumer:
         start = batch.done
         while start < len(deliveries):
             end = start + 1
-            if isinstance(deliveries[start].decoded, _TOGETHER):
-                while end < len(deliveries) and isinstance(deliveries[end].decoded, _TOGETHER):
+            if isinstance(deliveries[start].decoded, _Together):
+                while end < len(deliveries) and isinstance(deliveries[end].decoded, _Together):
                     end += 1
             group = deliveries[start:end]
             readable = sum(isinstance(d.decoded, Readable) for d in group)
@@ -761,14 +760,11 @@ class _BatchAcknowledging:
         self._records = records
         self.batch: Batch | None = None  # set by the decoder
 
-    def _done(self) -> int:
-        return 0 if self.batch is None else self.batch.done
-
     async def commit(self) -> None:
         self._committer.done_with(*self._records)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
-        done = self._done()
+        done = 0 if self.batch is None else self.batch.done
         self._committer.done_with(*self._records[:done])
         rest = [
             r.offset
