@@ -41,6 +41,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .direct import fetch
+
 PREFIX = "kyosei-enc:v1:"
 DEFAULT_CACHE_SIZE = 10_000
 
@@ -234,18 +236,18 @@ class KeyVault:
         async with self._engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             if not create:
-                row = (await conn.execute(_STORED, params)).first()
-                if row is None:
+                rows = await fetch(conn, _STORED, params)
+                if not rows:
                     raise KeyErased(household_id)
-                return bytes(row[0])
+                return bytes(rows[0][0])
             params["wrapped_key"] = self._wrap(household_id, AESGCM.generate_key(256))
             params["created_at"] = datetime.now(UTC)
-            row = (await conn.execute(_CREATED_OR_STORED, params)).first()
-            if row is None:
+            rows = await fetch(conn, _CREATED_OR_STORED, params)
+            if not rows:
                 # Another writer's key, committed after this statement began: the
                 # insert waited for it and did nothing; it is there to read now.
-                row = (await conn.execute(_STORED, {"household_id": household_id})).one()
-            return bytes(row[0])
+                rows = await fetch(conn, _STORED, {"household_id": household_id})
+            return bytes(rows[0][0])
 
     async def _stored_key(self, household_id: str, *, create: bool) -> bytes:
         """The wrapped key on SQLite, read (or with ``create`` made) in one transaction."""

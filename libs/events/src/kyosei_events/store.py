@@ -53,6 +53,7 @@ from . import verification
 from .codec import decode_payload
 from .crypto import KeyVault
 from .database import READ_ALONE
+from .direct import execute, fetch
 from .lane import AppendLane
 from .records import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -70,24 +71,12 @@ from .writer import HEAD_CACHE_SIZE, StreamWriter, utc_now
 _COLUMNS = [c for c in events.c]
 
 
-def _row_to_recorded(row: Any) -> RecordedEvent:
-    m = row._mapping
-    return RecordedEvent(
-        position=m["position"],
-        tx_id=m["tx_id"],
-        stream_id=m["stream_id"],
-        version=m["version"],
-        event_id=m["event_id"],
-        event_type=m["event_type"],
-        schema_version=m["schema_version"],
-        recorded_at=m["recorded_at"],
-        subject=m["subject"],
-        metadata=m["metadata"],
-        payload=m["payload"],
-        prev_hash=m["prev_hash"],
-        hash=m["hash"],
-        partition_key=m["partition_key"],
-    )
+_NAMES = tuple(c.key for c in _COLUMNS)
+
+
+def _row_to_recorded(row: Sequence[Any], offset: int = 0) -> RecordedEvent:
+    """An event from a row of ``_COLUMNS`` (after ``offset`` other columns)."""
+    return RecordedEvent(**dict(zip(_NAMES, row[offset:], strict=True)))
 
 
 class InlineProjection(Protocol):
@@ -179,18 +168,17 @@ class UnitOfWork:
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 if new), read inside this transaction."""
-        row = (
-            await self.conn.execute(self.store.sql.stream_version, {"stream_id": stream_id})
-        ).first()
-        return 0 if row is None else int(row[0])
+        rows = await fetch(self.conn, self.store.sql.stream_version, {"stream_id": stream_id})
+        return int(rows[0][0]) if rows else 0
 
     async def mark_processed(self, consumer: str, message_id: str) -> bool:
         """Record a processed message. False when it was processed before."""
-        result = await self.conn.execute(
+        marked = await execute(
+            self.conn,
             self.store.sql.mark_processed,
             {"consumer": consumer, "message_id": message_id, "processed_at": utc_now()},
         )
-        return bool(result.rowcount)
+        return bool(marked)
 
     async def save_checkpoint(
         self, name: str, cursor: LogCursor, *, forward_only: bool = True
@@ -199,8 +187,10 @@ class UnitOfWork:
         cursor at or before the saved one changes nothing (a relay that lost the lead
         and finishes a stale batch cannot rewind it). ``forward_only=False`` moves it
         anywhere (a rebuild starting over)."""
-        await self.conn.execute(
-            self.store.sql.save_checkpoint[forward_only], _checkpoint_params(name, cursor)
+        await execute(
+            self.conn,
+            self.store.sql.save_checkpoint[forward_only],
+            _checkpoint_params(name, cursor),
         )
 
 
@@ -366,7 +356,7 @@ class EventStore:
         PostgreSQL one statement on its own (no transaction around it): the rows and the
         horizon they stop at under one snapshot (see _PG_HORIZON)."""
         async with self._reading() as conn:
-            rows = await conn.execute(self.sql.read_log, _log_params(after, limit))
+            rows = await fetch(conn, self.sql.read_log, _log_params(after, limit))
             return [_row_to_recorded(r) for r in rows]
 
     async def read_log_and_head(
@@ -376,9 +366,10 @@ class EventStore:
         (0 when empty), in one statement: the relay tells from it whether a read stopped
         short of a committed event (held back by the horizon)."""
         async with self._reading() as conn:
-            rows = (await conn.execute(self.sql.read_log_and_head, _log_params(after, limit))).all()
-        found = [_row_to_recorded(r) for r in rows if r.position is not None]
-        return found, int(rows[0].head)
+            rows = await fetch(conn, self.sql.read_log_and_head, _log_params(after, limit))
+        # The head, then an event's columns (none when there is no event).
+        found = [_row_to_recorded(r, 1) for r in rows if r[1] is not None]
+        return found, int(rows[0][0])
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncConnection]:
@@ -467,8 +458,8 @@ class EventStore:
 
     async def checkpoint(self, name: str) -> LogCursor:
         async with self._reading() as conn:
-            row = (await conn.execute(self.sql.checkpoint, {"name": name})).first()
-        return START if row is None else LogCursor(int(row[0]), int(row[1]))
+            rows = await fetch(conn, self.sql.checkpoint, {"name": name})
+        return LogCursor(int(rows[0][0]), int(rows[0][1])) if rows else START
 
     async def save_checkpoint(
         self, name: str, cursor: LogCursor, *, forward_only: bool = True
@@ -477,8 +468,8 @@ class EventStore:
         PostgreSQL one statement on its own (its own transaction, one round trip)."""
         if self.dialect == "postgresql":
             async with self._reading() as conn:
-                await conn.execute(
-                    self.sql.save_checkpoint[forward_only], _checkpoint_params(name, cursor)
+                await execute(
+                    conn, self.sql.save_checkpoint[forward_only], _checkpoint_params(name, cursor)
                 )
             return
         async with self.unit_of_work() as uow:
@@ -545,7 +536,5 @@ _READ_STREAM = (
 async def _read_stream(
     conn: AsyncConnection, stream_id: str, after_version: int = 0
 ) -> list[RecordedEvent]:
-    rows = await conn.execute(
-        _READ_STREAM, {"stream_id": stream_id, "after_version": after_version}
-    )
+    rows = await fetch(conn, _READ_STREAM, {"stream_id": stream_id, "after_version": after_version})
     return [_row_to_recorded(r) for r in rows]

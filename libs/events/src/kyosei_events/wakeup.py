@@ -17,6 +17,8 @@ import structlog
 from sqlalchemy import String, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from .direct import execute
+
 # Built once, the channel bound at execution.
 _NOTIFY = select(func.pg_notify(bindparam("channel", type_=String), ""))
 log = structlog.get_logger(__name__)
@@ -94,7 +96,7 @@ class Wakeup:
                 async with self.engine.connect() as conn:
                     # One statement, its own transaction: one round trip.
                     await conn.execution_options(isolation_level="AUTOCOMMIT")
-                    await conn.execute(_NOTIFY, {"channel": self._channel})
+                    await execute(conn, _NOTIFY, {"channel": self._channel})
             except Exception:  # a lost wake-up only delays the relay until its next poll
                 log.warning("notify_failed", channel=self._channel, exc_info=True)
             if not self._notify_again:

@@ -3,7 +3,8 @@
 :class:`StreamWriter` finds the head a stream's new events chain onto (from a cache of
 recently written heads when the expected version matches it, else from the table),
 seals personal fields with the household key, hashes each event onto the chain
-(codec.py) and writes them with one INSERT on the caller's connection. No table-wide
+(codec.py) and writes them on the caller's connection: on PostgreSQL a row a statement
+on the driver (direct.py) for the few events of an append, in one INSERT otherwise. No table-wide
 lock: the unique (stream_id, version) key is the concurrency check. Every event of a
 stream gets the stream's partition key (its Kafka key): the subject of its first event,
 kept with the head. On PostgreSQL
@@ -28,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from .canonical import canonical_text
 from .codec import GENESIS, link_hash, record_of
 from .crypto import KeyVault
+from .direct import fetch
 from .records import (
     MESSAGE_OVERHEAD,
     ConcurrencyError,
@@ -63,6 +65,11 @@ _FIXED_HEADER_BYTES = 1024
 # Stream heads kept in memory per store (about 390 bytes each): an append to a stream
 # whose head is cached skips reading it. The least recently appended go first.
 HEAD_CACHE_SIZE = 100_000
+
+# An append of at most this many events in a unit of work is written on PostgreSQL a
+# row a statement on the driver (direct.py); a longer one in one statement through
+# SQLAlchemy (several VALUES rows), fewer round trips.
+DIRECT_ROWS = 8
 
 APPENDED = Counter(
     "kyosei_events_appended_total",
@@ -164,12 +171,16 @@ class StreamWriter:
         rows = await self.build_rows(stream_id, new_events, head)
         try:
             insert = self._insert_events if lock is None else self._insert_locking(lock)
-            result = await conn.execute(insert, rows)
+            if self.dialect == "postgresql" and len(rows) <= DIRECT_ROWS:
+                # On the driver (direct.py), a row a statement: the rows of one
+                # append are few, each statement far cheaper than SQLAlchemy's one.
+                ids = [(await fetch(conn, insert, row))[0] for row in rows]
+            else:
+                ids = list((await conn.execute(insert, rows)).all())
         except IntegrityError as exc:
             if "event_id" in str(exc.orig):
                 raise
             raise ConcurrencyError(stream_id, expected) from None
-        ids = result.all()
         return [
             RecordedEvent(position=int(p), tx_id=int(t), **row)
             for (p, t), row in zip(ids, rows, strict=True)
@@ -279,8 +290,8 @@ class StreamWriter:
     async def _read_head(
         self, conn: AsyncConnection, stream_id: str
     ) -> tuple[int, str, str] | None:
-        row = (await conn.execute(self._select_head, {"stream_id": stream_id})).first()
-        return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+        rows = await fetch(conn, self._select_head, {"stream_id": stream_id})
+        return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
 
 
 def resolve_head(stream_id: str, expected: int | None, stored: tuple[int, str, str] | None) -> Head:

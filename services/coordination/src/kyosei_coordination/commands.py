@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kyosei_events.catalogue.common import AgencyId, Concern, Id
 from kyosei_events.catalogue.coordination import ConsultationAddedToCase
+from kyosei_events.direct import fetch
 from kyosei_events.model import DomainEvent
 from kyosei_households import find, same_household, survivor_of
 from kyosei_platform.api import RequestModel, Text, UniqueList
@@ -132,8 +133,8 @@ _CASE_OF_CONSULTATION = select(case_consultations.c.case_id).where(
 
 
 async def case_of_consultation(conn: AsyncConnection, consultation_id: str) -> str | None:
-    row = (await conn.execute(_CASE_OF_CONSULTATION, {"consultation_id": consultation_id})).first()
-    return row.case_id if row else None
+    rows = await fetch(conn, _CASE_OF_CONSULTATION, {"consultation_id": consultation_id})
+    return str(rows[0][0]) if rows else None
 
 
 async def _in_one_transaction(

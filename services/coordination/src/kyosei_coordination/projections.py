@@ -33,6 +33,7 @@ from kyosei_events.catalogue.coordination import (
     MemberSupportEnded,
     PlanReviewed,
 )
+from kyosei_events.direct import execute
 
 metadata = MetaData()
 
@@ -113,7 +114,8 @@ class CaseList:
             version = d.recorded.version
             case_id = getattr(e, "case_id", None)
             if isinstance(e, CaseOpened):
-                await conn.execute(
+                await execute(
+                    conn,
                     _INSERT_CASE,
                     {
                         "case_id": e.case_id,
@@ -130,7 +132,8 @@ class CaseList:
                     },
                 )
                 if e.consultation_id and e.escalated_by:
-                    await conn.execute(
+                    await execute(
+                        conn,
                         _INSERT_CASE_CONSULTATION,
                         {
                             "consultation_id": e.consultation_id,

@@ -52,6 +52,7 @@ from kyosei_events.catalogue.intake import (
     RelationshipStageChanged,
     UnmetNeedsRecorded,
 )
+from kyosei_events.direct import execute
 from kyosei_platform.application import JST
 
 from .search_terms import household_terms, member_terms
@@ -227,7 +228,7 @@ class IntakeReadModel:
                 await _party(uow, e.household_id, "*coordination", "escalated")
                 continue
             if received is not None:
-                await uow.conn.execute(_INSERT_CONSULTATION, received)
+                await execute(uow.conn, _INSERT_CONSULTATION, received)
                 received = None
             if isinstance(e, ConsultationReceived):
                 received = _received_row(e, d.recorded.version)
@@ -235,7 +236,7 @@ class IntakeReadModel:
                 continue
             await self._apply(uow, d)
         if received is not None:
-            await uow.conn.execute(_INSERT_CONSULTATION, received)
+            await execute(uow.conn, _INSERT_CONSULTATION, received)
 
     async def _apply(self, uow: UnitOfWork, d: DecodedEvent) -> None:
         e, version, conn = d.event, d.recorded.version, uow.conn
@@ -248,7 +249,7 @@ class IntakeReadModel:
                     uow, e.household_id, e.member_id, member_terms(e.name, e.kana, e.birth_date)
                 )
             case ConsultationReceived():
-                await conn.execute(_INSERT_CONSULTATION, _received_row(e, version))
+                await execute(conn, _INSERT_CONSULTATION, _received_row(e, version))
                 await _party(uow, e.household_id, e.agency_id, "consultation")
             case UnmetNeedsRecorded():
                 await _consultation(

@@ -63,6 +63,7 @@ from kyosei_events.catalogue.coordination import (
     SupportMeetingHeld,
     SupportPlanAdopted,
 )
+from kyosei_events.direct import execute
 from kyosei_events.model import DomainEvent
 from kyosei_platform.api import rfc3339
 
@@ -329,8 +330,8 @@ class Board:
                     "ended_member_ids": "[]",
                     "last_activity_at": at,
                 }
-                await conn.execute(
-                    _fresh_board_row(conn.dialect.name), {"case_id": case_id, **fresh}
+                await execute(
+                    conn, _fresh_board_row(conn.dialect.name), {"case_id": case_id, **fresh}
                 )
             entry = _entry(e)
             if entry is not None:
@@ -354,7 +355,8 @@ class Board:
         ref_id: str | None,
         detail: dict[str, Any],
     ) -> None:
-        await conn.execute(
+        await execute(
+            conn,
             _INSERT_TIMELINE_ENTRY,
             {
                 "event_id": d.recorded.event_id,
