@@ -38,6 +38,7 @@ from . import errors
 from .application import CommandContext
 from .auth import Identity, Role
 from .bus import kafka_broker
+from .http import add_routes
 from .idempotency import idempotency_metadata
 from .service import Service
 
@@ -73,7 +74,7 @@ def service_app(service: Service, store: EventStore, auth_secret: str) -> FastAP
     error envelope, over ``store``; no broker or relay (the test drives those)."""
     app = FastAPI()
     errors.install(app)
-    app.include_router(service.router)
+    add_routes(app, service.router)
     app.state.runtime = SimpleNamespace(
         engine=store.engine, store=store, settings=SimpleNamespace(auth_secret=auth_secret)
     )
