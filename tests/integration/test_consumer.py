@@ -776,3 +776,41 @@ async def test_a_message_that_fails_for_good_in_a_batch_is_dead_lettered_alone(
     assert {r[0] for r in await rows(consumer_store)} == kept
     assert await count_events(consumer_store) == 3
     assert batched(consumer) == (0, 0)  # the batch that failed is not counted
+
+
+@pytest.mark.parametrize("vault_answers", [True, False], ids=["vault", "prefetch-fails"])
+async def test_the_keys_of_a_fetch_are_read_together(
+    source: EventStore,
+    consumer_store: EventStore,
+    kafka_bootstrap: list[str],
+    kafka_producer: Any,
+    topic: str,
+    vault_answers: bool,
+) -> None:
+    """Consultations about five households the consumer holds no key of, in one fetch:
+    their keys are asked for in one call before the messages are opened; when that call
+    fails, each message opens with its own key read, and nothing is lost."""
+    households = [f"hh-keys-{i}" for i in range(5)]
+    recs = [
+        (await source.append(f"consultation-{h}", [new(consultation(h), h)], 0))[0]
+        for h in households
+    ]
+    vault = consumer_store.vault
+    for h in households:
+        vault.forget_cached(h)  # as in another process: none of them in memory
+    asked: list[list[str]] = []
+    prefetch = vault.prefetch
+
+    async def recorded(ids: Any) -> int:
+        asked.append(list(ids))
+        if not vault_answers:
+            raise ConnectionError("key vault went away")
+        return await prefetch(ids)
+
+    vault.prefetch = recorded  # type: ignore[method-assign]
+    await publish_together(kafka_producer, topic, [message_of(r) for r in recs])
+    handler = Handler()
+    async with consuming(consumer_store, kafka_bootstrap, topic, handler) as consumer:
+        assert await seen(consumer, 5) == {"processed": 5}
+    assert asked == [households]
+    assert sorted(summary for _, summary in await rows(consumer_store)) == [JAPANESE_SUMMARY] * 5

@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, event, select, update
 
 from kyosei_events import CorruptEvent, EventStore, KeyErased, KeyVault, SealBroken
 from kyosei_events.catalogue.common import Concern
 from kyosei_events.catalogue.intake import Channel, ConsultationReceived, Window
-from kyosei_events.crypto import PREFIX
+from kyosei_events.crypto import PREFIX, household_keys
 from kyosei_events.tables import events
 from tests.backbone_support import CALLER_NAME, JAPANESE_SUMMARY, consultation, matched, new
 from tests.conftest import MASTER_KEY, Database
@@ -273,3 +273,37 @@ async def test_a_key_first_used_by_two_processes_at_once_is_one_key(database: Da
         assert "hh-never-written" not in await first.household_ids()
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_of_keys_is_read_in_one_statement(database: Database) -> None:
+    """KeyVault.prefetch: keys not cached are read together and then open the fields
+    sealed with them; a household without a key is left to key_for (erased)."""
+    engine = database.engine()
+    writer = KeyVault(engine, MASTER_KEY)
+    await writer.create_tables()
+    sealed = {}
+    for h in ("hh-a", "hh-b", "hh-c"):
+        sealed[h] = await writer.seal(h, f"ev-{h}", {"summary": f"相談 {h}"}, ["summary"])
+    reader = KeyVault(engine, MASTER_KEY)
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        assert await reader.prefetch(["hh-a", "hh-b", "hh-c", "hh-none", "hh-a"]) == 3
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert reader.cached_keys() == 3
+    assert len(statements) <= 1  # one on SQLite; PostgreSQL's goes to the driver directly
+    async with engine.begin() as conn:  # gone from the table: only the cache has them now
+        await conn.execute(delete(household_keys))
+    for h, payload in sealed.items():
+        opened, erased = await reader.open(h, f"ev-{h}", payload, ["summary"])
+        assert opened == {"summary": f"相談 {h}"} and not erased
+    with pytest.raises(KeyErased):
+        await reader.key_for("hh-none", create=False)
+    assert await reader.prefetch(["hh-a", "hh-b"]) == 0  # cached already
+    await engine.dispose()

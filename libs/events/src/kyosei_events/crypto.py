@@ -32,15 +32,18 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    any_,
     bindparam,
     delete,
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .database import READ_ALONE
 from .direct import fetch
 
 PREFIX = "kyosei-enc:v1:"
@@ -73,6 +76,13 @@ _NEW = (
     .cte("new")
 )
 _CREATED_OR_STORED = select(_NEW.c.wrapped_key).union_all(_STORED)
+# Several households' keys (prefetch): PostgreSQL's with an array, SQLite's with IN.
+_STORED_ANY = select(household_keys.c.household_id, household_keys.c.wrapped_key).where(
+    household_keys.c.household_id == any_(bindparam("household_ids", type_=ARRAY(String)))
+)
+_STORED_IN = select(household_keys.c.household_id, household_keys.c.wrapped_key).where(
+    household_keys.c.household_id.in_(bindparam("household_ids", expanding=True))
+)
 
 
 class KeyErased(LookupError):
@@ -228,6 +238,31 @@ class KeyVault:
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return key
+
+    async def prefetch(self, household_ids: Iterable[str]) -> int:
+        """Read the keys of ``household_ids`` that are not cached, in one statement, and
+        cache them as :meth:`key_for` would: a consumer opening a batch of messages about
+        households new to it reads their keys in one round trip, not one each. A
+        household with no key is left for :meth:`key_for` to answer. Returns how many
+        keys were read."""
+        missing = sorted({h for h in household_ids if h not in self._cache})
+        if len(missing) < 2 or self.cache_size == 0:
+            return 0  # one is no better read here than by key_for
+        erasures = self._erasures
+        async with self._engine.connect() as conn:
+            if self._engine.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                rows = await fetch(conn, _STORED_ANY, {"household_ids": missing})
+            else:
+                await conn.execution_options(**{READ_ALONE: True})
+                rows = list((await conn.execute(_STORED_IN, {"household_ids": missing})).all())
+        keys = [(str(h), self._unwrap(str(h), bytes(wrapped))) for h, wrapped in rows]
+        if erasures == self._erasures:  # no key was erased meanwhile
+            for household_id, key in keys:
+                self._cache[household_id] = key
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return len(keys)
 
     async def _pg_stored_key(self, household_id: str, *, create: bool) -> bytes:
         """The wrapped key on PostgreSQL, in one statement on its own (one round trip):
