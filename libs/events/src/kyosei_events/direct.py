@@ -59,17 +59,19 @@ class _Compiled:
     binds: tuple[tuple[str, Callable[[Any], Any] | None], ...]
 
 
-# (id of the statement, schema map, parameter names) -> its compiled form. The
-# statement itself is kept with it, so its id is never reused while cached.
-_cache: dict[tuple[int, Any, tuple[str, ...]], tuple[Executable, _Compiled]] = {}
+# (id of the statement, id of the schema map, parameter names) -> its compiled form.
+# The statement and the map (an engine's, kept as long as the engine) are kept with it,
+# so neither id is reused while cached.
+_cache: dict[tuple[int, int, tuple[str, ...]], tuple[Executable, Any, _Compiled]] = {}
+_CACHE_SIZE = 5_000
 
 
 def _compile(conn: AsyncConnection, stmt: Executable, names: tuple[str, ...]) -> _Compiled:
     translate = conn.sync_connection.get_execution_options().get("schema_translate_map")  # type: ignore[union-attr]
-    key = (id(stmt), tuple(sorted(translate.items(), key=repr)) if translate else None, names)
+    key = (id(stmt), id(translate), names)
     hit = _cache.get(key)
     if hit is not None:
-        return hit[1]
+        return hit[2]
     dialect = conn.dialect
     compiled = cast(Any, stmt).compile(
         dialect=dialect,
@@ -90,7 +92,9 @@ def _compile(conn: AsyncConnection, stmt: Executable, names: tuple[str, ...]) ->
     done = _Compiled(
         compiled.string, compiled, tuple((name, processors.get(name)) for name in positions)
     )
-    _cache[key] = (stmt, done)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()  # statements and maps made per call: compiled again, not kept
+    _cache[key] = (stmt, translate, done)
     return done
 
 
