@@ -111,16 +111,7 @@ async def fetch(conn: AsyncConnection, stmt: Executable, params: Params | None =
     params = params or {}
     if conn.dialect.name != "postgresql":
         return list((await conn.execute(stmt, params)).all())
-    compiled = _compile(conn, stmt, tuple(params))
-    driver, adapter = await _driver(conn)
-    args = _arguments(compiled, params)
-    async with adapter._execute_mutex:
-        await _begin(adapter)
-        try:
-            return list(await driver.fetch(compiled.sql, *args))
-        except Exception as error:
-            await _raise_translated(conn, adapter, compiled.sql, error)
-            raise
+    return list(await _on_driver(conn, stmt, params, "fetch"))
 
 
 async def execute(conn: AsyncConnection, stmt: Executable, params: Params | None = None) -> int:
@@ -128,18 +119,24 @@ async def execute(conn: AsyncConnection, stmt: Executable, params: Params | None
     params = params or {}
     if conn.dialect.name != "postgresql":
         return int((await conn.execute(stmt, params)).rowcount)
+    status = await _on_driver(conn, stmt, params, "execute")
+    found = _ROWCOUNT.search(status or "")
+    return int(found.group(1)) if found else 0
+
+
+async def _on_driver(conn: AsyncConnection, stmt: Executable, params: Params, method: str) -> Any:
+    """``stmt`` compiled, run by the asyncpg connection's ``method`` (``fetch``: its rows,
+    ``execute``: its status) in the transaction SQLAlchemy holds."""
     compiled = _compile(conn, stmt, tuple(params))
     driver, adapter = await _driver(conn)
     args = _arguments(compiled, params)
     async with adapter._execute_mutex:
         await _begin(adapter)
         try:
-            status = await driver.execute(compiled.sql, *args)
+            return await getattr(driver, method)(compiled.sql, *args)
         except Exception as error:
             await _raise_translated(conn, adapter, compiled.sql, error)
             raise
-    found = _ROWCOUNT.search(status or "")
-    return int(found.group(1)) if found else 0
 
 
 async def _driver(conn: AsyncConnection) -> tuple[Any, Any]:
