@@ -233,11 +233,18 @@ class KeyVault:
         else:
             wrapped = await self._stored_key(household_id, create=create)
         key = self._unwrap(household_id, wrapped)
-        if erasures == self._erasures and self.cache_size > 0:
-            self._cache[household_id] = key
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._keep([(household_id, key)], erasures)
         return key
+
+    def _keep(self, keys: list[tuple[str, AESGCM]], erasures: int) -> None:
+        """Cache keys read from the vault, unless a key was erased since the read began
+        (``erasures``: the count then), the least recently used going first."""
+        if erasures != self._erasures or self.cache_size == 0:
+            return
+        for household_id, key in keys:
+            self._cache[household_id] = key
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
 
     async def prefetch(self, household_ids: Iterable[str]) -> int:
         """Read the keys of ``household_ids`` that are not cached, in one statement, and
@@ -257,11 +264,7 @@ class KeyVault:
                 await conn.execution_options(**{READ_ALONE: True})
                 rows = list((await conn.execute(_STORED_IN, {"household_ids": missing})).all())
         keys = [(str(h), self._unwrap(str(h), bytes(wrapped))) for h, wrapped in rows]
-        if erasures == self._erasures:  # no key was erased meanwhile
-            for household_id, key in keys:
-                self._cache[household_id] = key
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._keep(keys, erasures)
         return len(keys)
 
     async def _pg_stored_key(self, household_id: str, *, create: bool) -> bytes:

@@ -3,7 +3,7 @@
 SQLAlchemy's execution of a Core statement (the compiled cache's lookup, the
 parameters and their processors, the cursor adapter and the result's metadata, each
 step through a greenlet) costs more CPU than asyncpg's own execution of it: about
-150 µs against 130 µs per statement on this project's machines. The append, the
+150 µs on top of asyncpg's 130 µs per statement on this project's machines. The append, the
 processed mark, the log's read and the read-model writes of the busiest policies run
 several statements per command, so that overhead was most of a service's CPU.
 
