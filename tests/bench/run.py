@@ -62,6 +62,13 @@ kyosei alone
   registration  intake's household registration (duplicate check, events, read
              models) with 1,000, 10,000 and 100,000 households already registered, all of them
              sharing the new members' birth date (registration.py; ``--registration``).
+  commands   receive + escalate pairs through intake's HTTP API (in-process ASGI client)
+             and coordination's consumer: commands/s and CPU ms each, per database
+             (commands.py; ``--commands``).
+  http parser  intake served by uvicorn over TCP with the h11 parser and with httptools
+             (what kyosei ships), taking turns: the server's CPU ms a command, on
+             PostgreSQL (or SQLite when it is the only database) (http_parser.py;
+             ``--http-parser``).
   soak       intake's resident memory after 1,000, 10,000 and 100,000 commands on SQLite
              (``--quick``: 100 and 300, on SQLite and PostgreSQL, with the allocation
              sites that grew between checkpoints; the full run, about 15 minutes,
@@ -1455,6 +1462,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
         "per database (commands.py; default 500; --quick 50; 0 skips)",
     )
     p.add_argument(
+        "--http-parser",
+        type=int,
+        help="receive + escalate pairs a run of intake served by uvicorn, per HTTP parser "
+        "(http_parser.py: 3 runs each; default 300; --quick 50; 0 skips)",
+    )
+    p.add_argument(
         "--latency",
         help="end-to-end latency scenario, RATE:SECONDS[,RATE:SECONDS...] (commands/s for "
         "seconds; default 200:60,50:60: the issue's load and one this machine sustains; "
@@ -1490,6 +1503,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     if args.soak_capped is None:
         args.soak_capped = 0 if quick else 1000
     args.commands = args.commands if args.commands is not None else (50 if quick else 500)
+    if args.http_parser is None:
+        args.http_parser = 50 if quick else 300
     args.latency_runs = [
         parse_rate(spec)
         for spec in (args.latency or ("20:5" if quick else "200:60,50:60")).split(",")
@@ -1607,6 +1622,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         progress("commands through intake's HTTP API and coordination's consumer")
         print(bench_commands([db.name for db in dbs], args.commands, args.pg_url), flush=True)
+    if args.http_parser > 0:
+        from http_parser import http_parser_bench
+        from http_parser import report as http_parser_report
+
+        database = dbs[0].name  # PostgreSQL when it runs
+        progress(f"{database}: intake served by uvicorn with each HTTP parser")
+        parsers = http_parser_bench(database, args.http_parser, pg_url=args.pg_url)
+        print(http_parser_report(database, parsers), flush=True)
     soak_databases = [db.name for db in dbs if quick_or_sqlite(args, db.name)]
     if any(int(n) > 0 for n in args.soak.split(",")):
         capped = [] if args.soak_capped <= 0 else [args.soak_capped]
