@@ -32,7 +32,11 @@ NAME:KEY=VALUE,...`` (repeatable) runs the same scenario with KYOSEI_* settings 
 system changed, in alternating rounds, to compare them side by side; ``--profile DIR``
 records the system's process with py-spy. Each run also prints the mean time of each
 stage as the system's own metrics measure it (intake's HTTP handling, the relay from
-commit to Kafka's acknowledgement, coordination's handling of a message).
+commit to Kafka's acknowledgement, coordination's handling of a message), the CPU
+milliseconds each command answered cost each part (each of the system's processes,
+PostgreSQL's processes when the server runs on this machine, the load generator; from
+/proc, so on Linux), with the cores the system would take at that rate, and the reasons
+of any errors.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,11 +186,15 @@ class LatencyResult:
     sent: int = 0
     answered: int = 0  # 201
     errors: int = 0  # another status, or no answer
+    why: Counter[str] = field(default_factory=Counter)  # the errors' reasons
     visible: list[float] = field(default_factory=list)  # ms, of those seen
     not_visible: int = 0  # answered, not seen by the deadline
     command_ms: list[float] = field(default_factory=list)  # due -> HTTP answer
     drain_s: float = 0.0  # from the window's end until the last was seen (or the deadline)
     stages: dict[str, float] = field(default_factory=dict)  # mean ms, from /metrics
+    # CPU ms a command answered, per part (the system's processes, PostgreSQL, the load
+    # generator), from the timed window's start until the drain ended
+    cpu_ms: dict[str, float] = field(default_factory=dict)
 
     @property
     def achieved(self) -> float:
@@ -276,11 +285,73 @@ class ReadModel:
             )
         return found
 
+    @property
+    def pg(self) -> asyncpg.Connection | None:
+        """The connection to PostgreSQL, once open (None on SQLite)."""
+        return self._pg
+
     async def close(self) -> None:
         if self._pg is not None:
             await self._pg.close()
         if self._sqlite is not None:
             self._sqlite.close()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU seconds (user and system, every thread) process ``pid`` has used so far,
+    from /proc (Linux); None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pids: dict[int, str]) -> dict[int, tuple[str, float]]:
+    """Each process's part and CPU seconds so far; PostgreSQL's only where the pid is a
+    postgres process of this machine (the server may run elsewhere)."""
+    out = {}
+    for pid, name in pids.items():
+        if name == "PostgreSQL":
+            try:
+                if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+                    continue
+            except OSError:
+                continue
+        cpu = cpu_seconds(pid)
+        if cpu is not None:
+            out[pid] = (name, cpu)
+    return out
+
+
+class CpuMeter:
+    """CPU seconds of the parts of a run between :meth:`start` and :meth:`stop`: each of
+    the system's processes, PostgreSQL's processes (every backend and background process
+    of the server, when it runs on this machine) and this process (the load generator)."""
+
+    def __init__(self, processes: dict[str, int], pg: asyncpg.Connection | None) -> None:
+        self.processes = processes | {"load generator": os.getpid()}
+        self.pg = pg
+        self._before: dict[int, float] = {}
+
+    async def _read(self) -> dict[int, tuple[str, float]]:
+        pids = {pid: name for name, pid in self.processes.items()}
+        if self.pg is not None:
+            backends = [int(r[0]) for r in await self.pg.fetch("SELECT pid FROM pg_stat_activity")]
+            pids |= {pid: "PostgreSQL" for pid in backends}
+        return _cpu_of(pids)
+
+    async def start(self) -> None:
+        self._before = {pid: cpu for pid, (_, cpu) in (await self._read()).items()}
+
+    async def stop(self) -> dict[str, float]:
+        """CPU seconds since :meth:`start`, per part (a PostgreSQL process that started
+        since counts from nothing; one that ended is not counted)."""
+        used: dict[str, float] = {}
+        for pid, (name, cpu) in (await self._read()).items():
+            used[name] = used.get(name, 0.0) + cpu - self._before.get(pid, 0.0)
+        return used
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -399,6 +470,15 @@ class System:
         """The process serving intake (the only one, in one process)."""
         return self.procs[0].pid if self.procs else None
 
+    def processes(self) -> dict[str, int]:
+        """The system's processes by what they run."""
+        if self.topology == ONE_PROCESS:
+            names = ["services and broker"]
+        else:
+            names = ["intake and broker", "coordination"]
+            names += [f"intake-{n}" for n in range(2, self.intake_replicas + 1)]
+        return {name: proc.pid for name, proc in zip(names, self.procs, strict=False)}
+
     def read_model(self) -> ReadModel:
         return ReadModel(
             self.database,
@@ -449,7 +529,7 @@ class PostClient:
     async def post(self) -> tuple[int, bytes]:
         """The answer's status and body; OSError or IncompleteReadError if the
         connection failed (it is not used again). A kept-alive connection the server
-        closed while idle (it answers nothing) is replaced once."""
+        closed while idle (it answers nothing, or resets the connection) is replaced once."""
         async with self.slots:
             if self.idle:
                 try:
@@ -457,6 +537,10 @@ class PostClient:
                 except asyncio.IncompleteReadError as exc:
                     if exc.partial:
                         raise
+                except (ConnectionResetError, BrokenPipeError):
+                    # The server closed it after its keep-alive timeout and the request
+                    # went out before the close arrived: nothing of it was read.
+                    pass
             reader, writer = await asyncio.open_connection(self.host, self.port)
             self.open.add(writer)
             return await self._exchange(reader, writer)
@@ -537,11 +621,13 @@ async def drive(
     async def command(due: float) -> None:
         try:
             status, body = await client.post()
-        except (OSError, ValueError, asyncio.IncompleteReadError):
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
             result.errors += 1
+            result.why[f"{type(exc).__name__}: {exc}"[:120]] += 1
             return
         if status != 201:
             result.errors += 1
+            result.why[f"HTTP {status}: {body[:100].decode(errors='replace')}"] += 1
             return
         result.answered += 1
         result.command_ms.append((clock() - due) * 1000)
@@ -592,6 +678,8 @@ async def drive(
             finally:
                 slots.release()
 
+        meter = CpuMeter(system.processes(), reads.pg)
+        await meter.start()
         start = clock()
         end = start + seconds
         total = int(rate * seconds)
@@ -617,6 +705,9 @@ async def drive(
         while (running or pending) and clock() < stop_at:  # noqa: ASYNC110 (two conditions)
             await asyncio.sleep(0.01)
         result.drain_s = clock() - window_end
+        used = await meter.stop()
+        if result.answered:
+            result.cpu_ms = {part: 1000 * cpu / result.answered for part, cpu in used.items()}
         if poller is not None:
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -624,7 +715,10 @@ async def drive(
         for task in list(running):
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        result.errors += result.sent - result.answered - result.errors
+        unanswered = result.sent - result.answered - result.errors
+        if unanswered:
+            result.errors += unanswered
+            result.why[f"no answer {drain:.0f} s after the window"] += unanswered
         result.not_visible = len(pending)
         async with httpx.AsyncClient(timeout=30.0) as metrics:
             result.stages = await stages(metrics, list(system.urls.values()))
@@ -770,6 +864,25 @@ def table(results: Sequence[LatencyResult], drain: float) -> list[str]:
         if r.stages:
             shown = ", ".join(f"{k} {v:.1f}" for k, v in r.stages.items())
             out.append(f"    {r.database:<11}{r.variant[:27]:<28}{shown}")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if any(r.cpu_ms for r in results):
+        out.append(
+            "  CPU ms a command answered (user and system time of every thread, from the "
+            "window's start until the drain ended; system: all but the load generator), and "
+            f"the cores the system would take at the offered rate (this machine: {cores})"
+        )
+    for r in results:
+        if r.cpu_ms:
+            parts = ", ".join(f"{part} {ms:.2f}" for part, ms in r.cpu_ms.items())
+            system = sum(ms for part, ms in r.cpu_ms.items() if part != "load generator")
+            out.append(
+                f"    {r.database:<11}{r.variant[:27]:<28}{parts}; system {system:.2f} ms, "
+                f"{system * r.offered / 1000:.2f} cores at {r.offered:g}/s"
+            )
+    for r in results:
+        if r.why:
+            reasons = "; ".join(f"{n} x {why}" for why, n in r.why.most_common())
+            out.append(f"  errors of {r.database} {r.variant}: {reasons}")
     return out
 
 
@@ -783,7 +896,7 @@ def _profiler(out: Path, seconds: float) -> Any:
 
     def start(pid: int) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        spy = ["tool", "run", "py-spy", "record", "--format", "raw", "--rate", "100"]
+        spy = ["tool", "run", "py-spy", "record", "--format", "raw", "--rate", "100", "--gil"]
         length = ["--duration", str(math.ceil(seconds))]
         subprocess.Popen(  # it ends on its own after ``seconds``
             [uv, *spy, *length, "--pid", str(pid), "-o", str(out)],
