@@ -109,6 +109,25 @@ def header(record: ConsumerRecord, name: str) -> str | None:
     return None
 
 
+async def read_topic_with(
+    bootstrap: list[str], topic: str, counts: dict[str, int], *, wait: float = 20.0
+) -> list[ConsumerRecord]:
+    """Every record on ``topic`` once it holds at least ``counts[t]`` records of each
+    event type ``t`` (the end of its ``ce_type``). A relay publishes after the commit,
+    in its own time: an HTTP answer says the events are stored, not that they are out.
+    AssertionError naming what is missing after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        records = await read_topic(bootstrap, topic)
+        types = [header(r, "ce_type") or "" for r in records]
+        missing = {t: n for t, n in counts.items() if sum(x.endswith(t) for x in types) < n}
+        if not missing:
+            return records
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{topic} after {wait:.0f} s: too few of {missing}")
+        await asyncio.sleep(0.1)
+
+
 async def read_topic(
     bootstrap: list[str], topic: str, *, wait: float = 10.0, expect_at_least: int = 0
 ) -> list[ConsumerRecord]:
