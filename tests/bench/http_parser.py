@@ -116,6 +116,8 @@ async def _drive(
                 break
             except httpx.TransportError:
                 await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError(f"intake did not answer on port {port} within 10 s")
         for i in range(WARM_UP):
             await _step(client, -i)
         cpu.send(None)

@@ -1503,8 +1503,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, Config]:
     if args.soak_capped is None:
         args.soak_capped = 0 if quick else 1000
     args.commands = args.commands if args.commands is not None else (50 if quick else 500)
-    if args.http_parser is None:
-        args.http_parser = 50 if quick else 300
+    args.http_parser = args.http_parser if args.http_parser is not None else (50 if quick else 300)
     args.latency_runs = [
         parse_rate(spec)
         for spec in (args.latency or ("20:5" if quick else "200:60,50:60")).split(",")
